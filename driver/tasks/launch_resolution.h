@@ -1,0 +1,35 @@
+#pragma once
+// Turns a StartTask's LaunchSpec into what execve needs, in the plugin (name service lookups and
+// PATH search stay out of the supervisor): the absolute command path, the user's credentials,
+// the final environment.
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "carp_exec/driver_state.pb.h"
+#include "driver/tasks/id_ranges.h"
+#include "driver/tasks/task_types.h"
+
+namespace carp_exec::tasks {
+
+// Finds `command` like raw_exec: an absolute path as is; a name with a slash relative to
+// task_dir; a bare name in <task_dir>/local/, <task_dir>/, then each directory of `path_env`
+// (the task's PATH). NotFound "no such command" names the command and where it was looked for;
+// PermissionDenied if found but not executable.
+absl::StatusOr<std::string> ResolveCommand(absl::string_view command, absl::string_view task_dir,
+                                           absl::string_view path_env);
+
+// Looks `user` up (name or numeric uid) and refuses it if its uid or primary gid is denied.
+// Unknown ⇒ NotFound containing "unknown user".
+absl::StatusOr<state::Credentials> ResolveUser(absl::string_view user, const IdRanges& denied_uids,
+                                               const IdRanges& denied_gids);
+
+// Builds the supervisor's state.LaunchSpec: resolves command, user (empty ⇒ none, but the
+// plugin's own uid/gid are still checked against the deny lists) and work dir, and sets
+// USER/LOGNAME/HOME in the environment when a user is given. Validates required fields.
+absl::StatusOr<state::LaunchSpec> ResolveLaunch(const LaunchSpec& spec, const IdRanges& denied_uids,
+                                                const IdRanges& denied_gids);
+
+}  // namespace carp_exec::tasks

@@ -1,0 +1,29 @@
+#pragma once
+// Facts about processes that the OS knows and we must not guess: when a pid was started (to tell
+// a process from a later one that reuses its pid) and where our own executable lives.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace carp_exec::tasks {
+
+// An opaque, comparable start time of `pid`, or nullopt if no such process exists (zombies
+// included on Linux: they still have one). Linux: /proc/<pid>/stat field 22; FreeBSD/OpenBSD:
+// kinfo_proc start time in microseconds.
+std::optional<uint64_t> ProcessStartTime(pid_t pid);
+
+// True if `pid` exists and still has the recorded start time.
+bool IsSameProcess(pid_t pid, uint64_t start_time);
+
+// Absolute path of the running executable: Linux /proc/self/exe, FreeBSD
+// KERN_PROC_PATHNAME, elsewhere (OpenBSD has no such call) `argv0` made absolute with
+// realpath, searched in PATH when it has no slash.
+absl::StatusOr<std::string> CurrentExecutablePath(absl::string_view argv0);
+
+}  // namespace carp_exec::tasks
