@@ -1,0 +1,165 @@
+#include "driver/host/plugin_host.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "driver/host/go_plugin_services.h"
+#include "driver/host/handshake.h"
+#include "driver/log/hclog.h"
+
+namespace carp_exec::host {
+namespace {
+
+constexpr char kModule[] = "carp_exec";
+// Self-pipe that turns SIGTERM and GRPCController.Shutdown into a wake-up of Run().
+int g_shutdown_pipe[2] = {-1, -1};
+
+void OnSigint(int) {}
+void OnSigterm(int) { PluginHost::RequestShutdown(); }
+
+std::string TempDirBase() {
+  if (const char* d = std::getenv("PLUGIN_UNIX_SOCKET_DIR"); d != nullptr && *d != '\0') return d;
+  if (const char* d = std::getenv("TMPDIR"); d != nullptr && *d != '\0') return d;
+  return "/tmp";
+}
+
+}  // namespace
+
+void InstallPluginSignalHandlers() {
+  struct sigaction sa {};
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = OnSigint;
+  sigaction(SIGINT, &sa, nullptr);
+  sa.sa_handler = OnSigterm;
+  sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, nullptr);
+}
+
+void PluginHost::RequestShutdown() {
+  if (g_shutdown_pipe[1] >= 0) {
+    const char c = 'x';
+    [[maybe_unused]] ssize_t n = ::write(g_shutdown_pipe[1], &c, 1);
+  }
+}
+
+PluginHost::PluginHost() {
+  if (g_shutdown_pipe[0] < 0) {
+    if (::pipe(g_shutdown_pipe) == 0) {
+      for (int fd : g_shutdown_pipe) {
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        ::fcntl(fd, F_SETFL, O_NONBLOCK);
+      }
+    }
+  }
+}
+
+PluginHost::~PluginHost() { RemoveSocket(); }
+
+void PluginHost::AddService(grpc::Service* service) { services_.push_back(service); }
+void PluginHost::OnShutdown(std::function<void()> fn) { on_shutdown_ = std::move(fn); }
+
+absl::Status PluginHost::MakeSocketDir() {
+  std::string base = TempDirBase();
+  if (std::getenv("PLUGIN_UNIX_SOCKET_DIR") != nullptr) {
+    socket_dir_ = base;
+    own_socket_dir_ = false;
+  } else {
+    std::string tmpl = absl::StrCat(base, "/carp_exec-XXXXXX");
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      return absl::InternalError(absl::StrCat("cannot create the plugin socket directory under ",
+                                              base, ": ", std::strerror(errno),
+                                              "; set TMPDIR to a writable directory"));
+    }
+    socket_dir_ = tmpl;  // mkdtemp makes it 0700.
+    own_socket_dir_ = true;
+  }
+  socket_path_ = absl::StrCat(socket_dir_, "/plugin.sock");
+  return CheckUnixSocketPath(socket_path_);
+}
+
+void PluginHost::RemoveSocket() {
+  if (!socket_path_.empty()) ::unlink(socket_path_.c_str());
+  if (own_socket_dir_ && !socket_dir_.empty()) ::rmdir(socket_dir_.c_str());
+  socket_path_.clear();
+  socket_dir_.clear();
+}
+
+int PluginHost::Run() {
+  const VersionChoice version = NegotiateAppProtocol(std::getenv("PLUGIN_PROTOCOL_VERSIONS"));
+  if (!version.warning.empty()) log::Warn(kModule, version.warning);
+
+  if (absl::Status s = MakeSocketDir(); !s.ok()) {
+    log::Error(kModule, std::string(s.message()));
+    RemoveSocket();
+    return 1;
+  }
+
+  GoPluginServices go_plugin;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat("unix:", socket_path_), grpc::InsecureServerCredentials());
+  // go-plugin clients accept messages up to 2^31-1 bytes; gRPC C++ defaults to 4 MiB.
+  builder.SetMaxReceiveMessageSize(INT_MAX);
+  builder.SetMaxSendMessageSize(INT_MAX);
+  for (grpc::Service* s : services_) builder.RegisterService(s);
+  go_plugin.RegisterWith(builder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) {
+    log::Error(kModule, "cannot serve gRPC on the plugin socket",
+               {{"socket", socket_path_}, {"fix", "check that the directory is writable"}});
+    RemoveSocket();
+    return 1;
+  }
+  if (const char* group = std::getenv("PLUGIN_UNIX_SOCKET_GROUP"); group != nullptr && *group) {
+    gid_t gid = 0;
+    if (!absl::SimpleAtoi(group, &gid)) {
+      struct group* g = ::getgrnam(group);
+      gid = g != nullptr ? g->gr_gid : static_cast<gid_t>(-1);
+    }
+    if (gid == static_cast<gid_t>(-1) || ::chown(socket_path_.c_str(), static_cast<uid_t>(-1), gid) != 0 ||
+        ::chmod(socket_path_.c_str(), 0660) != 0) {
+      log::Warn(kModule, "cannot hand the plugin socket to PLUGIN_UNIX_SOCKET_GROUP",
+                {{"group", group}, {"socket", socket_path_}});
+    }
+  }
+  server->GetHealthCheckService()->SetServingStatus("plugin", true);
+
+  // Nothing may precede the handshake on stdout, and nothing may follow it: the host reads
+  // stdout with a 64 KiB line limit and stops reading on a longer line, then the pipe fills.
+  const std::string line = HandshakeLine(version.version, "unix", socket_path_);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+  if (int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC); devnull >= 0) {
+    ::dup2(devnull, STDOUT_FILENO);
+    ::close(devnull);
+  }
+  log::Debug(kModule, "plugin serving", {{"socket", socket_path_}});
+
+  for (;;) {
+    pollfd pfd{g_shutdown_pipe[0], POLLIN, 0};
+    const int n = ::poll(&pfd, 1, -1);
+    if (n > 0) break;
+    if (n < 0 && errno != EINTR) break;
+  }
+  log::Debug(kModule, "plugin shutting down; tasks keep running under their supervisors");
+  go_plugin.CloseStreams();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  if (on_shutdown_) on_shutdown_();
+  RemoveSocket();
+  return 0;
+}
+
+}  // namespace carp_exec::host
