@@ -1,0 +1,140 @@
+#pragma once
+// ExecTaskStreaming (`nomad alloc exec`): an interactive command in the task's context, with
+// or without a pseudo-terminal, whose input and output travel as messages.
+//
+// Threading: each session runs ONE poll-loop thread of its own (exec sessions are rare and
+// interactive, so a shared poller is not worth its complexity). Every callback is invoked on
+// that thread, one at a time, never while a lock of this class is held; callbacks should only
+// queue work (e.g. a gRPC write) and return. The public methods are thread-safe and never
+// block on the child: they queue a command and wake the loop, which applies commands in the
+// order they were made (so Resize followed by WriteStdin reaches the child in that order).
+//
+// Stream semantics, matching what Nomad's client expects:
+// * Without a tty: stdin, stdout and stderr are three pipes. on_exit comes once the main
+//   process exited AND both output pipes reached EOF (background children that keep a pipe
+//   open keep the session open, as in raw_exec), bounded by `pipe_drain_after_exit`.
+// * With a tty: the child is session leader with the pty slave as controlling terminal on fds
+//   0-2; all output arrives through on_stdout (with the terminal's "\r\n" line endings). When
+//   the main process exits, the kernel hangs up the terminal, so background children no longer
+//   hold the stream; output is read until the master reports EOF/EIO, at most
+//   `tty_drain_after_exit` after the exit, then the master is closed and on_exit follows.
+// * Exit code: the main process's status; killed by signal N ⇒ 128+N.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "driver/tasks/exec_command.h"
+
+namespace carp_exec::tasks {
+
+struct TerminalSize {
+  uint16_t rows = 0;  // Nomad's TerminalSize.height
+  uint16_t cols = 0;  // Nomad's TerminalSize.width
+};
+
+struct ExecSessionOptions {
+  ExecCommand command;
+  bool tty = false;
+  // The pty's size before the child starts (tty only); nullopt leaves the kernel default 0×0
+  // until the first Resize.
+  std::optional<TerminalSize> initial_size;
+  absl::Duration tty_drain_after_exit = absl::Milliseconds(500);
+  absl::Duration pipe_drain_after_exit = absl::InfiniteDuration();
+};
+
+struct ExecExit {
+  int exit_code = 0;  // 128+N when killed by signal N; -1 when `error` is set
+  int signal = 0;
+  absl::Status error;  // the session failed (e.g. the exit status could not be collected)
+};
+
+struct ExecSessionCallbacks {
+  std::function<void(absl::string_view data)> on_stdout;  // tty: all output
+  std::function<void(absl::string_view data)> on_stderr;  // never called with a tty
+  // Called exactly once, after the last on_stdout/on_stderr. The session's fds are closed by
+  // then. The callback may destroy the session (the destructor then does not join).
+  std::function<void(const ExecExit& exit)> on_exit;
+};
+
+class ExecSession {
+ public:
+  // Spawns the command (synchronously: fork + exec, fast) and starts the loop thread.
+  // Errors: empty argv, command not found, chdir/setuid failure, no pty available.
+  static absl::StatusOr<std::unique_ptr<ExecSession>> Start(ExecSessionOptions options,
+                                                            ExecSessionCallbacks callbacks);
+
+  // If the main process still runs, kills its process group (SIGKILL), then waits for the
+  // loop thread (so on_exit has run when it returns, unless called from a callback). Does not
+  // kill background children of a main process that already exited.
+  ~ExecSession();
+
+  ExecSession(const ExecSession&) = delete;
+  ExecSession& operator=(const ExecSession&) = delete;
+
+  // Queues bytes for the child's stdin (tty: typed into the terminal). Dropped once stdin was
+  // closed or the child is gone.
+  void WriteStdin(absl::string_view data);
+
+  // End of input. Without a tty the stdin pipe is closed once queued data was written. With a
+  // tty there is no pipe to close, so we type the terminal's EOF character (VEOF, normally
+  // ^D) the way a user would: once at the start of a line, twice after a partial line (the
+  // first ^D only pushes the pending line). Programs that put the terminal in raw mode just
+  // receive the byte.
+  void CloseStdin();
+
+  // Sets the terminal size (TIOCSWINSZ; the foreground group gets SIGWINCH).
+  // FailedPrecondition without a tty.
+  absl::Status Resize(TerminalSize size);
+
+  // Stops (true) or resumes (false) reading output, for flow control while the consumer's
+  // send queue is full. The child then blocks on its next write once the kernel buffer fills.
+  void SetOutputPaused(bool paused);
+
+  // Kills the process group with SIGKILL if the main process still runs (client went away).
+  // on_exit still follows.
+  void Terminate();
+
+  pid_t pid() const { return pid_; }
+  bool tty() const { return tty_; }
+
+ private:
+  struct Command {
+    enum class Kind { kStdin, kCloseStdin, kResize, kTerminate, kShutdown };
+    Kind kind;
+    std::string data;
+    TerminalSize size;
+  };
+
+  ExecSession(pid_t pid, bool tty, int wake_read, int wake_write);
+  void Enqueue(Command command);
+  void RunLoop(int out_fd, int err_fd, int in_fd, ExecSessionOptions options,
+               ExecSessionCallbacks callbacks);
+
+  const pid_t pid_;
+  const bool tty_;
+  const int wake_read_;
+  const int wake_write_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Command> commands_ ABSL_GUARDED_BY(mu_);
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // the loop reaped the main process
+  bool detach_on_destroy_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::thread thread_;
+};
+
+}  // namespace carp_exec::tasks
