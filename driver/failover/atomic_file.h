@@ -1,0 +1,36 @@
+#pragma once
+// Whole-file reads and crash-safe whole-file replacement, for the demotion ledger and the
+// keepalived track_file. A reader (another process, or we after a SIGKILL) sees either the old
+// or the new contents, never a mix, and a completed write survives a power cut.
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace carp_exec::failover {
+
+// The steps of WriteFileAtomically, named so crash tests can stop between any two of them.
+enum class AtomicWriteStep { kWriteTemp, kRename, kSyncDir };
+
+// Called before each step; returning false abandons the write right there, as a SIGKILL would
+// (the temporary file, if any, is left behind). Null means "never stop".
+using AtomicWriteInterrupt = std::function<bool(AtomicWriteStep)>;
+
+// Writes `contents` to `path` by writing `path`.tmp, fsync, rename over `path`, fsync of the
+// directory. `mode` applies to the new file. The directory must exist. An interrupted write
+// returns AbortedError.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,
+                                 int mode = 0644, const AtomicWriteInterrupt& interrupt = nullptr);
+
+// The file's contents, or nullopt when it does not exist. Other failures (permission, a
+// directory, I/O error) are errors that name the path.
+absl::StatusOr<std::optional<std::string>> ReadFileIfExists(const std::string& path);
+
+// Creates `path` and missing parents with mode 0700 (like mkdir -p).
+absl::Status MakeDirectories(const std::string& path);
+
+}  // namespace carp_exec::failover
