@@ -132,7 +132,6 @@ class ExecSession {
   std::deque<Command> commands_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // the loop reaped the main process
-  bool detach_on_destroy_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread thread_;
 };

@@ -114,7 +114,6 @@ class TaskRunner {
   const TaskRunnerOptions& options() const { return options_; }
 
  private:
-  struct Task;
   struct StopWaiter {
     StopCallback done;
     TimerQueue::TimerId kill_timer = 0;
@@ -124,40 +123,51 @@ class TaskRunner {
     std::string id;
     std::string dir;
     state::DriverState driver_state;
-    bool starting = false;  // reserved by Start, not yet visible to other calls
-    int watch_fd = -1;      // connection to the supervisor, owned by the watcher thread
+    bool starting = true;  // reserved by Start/Recover, invisible to other calls until false
+    int watch_fd = -1;     // connection to the supervisor; closed by the watcher thread only
     bool exited = false;
     ExitResult result;
     absl::Time completed_at = absl::UnixEpoch();
     std::vector<std::pair<WaitHandle, WaitCallback>> waiters;
     std::vector<std::shared_ptr<StopWaiter>> stops;
   };
-  struct Completion;  // callbacks collected under the lock, run after it
 
-  explicit TaskRunner(TaskRunnerOptions options, int wake_read, int wake_write);
+  TaskRunner(TaskRunnerOptions options, int wake_read, int wake_write);
 
-  absl::StatusOr<StartedTask> StartReserved(const LaunchSpec& spec, const std::string& dir);
-  void Track(std::unique_ptr<Task> task) ABSL_LOCKS_EXCLUDED(mu_);
-  void WatchLoop();
-  void OnSupervisorGone(int fd);
-  void FinishTask(const std::string& id, const ExitResult& result, absl::Time completed_at);
-  void OnKillTimer(const std::string& id);
-  void OnGiveUpTimer(const std::string& id, std::shared_ptr<StopWaiter> stop);
-  absl::Status SendToSupervisor(const std::string& id, int signo);
+  // task_runner_launch.cc
+  absl::StatusOr<StartedTask> Launch(const LaunchSpec& spec);
+  absl::Status Adopt(const std::string& id, const state::DriverState& driver_state);
+  // Makes a reserved task visible: running with `watch_fd`, or exited with `exit`.
+  void Publish(const std::string& id, const state::DriverState& driver_state, int watch_fd,
+               std::optional<std::pair<ExitResult, absl::Time>> exit) ABSL_LOCKS_EXCLUDED(mu_);
+  void Unreserve(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // task_runner_watch.cc
+  void WatchLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void OnSupervisorGone(int fd) ABSL_LOCKS_EXCLUDED(mu_);
+  void Finish(const std::string& id, const ExitResult& result, absl::Time completed_at)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void Wake();
 
+  Task* FindLocked(absl::string_view id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SendSignal(const std::string& id, const std::string& dir, int signo);
+  void OnKillTimer(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnGiveUpTimer(const std::string& id, const std::shared_ptr<StopWaiter>& stop)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   const TaskRunnerOptions options_;
-  TimerQueue timers_;
   const int wake_read_;
   const int wake_write_;
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int, std::string> task_by_fd_ ABSL_GUARDED_BY(mu_);
-  std::vector<int> fds_to_close_ ABSL_GUARDED_BY(mu_);  // closed by the watcher only
+  std::vector<int> fds_to_close_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<WaitHandle, std::string> wait_owner_ ABSL_GUARDED_BY(mu_);
   WaitHandle next_wait_ ABSL_GUARDED_BY(mu_) = 1;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  // Reset early in the destructor, so no timer callback runs while the rest is torn down.
+  std::unique_ptr<TimerQueue> timers_;
   std::thread watcher_;
 };
 

@@ -38,6 +38,7 @@ class TimerQueue {
   void Loop();
 
   absl::Mutex mu_;
+  absl::CondVar wakeup_;
   // Ordered by deadline, then by id so equal deadlines keep scheduling order.
   std::map<std::pair<absl::Time, TimerId>, std::function<void()>> pending_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<TimerId, absl::Time> deadline_of_ ABSL_GUARDED_BY(mu_);

@@ -1,0 +1,210 @@
+#include "driver/tasks/launch_resolution.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "driver/tasks/task_errors.h"
+
+namespace carp_exec::tasks {
+namespace {
+
+// PATH when the task's environment has none; the usual system directories.
+constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+enum class Probe { kMissing, kNotExecutable, kExecutable };
+
+Probe ProbeFile(const std::string& path, bool may_fix_mode) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return Probe::kMissing;
+  if ((st.st_mode & 0111) != 0) return Probe::kExecutable;
+  // Like raw_exec: artifacts unpacked into the task dir often lose their mode bits.
+  if (may_fix_mode && chmod(path.c_str(), st.st_mode | 0555) == 0) return Probe::kExecutable;
+  return Probe::kNotExecutable;
+}
+
+absl::Status DeniedError(absl::string_view user, absl::string_view kind, uint32_t id,
+                         const IdRanges& ranges, absl::string_view option) {
+  return absl::PermissionDeniedError(absl::StrCat(
+      "user \"", user, "\" has ", kind, " ", id, ", denied by ", option, " \"", ranges.ToString(),
+      "\"; run the task as another user or change the ", option, " plugin option"));
+}
+
+absl::Status CheckIds(absl::string_view user, uint32_t uid, const std::vector<uint32_t>& gids,
+                      const IdRanges& denied_uids, const IdRanges& denied_gids) {
+  if (denied_uids.Contains(uid))
+    return DeniedError(user, "uid", uid, denied_uids, "denied_host_uids");
+  for (uint32_t gid : gids) {
+    if (denied_gids.Contains(gid))
+      return DeniedError(user, "gid", gid, denied_gids, "denied_host_gids");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResolveCommand(absl::string_view command, absl::string_view task_dir,
+                                           absl::string_view path_env) {
+  if (command.empty()) {
+    return absl::InvalidArgumentError(
+        "task config: \"command\" is empty; set it to an absolute path or a program name");
+  }
+  std::vector<std::pair<std::string, bool>> candidates;  // path, inside the task dir
+  if (command[0] == '/') {
+    candidates.emplace_back(std::string(command), false);
+  } else if (absl::StrContains(command, '/')) {
+    candidates.emplace_back(absl::StrCat(task_dir, "/", command), true);
+  } else {
+    if (!task_dir.empty()) {
+      candidates.emplace_back(absl::StrCat(task_dir, "/local/", command), true);
+      candidates.emplace_back(absl::StrCat(task_dir, "/", command), true);
+    }
+    if (path_env.empty()) path_env = kDefaultPath;
+    for (absl::string_view dir : absl::StrSplit(path_env, ':', absl::SkipEmpty())) {
+      if (dir[0] == '/') candidates.emplace_back(absl::StrCat(dir, "/", command), false);
+    }
+  }
+  std::string not_executable;
+  for (const auto& [path, in_task_dir] : candidates) {
+    switch (ProbeFile(path, in_task_dir)) {
+      case Probe::kExecutable:
+        return path;
+      case Probe::kNotExecutable:
+        if (not_executable.empty()) not_executable = path;
+        break;
+      case Probe::kMissing:
+        break;
+    }
+  }
+  if (!not_executable.empty()) {
+    return absl::PermissionDeniedError(absl::StrCat("task config: command \"", command,
+                                                    "\" found at \"", not_executable,
+                                                    "\" but it is not executable; chmod +x it"));
+  }
+  std::vector<std::string> places;
+  for (const auto& candidate : candidates) places.push_back(candidate.first);
+  return absl::NotFoundError(absl::StrCat("task config: no such command \"", command,
+                                          "\" (looked at ", absl::StrJoin(places, ", "),
+                                          "); use an absolute path or fix the task's PATH"));
+}
+
+absl::StatusOr<state::Credentials> ResolveUser(absl::string_view user, const IdRanges& denied_uids,
+                                               const IdRanges& denied_gids) {
+  std::string name(user);
+  long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buf(size > 0 ? static_cast<size_t>(size) : 16384);
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  int rc;
+  uint32_t numeric = 0;
+  while (true) {
+    if (absl::SimpleAtoi(name, &numeric)) {
+      rc = getpwuid_r(static_cast<uid_t>(numeric), &pw, buf.data(), buf.size(), &found);
+    } else {
+      rc = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+    }
+    if (rc != ERANGE || buf.size() > (1u << 20)) break;
+    buf.resize(buf.size() * 2);
+  }
+  if (found == nullptr) {
+    std::string why = rc == 0 ? "not in the user database" : strerror(rc);
+    absl::Status status = absl::NotFoundError(absl::StrCat(
+        "task config: unknown user \"", name, "\" (", why, "); create it or fix the task's user"));
+    return (rc != 0 && IsTransientErrno(rc)) ? MarkRecoverable(status) : status;
+  }
+  state::Credentials credentials;
+  credentials.set_name(pw.pw_name);
+  credentials.set_uid(pw.pw_uid);
+  credentials.set_gid(pw.pw_gid);
+  std::vector<gid_t> groups(64);
+  int count = static_cast<int>(groups.size());
+  while (getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &count) < 0 && groups.size() < 65536) {
+    groups.resize(std::max<size_t>(groups.size() * 2, static_cast<size_t>(count)));
+    count = static_cast<int>(groups.size());
+  }
+  std::vector<uint32_t> gids{pw.pw_gid};
+  for (int i = 0; i < count && i < static_cast<int>(groups.size()); ++i) {
+    credentials.add_groups(groups[i]);
+    gids.push_back(groups[i]);
+  }
+  absl::Status allowed = CheckIds(name, pw.pw_uid, gids, denied_uids, denied_gids);
+  if (!allowed.ok()) return allowed;
+  credentials.set_home(pw.pw_dir != nullptr && pw.pw_dir[0] != '\0' ? pw.pw_dir : "/");
+  return credentials;
+}
+
+absl::StatusOr<state::LaunchSpec> ResolveLaunch(const LaunchSpec& spec, const IdRanges& denied_uids,
+                                                const IdRanges& denied_gids) {
+  if (spec.task_id.empty()) {
+    return absl::InvalidArgumentError("task: the task id is empty; Nomad always sets one");
+  }
+  if (spec.work_dir.empty() && spec.task_dir.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task ", spec.task_id, ": neither work_dir nor the task dir is set; set work_dir"));
+  }
+  if (!spec.work_dir.empty() && spec.work_dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task config: work_dir \"", spec.work_dir, "\" must be an absolute path"));
+  }
+  state::LaunchSpec out;
+  out.set_task_id(spec.task_id);
+  out.set_alloc_id(spec.alloc_id);
+  out.set_task_name(spec.task_name);
+  auto path_env = spec.env.find("PATH");
+  absl::StatusOr<std::string> command =
+      ResolveCommand(spec.command, spec.task_dir,
+                     path_env == spec.env.end() ? absl::string_view() : path_env->second);
+  if (!command.ok()) return command.status();
+  out.set_command(*command);
+  for (const std::string& arg : spec.args) out.add_args(arg);
+  std::map<std::string, std::string> env = spec.env;
+  if (!spec.user.empty()) {
+    absl::StatusOr<state::Credentials> credentials =
+        ResolveUser(spec.user, denied_uids, denied_gids);
+    if (!credentials.ok()) return credentials.status();
+    env["USER"] = credentials->name();
+    env["LOGNAME"] = credentials->name();
+    env["HOME"] = credentials->home();
+    *out.mutable_credentials() = *std::move(credentials);
+  } else {
+    // The task runs as the plugin's user; the deny lists apply to it as well.
+    std::vector<uint32_t> gids{static_cast<uint32_t>(getgid())};
+    absl::Status allowed =
+        CheckIds(absl::StrCat("uid ", getuid(), " (the plugin's own user)"),
+                 static_cast<uint32_t>(getuid()), gids, denied_uids, denied_gids);
+    if (!allowed.ok()) return allowed;
+  }
+  for (const auto& [name, value] : env) {
+    if (name.empty() || absl::StrContains(name, '=') || absl::StrContains(name, '\0') ||
+        absl::StrContains(value, '\0')) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("task env: variable \"", name,
+                       "\" cannot be passed to a process (empty name, '=' or "
+                       "NUL in it); rename it"));
+    }
+    state::EnvVar* var = out.add_env();
+    var->set_name(name);
+    var->set_value(value);
+  }
+  out.set_work_dir(spec.work_dir.empty() ? spec.task_dir : spec.work_dir);
+  out.set_stdout_path(spec.stdout_path.empty() ? "/dev/null" : spec.stdout_path);
+  out.set_stderr_path(spec.stderr_path.empty() ? "/dev/null" : spec.stderr_path);
+  out.set_task_dir(spec.task_dir);
+  out.set_alloc_dir(spec.alloc_dir);
+  out.set_guarded(spec.guarded);
+  out.set_ready(spec.ready);
+  return out;
+}
+
+}  // namespace carp_exec::tasks

@@ -1,0 +1,204 @@
+#include "driver/tasks/state_dir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "carp_exec/driver_state.pb.h"
+#include "driver/log/hclog.h"
+#include "driver/tasks/supervisor_protocol.h"
+
+namespace carp_exec::tasks {
+namespace {
+
+// OpenBSD's sockaddr_un.sun_path is the smallest of our platforms (104 bytes with the NUL).
+constexpr size_t kPortableSunPath = 104;
+
+absl::Status ErrnoStatus(absl::string_view what, absl::string_view path, int error_number) {
+  std::string message = absl::StrCat(what, " \"", path, "\": ", strerror(error_number));
+  if (error_number == ENOENT) return absl::NotFoundError(message);
+  if (error_number == EACCES || error_number == EPERM) return absl::PermissionDeniedError(message);
+  return absl::InternalError(message);
+}
+
+absl::Status WriteAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::InternalError(strerror(errno));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SyncDir(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("state dir: cannot open", dir, errno);
+  int rc = fsync(fd);
+  int saved = errno;
+  close(fd);
+  if (rc != 0) return ErrnoStatus("state dir: cannot fsync", dir, saved);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string TaskDirName(absl::string_view task_id) {
+  uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a 64 offset basis
+  for (unsigned char c : task_id) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  return absl::StrFormat("%016x", hash);
+}
+
+std::string TasksRoot(absl::string_view state_dir) { return absl::StrCat(state_dir, "/tasks"); }
+
+std::string TaskStateDir(absl::string_view state_dir, absl::string_view task_id) {
+  return absl::StrCat(state_dir, "/tasks/", TaskDirName(task_id));
+}
+
+absl::Status CheckSocketPathFits(absl::string_view state_dir) {
+  std::string longest = absl::StrCat(TaskStateDir(state_dir, ""), "/", kSocketFile);
+  size_t limit = std::min(kPortableSunPath, sizeof(sockaddr_un{}.sun_path)) - 1;
+  if (longest.size() > limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state_dir \"", state_dir, "\" is too long: supervisor sockets would be \"", longest,
+        "\" (", longest.size(), " bytes), over the ", limit,
+        "-byte unix socket path limit (OpenBSD); choose a state_dir of at most ",
+        limit - (longest.size() - state_dir.size()), " bytes, e.g. /var/db/carp_exec"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomically(absl::string_view dir, absl::string_view name,
+                                 absl::string_view data) {
+  std::string final_path = absl::StrCat(dir, "/", name);
+  std::string temp_path = absl::StrCat(final_path, ".tmp.", getpid());
+  int fd = open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("state file: cannot create", temp_path, errno);
+  absl::Status written = WriteAll(fd, data);
+  if (written.ok() && fsync(fd) != 0) written = absl::InternalError(strerror(errno));
+  close(fd);
+  if (!written.ok()) {
+    unlink(temp_path.c_str());
+    return absl::InternalError(
+        absl::StrCat("state file: cannot write \"", temp_path, "\": ", written.message()));
+  }
+  if (rename(temp_path.c_str(), final_path.c_str()) != 0) {
+    int saved = errno;
+    unlink(temp_path.c_str());
+    return ErrnoStatus("state file: cannot rename into", final_path, saved);
+  }
+  return SyncDir(std::string(dir));
+}
+
+absl::StatusOr<std::string> ReadWholeFile(absl::string_view path) {
+  std::string p(path);
+  int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("state file: cannot open", path, errno);
+  std::string data;
+  char buf[8192];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int saved = errno;
+      close(fd);
+      return ErrnoStatus("state file: cannot read", path, saved);
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return data;
+}
+
+absl::Status ReadMessage(absl::string_view path, google::protobuf::MessageLite* message) {
+  absl::StatusOr<std::string> data = ReadWholeFile(path);
+  if (!data.ok()) return data.status();
+  if (!message->ParseFromString(*data)) {
+    return absl::DataLossError(absl::StrCat("state file \"", path, "\" is corrupt (not a ",
+                                            message->GetTypeName(),
+                                            "); remove the task directory"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoveTaskDir(absl::string_view dir) {
+  std::string d(dir);
+  DIR* handle = opendir(d.c_str());
+  if (handle == nullptr) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus("task state dir: cannot open", dir, errno);
+  }
+  absl::Status result = absl::OkStatus();
+  while (struct dirent* entry = readdir(handle)) {
+    if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+    if (unlinkat(dirfd(handle), entry->d_name, 0) != 0 && errno != ENOENT && result.ok()) {
+      result =
+          ErrnoStatus("task state dir: cannot remove", absl::StrCat(d, "/", entry->d_name), errno);
+    }
+  }
+  closedir(handle);
+  if (rmdir(d.c_str()) != 0 && errno != ENOENT && result.ok()) {
+    result = ErrnoStatus("task state dir: cannot remove", dir, errno);
+  }
+  return result;
+}
+
+std::vector<PersistedTask> ScanStateDir(absl::string_view state_dir) {
+  std::vector<PersistedTask> found;
+  std::string root = TasksRoot(state_dir);
+  DIR* handle = opendir(root.c_str());
+  if (handle == nullptr) return found;
+  std::vector<std::string> names;
+  while (struct dirent* entry = readdir(handle)) {
+    if (entry->d_name[0] != '.') names.emplace_back(entry->d_name);
+  }
+  closedir(handle);
+  for (const std::string& name : names) {
+    PersistedTask task;
+    task.state_dir = absl::StrCat(root, "/", name);
+    state::LaunchSpec spec;
+    absl::Status read = ReadMessage(absl::StrCat(task.state_dir, "/", kSpecFile), &spec);
+    if (!read.ok()) {
+      log::Warn("tasks", "skipping unreadable task state directory",
+                {{"dir", task.state_dir}, {"error", read.message()}});
+      continue;
+    }
+    task.task_id = spec.task_id();
+    task.guarded = spec.guarded();
+    task.ready = spec.ready();
+    // exit.pb is checked again after a failed connect: the supervisor may have finished between.
+    std::string exit_path = absl::StrCat(task.state_dir, "/", kExitFile);
+    struct stat st;
+    if (stat(exit_path.c_str(), &st) == 0) {
+      task.liveness = PersistedTask::Liveness::kExited;
+    } else if (absl::StatusOr<int> fd =
+                   ConnectSupervisor(absl::StrCat(task.state_dir, "/", kSocketFile));
+               fd.ok()) {
+      close(*fd);
+      task.liveness = PersistedTask::Liveness::kRunning;
+    } else if (stat(exit_path.c_str(), &st) == 0) {
+      task.liveness = PersistedTask::Liveness::kExited;
+    } else {
+      task.liveness = PersistedTask::Liveness::kLost;
+    }
+    found.push_back(std::move(task));
+  }
+  return found;
+}
+
+}  // namespace carp_exec::tasks

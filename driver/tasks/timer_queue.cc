@@ -1,0 +1,62 @@
+#include "driver/tasks/timer_queue.h"
+
+#include <utility>
+
+namespace carp_exec::tasks {
+
+TimerQueue::TimerQueue() : thread_([this] { Loop(); }) {}
+
+TimerQueue::~TimerQueue() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    wakeup_.Signal();
+  }
+  thread_.join();
+}
+
+TimerQueue::TimerId TimerQueue::ScheduleAt(absl::Time when, std::function<void()> fn) {
+  absl::MutexLock lock(&mu_);
+  TimerId id = next_id_++;
+  pending_.emplace(std::make_pair(when, id), std::move(fn));
+  deadline_of_.emplace(id, when);
+  wakeup_.Signal();  // the new timer may be the earliest
+  return id;
+}
+
+TimerQueue::TimerId TimerQueue::ScheduleAfter(absl::Duration delay, std::function<void()> fn) {
+  return ScheduleAt(absl::Now() + delay, std::move(fn));
+}
+
+bool TimerQueue::Cancel(TimerId id) {
+  absl::MutexLock lock(&mu_);
+  auto it = deadline_of_.find(id);
+  if (it == deadline_of_.end()) return false;
+  pending_.erase(std::make_pair(it->second, id));
+  deadline_of_.erase(it);
+  return true;
+}
+
+void TimerQueue::Loop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    if (pending_.empty()) {
+      wakeup_.Wait(&mu_);
+      continue;
+    }
+    absl::Time first = pending_.begin()->first.first;
+    if (first > absl::Now()) {
+      wakeup_.WaitWithDeadline(&mu_, first);
+      continue;
+    }
+    auto it = pending_.begin();
+    std::function<void()> fn = std::move(it->second);
+    deadline_of_.erase(it->first.second);
+    pending_.erase(it);
+    mu_.Unlock();
+    fn();
+    mu_.Lock();
+  }
+}
+
+}  // namespace carp_exec::tasks
