@@ -1,0 +1,214 @@
+#include "driver/config/plugin_config.h"
+
+#include <exception>
+#include <limits>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "driver/config/cty_msgpack.h"
+#include "driver/config/field_table.h"
+#include "driver/config/go_duration.h"
+
+namespace carp_exec::config {
+namespace {
+
+constexpr absl::string_view kObject = "plugin config";
+
+absl::StatusOr<log::Level> ParseLogLevel(absl::string_view text) {
+  log::Level level;
+  if (log::ParseLevel(text, &level)) return level;
+  return absl::InvalidArgumentError(
+      absl::StrCat(QuoteForMessage(text),
+                   " is not a log level; use trace, debug, info, warn or"
+                   " error"));
+}
+
+// The largest demotion each backend's tool accepts in one step.
+int64_t MaxDemoteBy(FailoverBackend backend) {
+  switch (backend) {
+    case FailoverBackend::kOpenBsdCarp:
+      return 128;  // ifconfig carpdemote
+    case FailoverBackend::kFreeBsdCarp:
+      return 240;  // net.inet.carp.demotion step
+    case FailoverBackend::kKeepalived:
+      return 254;  // VRRP priority span
+    case FailoverBackend::kCommand:
+      return std::numeric_limits<int32_t>::max();
+  }
+  return 1;
+}
+
+absl::Status RequireList(const std::vector<std::string>& list, const FieldPath& path,
+                         absl::string_view backend, absl::string_view example) {
+  if (list.empty()) {
+    return path.Error(absl::StrCat("is required for backend \"", backend, "\"; set ", path.Name(),
+                                   " = ", example));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
+  const absl::string_view backend = FailoverBackendName(failover.backend);
+  if (failover.demote_by > MaxDemoteBy(failover.backend)) {
+    return WholeNumberRangeError(path.Child("demote_by"), absl::StrCat(failover.demote_by), 1,
+                                 MaxDemoteBy(failover.backend));
+  }
+  const std::pair<const char*, const std::vector<std::string>*> commands[] = {
+      {"confirm_command", &failover.confirm_command},
+      {"demote_command", &failover.demote_command},
+      {"restore_command", &failover.restore_command},
+      {"state_command", &failover.state_command}};
+  for (const auto& [name, command] : commands) {
+    if (!command->empty() && (*command)[0].empty()) {
+      return path.Child(name).Item(0).Error(
+          "must name the program to run; write e.g. [\"/usr/local/bin/check\", \"arg\"]");
+    }
+  }
+  switch (failover.backend) {
+    case FailoverBackend::kOpenBsdCarp:
+      if (auto group = CheckInterfaceGroup(failover.group); !group.ok()) {
+        return path.Child("group").Wrap(group.status());
+      }
+      if (failover.interfaces.empty()) failover.interfaces = {"carp0"};
+      break;
+    case FailoverBackend::kFreeBsdCarp:
+      break;
+    case FailoverBackend::kKeepalived:
+      if (failover.track_file.empty()) {
+        return path.Child("track_file")
+            .Error(
+                "is required for backend \"keepalived\"; set track_file = "
+                "\"/run/carp_exec/demote\" and track that file in keepalived.conf with weight -1");
+      }
+      break;
+    case FailoverBackend::kCommand:
+      for (const auto& [name, command] : commands) {
+        if (absl::string_view(name) == "confirm_command") continue;
+        if (absl::Status s = RequireList(*command, path.Child(name), backend,
+                                         "[\"/usr/local/bin/vip-control\", \"...\"]");
+            !s.ok()) {
+          return s;
+        }
+      }
+      break;
+  }
+  if (failover.confirm_timeout <= absl::ZeroDuration()) {
+    return path.Child("confirm_timeout")
+        .Error("must be longer than 0s, got \"0s\"; write e.g. confirm_timeout = \"10s\"");
+  }
+  if (failover.poll_interval <= absl::ZeroDuration()) {
+    return path.Child("poll_interval")
+        .Error("must be longer than 0s, got \"0s\"; write e.g. poll_interval = \"50ms\"");
+  }
+  if (failover.poll_interval >= failover.confirm_timeout) {
+    return path.Child("poll_interval")
+        .Error(absl::StrCat("must be shorter than confirm_timeout (",
+                            FormatGoDuration(failover.confirm_timeout), "), got \"",
+                            FormatGoDuration(failover.poll_interval),
+                            "\"; lower poll_interval or raise confirm_timeout"));
+  }
+  return absl::OkStatus();
+}
+
+const FieldTable<FailoverConfig>& FailoverTable() {
+  using F = FailoverConfig;
+  static const auto* table = new FieldTable<F>(
+      {
+          ParsedField("backend", &F::backend, &ParseFailoverBackend).Required(),
+          StringField("group", &F::group).Default("carp"),
+          ParsedListField("interfaces", &F::interfaces, &CheckInterfaceName),
+          WholeNumberField("demote_by", &F::demote_by, 1, std::numeric_limits<int32_t>::max())
+              .Default(50),
+          ParsedListField("vip", &F::vip, &ParseIpAddress),
+          DurationField("confirm_timeout", &F::confirm_timeout).Default("10s"),
+          DurationField("poll_interval", &F::poll_interval).Default("50ms"),
+          DurationField("settle", &F::settle).Default("0s"),
+          StringListField("confirm_command", &F::confirm_command),
+          ParsedField("track_file", &F::track_file, &CheckOptionalAbsolutePath),
+          ParsedField("state_file", &F::state_file, &CheckOptionalAbsolutePath),
+          StringListField("demote_command", &F::demote_command),
+          StringListField("restore_command", &F::restore_command),
+          StringListField("state_command", &F::state_command),
+          ParsedField("ifconfig_path", &F::ifconfig_path, &CheckAbsolutePath)
+              .Default("/sbin/ifconfig"),
+          ParsedField("sysctl_path", &F::sysctl_path, &CheckAbsolutePath).Default("/sbin/sysctl"),
+          ParsedField("ip_path", &F::ip_path, &CheckAbsolutePath).Default("/sbin/ip"),
+      },
+      &ValidateFailover);
+  return *table;
+}
+
+const FieldTable<PluginConfig>& PluginTable() {
+  using P = PluginConfig;
+  static const auto* table = new FieldTable<P>({
+      ParsedField("log_level", &P::log_level, &ParseLogLevel).Default("info"),
+      ParsedField("state_dir", &P::state_dir, &CheckAbsolutePath)
+          .Default(CtyValue::String(DefaultStateDir())),
+      BoolField("enabled", &P::enabled).Default(true),
+      ParsedField("denied_host_uids", &P::denied_host_uids, &ParseIdRanges),
+      ParsedField("denied_host_gids", &P::denied_host_gids, &ParseIdRanges),
+      StringListField("denied_envvars", &P::denied_envvars),
+      BlockField("failover", &P::failover, &FailoverTable),
+  });
+  return *table;
+}
+
+}  // namespace
+
+absl::string_view FailoverBackendName(FailoverBackend backend) {
+  switch (backend) {
+    case FailoverBackend::kOpenBsdCarp:
+      return "openbsd-carp";
+    case FailoverBackend::kFreeBsdCarp:
+      return "freebsd-carp";
+    case FailoverBackend::kKeepalived:
+      return "keepalived";
+    case FailoverBackend::kCommand:
+      return "command";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<FailoverBackend> ParseFailoverBackend(absl::string_view text) {
+  for (FailoverBackend backend : {FailoverBackend::kOpenBsdCarp, FailoverBackend::kFreeBsdCarp,
+                                  FailoverBackend::kKeepalived, FailoverBackend::kCommand}) {
+    if (text == FailoverBackendName(backend)) return backend;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      QuoteForMessage(text),
+      " is not a failover backend; use \"openbsd-carp\", \"freebsd-carp\", \"keepalived\" or "
+      "\"command\""));
+}
+
+absl::string_view DefaultStateDir() {
+#if defined(__OpenBSD__) || defined(__FreeBSD__)
+  return "/var/db/carp_exec";
+#else
+  return "/var/lib/carp_exec";
+#endif
+}
+
+absl::StatusOr<PluginConfig> DecodePluginConfig(absl::string_view msgpack) {
+  try {
+    CtyValue root;  // no bytes: Nomad had no config block, so every default applies
+    if (!msgpack.empty()) {
+      absl::StatusOr<CtyValue> decoded = DecodeCtyMsgpack(msgpack, kObject);
+      if (!decoded.ok()) return decoded.status();
+      root = *std::move(decoded);
+    }
+    PluginConfig config;
+    absl::Status status = PluginTable().Decode(root, FieldPath{std::string(kObject), ""}, config);
+    if (!status.ok()) return status;
+    return config;
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(absl::StrCat("plugin config: decoding failed: ", e.what()));
+  }
+}
+
+const hclspec::Spec& PluginConfigSchema() {
+  static const auto* spec = new hclspec::Spec(PluginTable().Schema());
+  return *spec;
+}
+
+}  // namespace carp_exec::config

@@ -1,0 +1,69 @@
+#pragma once
+// The plugin's own configuration: the `config { ... }` block of `plugin "carp_exec"` in the
+// Nomad client's agent config, sent by Nomad in SetConfig as cty msgpack.
+//
+// Defaults live in the field table in plugin_config.cc, which also produces the schema:
+// decode empty bytes to get them (DecodePluginConfig("")).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "driver/config/hclspec_builder.h"
+#include "driver/config/value_parsers.h"
+#include "driver/log/hclog.h"
+
+namespace carp_exec::config {
+
+enum class FailoverBackend { kOpenBsdCarp, kFreeBsdCarp, kKeepalived, kCommand };
+
+// "openbsd-carp", "freebsd-carp", "keepalived", "command".
+absl::string_view FailoverBackendName(FailoverBackend backend);
+absl::StatusOr<FailoverBackend> ParseFailoverBackend(absl::string_view text);
+
+// The `failover { ... }` block. Present means failover is on for tasks with failover = true.
+struct FailoverConfig {
+  FailoverBackend backend = FailoverBackend::kOpenBsdCarp;  // required
+  std::string group;                    // "carp": interface group whose demote counter we raise
+  std::vector<std::string> interfaces;  // observed; when not given: openbsd-carp ["carp0"], else []
+  int demote_by = 0;                    // 50; openbsd 1..128, freebsd 1..240, keepalived 1..254
+  std::vector<IpAddress> vip;           // addresses that must leave this node
+  absl::Duration confirm_timeout;       // "10s", > 0
+  absl::Duration poll_interval;         // "50ms", > 0 and < confirm_timeout
+  absl::Duration settle;                // "0s"
+  std::vector<std::string> confirm_command;
+  std::string track_file;                    // keepalived: required, absolute
+  std::string state_file;                    // keepalived: optional, absolute
+  std::vector<std::string> demote_command;   // command backend: required
+  std::vector<std::string> restore_command;  // command backend: required
+  std::vector<std::string> state_command;    // command backend: required
+  std::string ifconfig_path;                 // "/sbin/ifconfig"
+  std::string sysctl_path;                   // "/sbin/sysctl"
+  std::string ip_path;                       // "/sbin/ip" (Debian 12's iproute2 installs /sbin/ip)
+};
+
+struct PluginConfig {
+  log::Level log_level = log::Level::kInfo;  // "info"
+  std::string state_dir;  // "/var/db/carp_exec" on OpenBSD/FreeBSD, "/var/lib/carp_exec" else
+  bool enabled = true;    // true (raw_exec's default is false; carp_exec exists to run tasks)
+  std::vector<IdRange> denied_host_uids;    // none, like raw_exec
+  std::vector<IdRange> denied_host_gids;    // none, like raw_exec
+  std::vector<std::string> denied_envvars;  // globs
+  std::optional<FailoverConfig> failover;   // absent: failover off
+};
+
+// Decodes SetConfig's msgpack_config. Empty bytes or nil mean "no config block": all
+// defaults. Errors are InvalidArgument naming the option, the value and the fix, e.g.
+// `plugin config: failover.demote_by must be a whole number from 1 to 128, got 500`.
+absl::StatusOr<PluginConfig> DecodePluginConfig(absl::string_view msgpack);
+
+// The schema returned by ConfigSchema. Built once; never changes.
+const hclspec::Spec& PluginConfigSchema();
+
+// The state_dir default for the platform this was built for.
+absl::string_view DefaultStateDir();
+
+}  // namespace carp_exec::config

@@ -1,0 +1,105 @@
+#include "driver/config/task_config.h"
+
+#include <exception>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "driver/config/cty_msgpack.h"
+#include "driver/config/field_table.h"
+
+namespace carp_exec::config {
+namespace {
+
+constexpr absl::string_view kObject = "task config";
+
+absl::StatusOr<std::string> CheckCommand(absl::string_view text) {
+  if (text.empty()) {
+    return absl::InvalidArgumentError(
+        "\"\" is not a command; write command = \"/usr/local/bin/traefik\" or a name in PATH");
+  }
+  return std::string(text);
+}
+
+absl::Status ValidateReady(ReadyCheck& ready, const FieldPath& path) {
+  if (!ready.http.has_value() && !ready.tcp.has_value()) {
+    return path.Error(
+        "needs http or tcp; write e.g. ready { http = \"http://127.0.0.1:8080/ping\" }");
+  }
+  if (ready.interval <= absl::ZeroDuration()) {
+    return path.Child("interval")
+        .Error("must be longer than 0s, got \"0s\"; write e.g. interval = \"250ms\"");
+  }
+  if (ready.timeout <= absl::ZeroDuration()) {
+    return path.Child("timeout").Error(
+        "must be longer than 0s, got \"0s\"; write e.g. timeout = \"60s\"");
+  }
+  return absl::OkStatus();
+}
+
+// Blank text means "not set" for the optional probes.
+absl::StatusOr<std::optional<HttpProbeUrl>> ParseOptionalHttp(absl::string_view text) {
+  if (text.empty()) return std::optional<HttpProbeUrl>();
+  auto url = ParseHttpProbeUrl(text);
+  if (!url.ok()) return url.status();
+  return std::optional<HttpProbeUrl>(*std::move(url));
+}
+
+absl::StatusOr<std::optional<HostPort>> ParseOptionalHostPort(absl::string_view text) {
+  if (text.empty()) return std::optional<HostPort>();
+  auto address = ParseHostPort(text);
+  if (!address.ok()) return address.status();
+  return std::optional<HostPort>(*std::move(address));
+}
+
+const FieldTable<ReadyCheck>& ReadyTable() {
+  using R = ReadyCheck;
+  static const auto* table = new FieldTable<R>(
+      {
+          ParsedField("http", &R::http, &ParseOptionalHttp),
+          ParsedField("tcp", &R::tcp, &ParseOptionalHostPort),
+          DurationField("interval", &R::interval).Default("250ms"),
+          DurationField("timeout", &R::timeout).Default("60s"),
+      },
+      &ValidateReady);
+  return *table;
+}
+
+const FieldTable<TaskConfig>& TaskTable() {
+  using T = TaskConfig;
+  static const auto* table = new FieldTable<T>({
+      ParsedField("command", &T::command, &CheckCommand).Required(),
+      StringListField("args", &T::args),
+      ParsedField("work_dir", &T::work_dir, &CheckOptionalAbsolutePath),
+      StringListField("denied_envvars", &T::denied_envvars),
+      WholeNumberField("oom_score_adj", &T::oom_score_adj, 0, 1000).Default(0),
+      BoolField("failover", &T::failover).Default(false),
+      BlockField("ready", &T::ready, &ReadyTable),
+  });
+  return *table;
+}
+
+}  // namespace
+
+absl::StatusOr<TaskConfig> DecodeTaskConfig(absl::string_view msgpack) {
+  try {
+    CtyValue root;
+    if (!msgpack.empty()) {
+      absl::StatusOr<CtyValue> decoded = DecodeCtyMsgpack(msgpack, kObject);
+      if (!decoded.ok()) return decoded.status();
+      root = *std::move(decoded);
+    }
+    TaskConfig config;
+    absl::Status status = TaskTable().Decode(root, FieldPath{std::string(kObject), ""}, config);
+    if (!status.ok()) return status;
+    return config;
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(absl::StrCat("task config: decoding failed: ", e.what()));
+  }
+}
+
+const hclspec::Spec& TaskConfigSchema() {
+  static const auto* spec = new hclspec::Spec(TaskTable().Schema());
+  return *spec;
+}
+
+}  // namespace carp_exec::config
