@@ -8,7 +8,8 @@
 
 namespace carp_exec::fingerprint {
 
-// The first non-blank line decides. Accepted forms:
+// The first non-blank line decides; its first word is the state, words after it are ignored.
+// Accepted forms:
 //   "MASTER"                          (the word alone, as the test bed's hook writes it)
 //   "INSTANCE VI_1 MASTER 150"        (keepalived's notify arguments written verbatim;
 //   "GROUP G1 BACKUP"                  the third word is the state)

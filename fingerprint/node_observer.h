@@ -47,7 +47,7 @@ inline constexpr absl::string_view kBackendCommand = "command";
 struct Observation {
   VrrpState state = VrrpState::kUnknown;  // aggregated, see AggregateVrrpStates
   bool holds_vip = false;                 // !vips_held.empty()
-  std::vector<std::string> vips_held;     // configured vips (as configured) held here
+  std::vector<std::string> vips_held;     // vips held here, canonical text (2001:db8::1)
   std::optional<int> demote_count;        // openbsd: group counter; freebsd: global demotion
   // One line for task events and logs, e.g. "carp0 BACKUP vhid 1; 192.0.2.10 not held".
   std::string detail;

@@ -1,0 +1,263 @@
+// NodeObserver for OpenBSD and FreeBSD carp(4): both read `ifconfig`, and differ in how an
+// address belongs to a vhid and where the demote counter lives.
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "fingerprint/carp_interface.h"
+#include "fingerprint/freebsd_carp.h"
+#include "fingerprint/observer_backends.h"
+#include "fingerprint/openbsd_carp.h"
+#include "fingerprint/parse_text.h"
+
+namespace carp_exec::fingerprint {
+namespace {
+
+enum class Os { kOpenBsd, kFreeBsd };
+
+bool InGroup(const CarpInterfaceStatus& iface, absl::string_view group) {
+  return std::find(iface.groups.begin(), iface.groups.end(), group) != iface.groups.end();
+}
+
+// An address that moves with CARP: FreeBSD tags it "vhid N"; on OpenBSD every address of a carp
+// interface (which is always in group "carp") moves with it.
+bool IsCarpAddress(Os os, const CarpInterfaceStatus& iface,
+                   const CarpInterfaceStatus::Address& address) {
+  if (os == Os::kFreeBsd) return address.vhid.has_value();
+  return !iface.vhids.empty() || InGroup(iface, "carp");
+}
+
+// Whether this node answers for the address. A BACKUP keeps CARP addresses configured, so only
+// a MASTER vhid counts; a plain address (not CARP) always answers.
+bool AddressHeld(Os os, const CarpInterfaceStatus& iface,
+                 const CarpInterfaceStatus::Address& address) {
+  if (!IsCarpAddress(os, iface, address)) return true;
+  if (address.vhid) return iface.StateOfVhid(*address.vhid) == VrrpState::kMaster;
+  return std::any_of(iface.vhids.begin(), iface.vhids.end(),
+                     [](const CarpVhid& v) { return v.state == VrrpState::kMaster; });
+}
+
+// "carp0 BACKUP vhid 1", "carp2 MASTER vhid 3 BACKUP vhid 4", "carp5 no vhid".
+std::string DescribeInterface(const CarpInterfaceStatus& iface) {
+  std::string text = iface.name;
+  if (iface.vhids.empty()) absl::StrAppend(&text, " no vhid");
+  for (const CarpVhid& vhid : iface.vhids) {
+    absl::StrAppend(&text, " ", VrrpStateName(vhid.state), " vhid ", vhid.vhid);
+  }
+  return text;
+}
+
+class CarpObserver final : public NodeObserver {
+ public:
+  CarpObserver(Os os, ObserverOptions options, CommandRunner* runner)
+      : os_(os), options_(std::move(options)), runner_(runner) {}
+
+  absl::StatusOr<Observation> Observe() override {
+    absl::StatusOr<std::vector<CarpInterfaceStatus>> interfaces = ReadInterfaces();
+    if (!interfaces.ok()) return interfaces.status();
+    absl::StatusOr<std::optional<int>> demote = ReadDemoteCount();
+    if (!demote.ok()) return demote.status();
+
+    Observation observation;
+    observation.demote_count = *demote;
+    std::vector<VrrpState> states;
+    std::vector<std::string> described;
+    for (const CarpInterfaceStatus& iface : *interfaces) {
+      // An observed interface without a vhid cannot prove BACKUP: it counts as unknown.
+      if (iface.vhids.empty()) states.push_back(VrrpState::kUnknown);
+      for (const CarpVhid& vhid : iface.vhids) states.push_back(vhid.state);
+      described.push_back(DescribeInterface(iface));
+    }
+    observation.state = AggregateVrrpStates(states);
+    observation.vips_held = HeldAddresses(*interfaces);
+    observation.holds_vip = !observation.vips_held.empty();
+
+    observation.detail =
+        described.empty() ? std::string("no carp interface found") : absl::StrJoin(described, ", ");
+    if (!options_.vips.empty()) {
+      absl::StrAppend(&observation.detail, "; ",
+                      DescribeVips(options_.vips, observation.vips_held));
+      std::vector<std::string> absent = AbsentVips(*interfaces);
+      if (!absent.empty()) {
+        absl::StrAppend(&observation.detail, " (", absl::StrJoin(absent, ", "),
+                        " not configured here)");
+      }
+    } else if (observation.vips_held.empty()) {
+      absl::StrAppend(&observation.detail, "; no address held");
+    } else {
+      absl::StrAppend(&observation.detail, "; ", absl::StrJoin(observation.vips_held, ", "),
+                      " held");
+    }
+    if (observation.demote_count) {
+      absl::StrAppend(&observation.detail, "; demote ", *observation.demote_count);
+    }
+    return observation;
+  }
+
+  absl::Status CheckUsable() override {
+    absl::Status tool = CheckTool(runner_, "ifconfig_path", options_.ifconfig_path,
+                                  "ifconfig (e.g. /sbin/ifconfig)");
+    if (!tool.ok()) return tool;
+    if (os_ == Os::kFreeBsd) {
+      tool = CheckTool(runner_, "sysctl_path", options_.sysctl_path, "sysctl (e.g. /sbin/sysctl)");
+      if (!tool.ok()) return tool;
+    }
+    absl::StatusOr<std::optional<int>> demote = ReadDemoteCount();
+    if (!demote.ok()) return demote.status();
+    absl::StatusOr<std::vector<CarpInterfaceStatus>> interfaces = ReadInterfaces();
+    if (!interfaces.ok()) return interfaces.status();
+    if (interfaces->empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("failover: no interface with a carp vhid found by `",
+                       ifconfig_listing_command(), "`; configure carp or set interfaces = [\"",
+                       os_ == Os::kOpenBsd ? "carp0" : "em0", "\"]"));
+    }
+    for (const CarpInterfaceStatus& iface : *interfaces) {
+      if (!iface.vhids.empty()) continue;
+      return absl::FailedPreconditionError(
+          absl::StrCat("failover: interface ", iface.name,
+                       " has no carp vhid (no \"carp:\" line in `", options_.ifconfig_path, " ",
+                       iface.name, "`); configure carp on it or fix failover interfaces"));
+    }
+    std::vector<std::string> absent = AbsentVips(*interfaces);
+    if (!absent.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "failover: vip ", absl::StrJoin(absent, ", "),
+          " is not configured on the observed "
+          "interfaces (",
+          DescribeNames(*interfaces),
+          "); a CARP address stays configured on the BACKUP too, so this is a typo in vip or "
+          "interfaces"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string ifconfig_listing_command() const {
+    return os_ == Os::kOpenBsd ? absl::StrCat(options_.ifconfig_path, " ", options_.group)
+                               : absl::StrCat(options_.ifconfig_path, " -a");
+  }
+
+  static std::string DescribeNames(const std::vector<CarpInterfaceStatus>& interfaces) {
+    std::vector<std::string> names;
+    for (const CarpInterfaceStatus& iface : interfaces) names.push_back(iface.name);
+    return absl::StrJoin(names, ", ");
+  }
+
+  absl::StatusOr<CarpInterfaceStatus> ParseOne(absl::string_view output) const {
+    return os_ == Os::kOpenBsd ? ParseOpenBsdIfconfig(output) : ParseFreeBsdIfconfig(output);
+  }
+
+  // The configured interfaces, or (none configured) the members of the demote group on OpenBSD
+  // (`ifconfig GROUP`) / every interface with a vhid on FreeBSD (`ifconfig -a`).
+  absl::StatusOr<std::vector<CarpInterfaceStatus>> ReadInterfaces() const {
+    std::vector<CarpInterfaceStatus> result;
+    for (const std::string& name : options_.interfaces) {
+      absl::StatusOr<std::string> out =
+          RunForOutput(runner_, {options_.ifconfig_path, name}, options_.command_timeout,
+                       "check that the interface exists and fix failover interfaces");
+      if (!out.ok()) return out.status();
+      absl::StatusOr<CarpInterfaceStatus> parsed = ParseOne(*out);
+      if (!parsed.ok()) return parsed.status();
+      if (parsed->name != name) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("failover: `", options_.ifconfig_path, " ", name, "` described ",
+                         QuoteForMessage(parsed->name), " instead; is ifconfig_path ifconfig?"));
+      }
+      result.push_back(*std::move(parsed));
+    }
+    if (!options_.interfaces.empty()) return result;
+
+    std::vector<std::string> argv = {options_.ifconfig_path};
+    argv.push_back(os_ == Os::kOpenBsd ? options_.group : "-a");
+    absl::StatusOr<std::string> out =
+        RunForOutput(runner_, argv, options_.command_timeout,
+                     os_ == Os::kOpenBsd ? "check that group exists (ifconfig carpN group NAME)"
+                                         : "check that ifconfig_path is FreeBSD's ifconfig");
+    if (!out.ok()) return out.status();
+    absl::StatusOr<std::vector<CarpInterfaceStatus>> listed =
+        os_ == Os::kOpenBsd ? ParseOpenBsdIfconfigList(*out) : ParseFreeBsdIfconfigList(*out);
+    if (!listed.ok()) return listed.status();
+    for (CarpInterfaceStatus& iface : *listed) {
+      if (!iface.vhids.empty()) result.push_back(std::move(iface));
+    }
+    return result;
+  }
+
+  absl::StatusOr<std::optional<int>> ReadDemoteCount() const {
+    if (os_ == Os::kOpenBsd) {
+      if (options_.group.empty()) return std::optional<int>();
+      absl::StatusOr<std::string> out = RunForOutput(
+          runner_, {options_.ifconfig_path, "-g", options_.group}, options_.command_timeout,
+          "check that the group exists (ifconfig carpN group NAME) and fix failover group");
+      if (!out.ok()) return out.status();
+      absl::StatusOr<OpenBsdGroupDemote> parsed = ParseOpenBsdGroupDemote(*out);
+      if (!parsed.ok()) return parsed.status();
+      if (parsed->group != options_.group) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "failover: `", options_.ifconfig_path, " -g ", options_.group, "` reported group ",
+            QuoteForMessage(parsed->group), "; is ifconfig_path ifconfig?"));
+      }
+      return std::optional<int>(parsed->demote_count);
+    }
+    absl::StatusOr<std::string> out =
+        RunForOutput(runner_, {options_.sysctl_path, "net.inet.carp.demotion"},
+                     options_.command_timeout, "load carp(4) (kldload carp) or fix sysctl_path");
+    if (!out.ok()) return out.status();
+    absl::StatusOr<int> parsed = ParseFreeBsdDemotion(*out);
+    if (!parsed.ok()) return parsed.status();
+    return std::optional<int>(*parsed);
+  }
+
+  // Configured vips this node answers for; with none configured, every CARP address of a MASTER
+  // vhid except IPv6 link-local ones (those never move).
+  std::vector<std::string> HeldAddresses(const std::vector<CarpInterfaceStatus>& interfaces) const {
+    std::vector<std::string> held;
+    for (const CarpInterfaceStatus& iface : interfaces) {
+      for (const CarpInterfaceStatus::Address& address : iface.addresses) {
+        bool wanted = options_.vips.empty()
+                          ? IsCarpAddress(os_, iface, address) && !IsIpv6LinkLocal(address.ip)
+                          : std::find(options_.vips.begin(), options_.vips.end(), address.ip) !=
+                                options_.vips.end();
+        if (!wanted || !AddressHeld(os_, iface, address)) continue;
+        if (std::find(held.begin(), held.end(), address.ip) == held.end()) {
+          held.push_back(address.ip);
+        }
+      }
+    }
+    return held;
+  }
+
+  std::vector<std::string> AbsentVips(const std::vector<CarpInterfaceStatus>& interfaces) const {
+    std::vector<std::string> absent;
+    for (const std::string& vip : options_.vips) {
+      bool found = false;
+      for (const CarpInterfaceStatus& iface : interfaces) {
+        for (const CarpInterfaceStatus::Address& address : iface.addresses) {
+          found = found || address.ip == vip;
+        }
+      }
+      if (!found) absent.push_back(vip);
+    }
+    return absent;
+  }
+
+  const Os os_;
+  const ObserverOptions options_;
+  CommandRunner* const runner_;
+};
+
+}  // namespace
+
+std::unique_ptr<NodeObserver> MakeOpenBsdCarpObserver(ObserverOptions options,
+                                                      CommandRunner* runner) {
+  return std::make_unique<CarpObserver>(Os::kOpenBsd, std::move(options), runner);
+}
+
+std::unique_ptr<NodeObserver> MakeFreeBsdCarpObserver(ObserverOptions options,
+                                                      CommandRunner* runner) {
+  return std::make_unique<CarpObserver>(Os::kFreeBsd, std::move(options), runner);
+}
+
+}  // namespace carp_exec::fingerprint
