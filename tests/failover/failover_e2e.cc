@@ -1,0 +1,174 @@
+// failover_e2e: carp_exec's failover handshake end to end, on the keepalived test bed.
+//
+//   failover_e2e --env "$(tests/failover/testbed env)" [--plugin build/carp_exec]
+//                [--scenario all|rolling-update|crash|peer-down] [--confirm-timeout 5s]
+//                [--replacement-delay 0.5]
+// runs the scenarios of issue 4 and exits 0 when every check passed, 1 otherwise.
+//
+//   failover_e2e --procedure --env ... --tag d [--replacement-delay 3]
+// is procedure D for bench/procedures/run: it sets up carp_exec with a guarded server on edge-a,
+// prints "<unix time> ready", waits for "go" on stdin, performs the rolling update printing
+// "<unix time> <event>" lines (start, stop-returned, exited, replacement-started, restored, done),
+// then waits for "quit" (or end of input) and cleans up.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tests/failover/scenario_context.h"
+
+#ifndef CARP_FAILOVER_SOURCE_DIR
+#define CARP_FAILOVER_SOURCE_DIR "tests/failover"
+#endif
+#ifndef CARP_EXEC_PLUGIN_PATH
+#define CARP_EXEC_PLUGIN_PATH "build/carp_exec"
+#endif
+
+namespace carp_exec::failover_test {
+namespace {
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: failover_e2e --env FILE [--plugin PATH] [--scenario all|rolling-update|"
+               "crash|peer-down]\n"
+               "                    [--confirm-timeout 5s] [--replacement-delay SECONDS]\n"
+               "       failover_e2e --procedure --env FILE [--tag d] [--replacement-delay S]\n");
+}
+
+void Emit(absl::string_view event) {
+  std::printf(
+      "%s %s\n",
+      absl::StrFormat("%.6f", absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())).c_str(),
+      std::string(event).c_str());
+  std::fflush(stdout);
+}
+
+bool ReadCommand(absl::string_view want) {
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line == want) return true;
+    if (line == "quit") return false;
+  }
+  return false;
+}
+
+// Procedure D for the benchmark; see the file comment. Returns the exit code.
+int RunProcedure(ScenarioContext& ctx, const std::string& tag) {
+  if (absl::Status s = ctx.Reset(); !s.ok()) {
+    std::fprintf(stderr, "failover_e2e: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  FileWatcher track(ctx.env().Must("CX_TRACK_A"), absl::Milliseconds(5));
+  absl::StatusOr<std::unique_ptr<PluginSession>> plugin = ctx.StartPlugin(tag);
+  if (!plugin.ok()) {
+    std::fprintf(stderr, "failover_e2e: %s\n", std::string(plugin.status().message()).c_str());
+    return 1;
+  }
+  absl::StatusOr<std::string> first = (*plugin)->StartServer(ctx.Server(tag, "a1"));
+  absl::Status serving = first.ok() ? ctx.WaitServing(track, absl::Seconds(20)) : first.status();
+  if (!serving.ok()) {
+    std::fprintf(stderr, "failover_e2e: %s\n", std::string(serving.message()).c_str());
+    return 1;
+  }
+  Emit("ready");
+  if (!ReadCommand("go")) return 0;
+  const absl::Time start = absl::Now();
+  Emit("start carp_exec StopTask");
+  absl::Status stopped = (*plugin)->StopTask(*first, ctx.settings().kill_timeout, "SIGTERM");
+  Emit(stopped.ok() ? "stop-returned" : absl::StrCat("stop-failed ", stopped.message()));
+  (void)(*plugin)->WaitExit(*first, absl::Seconds(10));
+  Emit("exited");
+  (void)(*plugin)->DestroyTask(*first, true);
+  absl::SleepFor(ctx.settings().replacement_delay);
+  Emit("replacement-started");
+  absl::StatusOr<std::string> second = (*plugin)->StartServer(ctx.Server(tag, "a2"));
+  std::optional<absl::Time> demoted = track.FirstMatching(start, IsNonZero);
+  if (second.ok() && demoted && track.WaitMatching(*demoted, IsZero, absl::Seconds(20))) {
+    Emit("restored");
+  } else {
+    Emit(second.ok() ? "not-restored"
+                     : absl::StrCat("replacement-failed ", second.status().message()));
+  }
+  Emit("done");
+  ReadCommand("quit");
+  if (second.ok()) (void)(*plugin)->DestroyTask(*second, true);
+  (*plugin)->Shutdown();
+  ctx.KillStrays();
+  return 0;
+}
+
+}  // namespace
+}  // namespace carp_exec::failover_test
+
+int main(int argc, char** argv) {
+  using namespace carp_exec::failover_test;  // NOLINT: a test program's main
+  std::string env_path;
+  std::string scenario = "all";
+  std::string tag = "d";
+  bool procedure = false;
+  ScenarioSettings settings;
+  settings.source_dir = CARP_FAILOVER_SOURCE_DIR;
+  settings.plugin = CARP_EXEC_PLUGIN_PATH;
+  if (const char* plugin = std::getenv("CARP_EXEC_BINARY")) settings.plugin = plugin;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        Usage();
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    double seconds = 0;
+    if (arg == "--env") {
+      env_path = value();
+    } else if (arg == "--plugin") {
+      settings.plugin = value();
+    } else if (arg == "--source-dir") {
+      settings.source_dir = value();
+    } else if (arg == "--scenario") {
+      scenario = value();
+    } else if (arg == "--confirm-timeout") {
+      settings.confirm_timeout = value();
+    } else if (arg == "--replacement-delay" && absl::SimpleAtod(value(), &seconds)) {
+      settings.replacement_delay = absl::Seconds(seconds);
+    } else if (arg == "--procedure") {
+      procedure = true;
+    } else if (arg == "--tag") {
+      tag = value();
+    } else {
+      Usage();
+      return 2;
+    }
+  }
+  if (env_path.empty()) {
+    Usage();
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<ScenarioContext>> ctx =
+      ScenarioContext::Create(env_path, settings);
+  if (!ctx.ok()) {
+    std::fprintf(stderr, "failover_e2e: %s\n", std::string(ctx.status().message()).c_str());
+    return 1;
+  }
+  if (procedure) return RunProcedure(**ctx, tag);
+
+  const bool all = scenario == "all";
+  if (!all && scenario != "rolling-update" && scenario != "crash" && scenario != "peer-down") {
+    Usage();
+    return 2;
+  }
+  if (all || scenario == "rolling-update") RollingUpdateScenario(**ctx);
+  if (all || scenario == "crash") CrashScenario(**ctx);
+  if (all || scenario == "peer-down") PeerDownScenario(**ctx);
+  const int failures = (*ctx)->failures();
+  std::printf("failover_e2e: %s (%d failed check%s)\n", failures == 0 ? "PASS" : "FAIL", failures,
+              failures == 1 ? "" : "s");
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,227 @@
+// The failover end-to-end scenarios (issue 4): rolling update, crash of the guarded task, peer
+// down. Each checks carp_exec's order of actions against independent witnesses: `ip monitor` in
+// both edges (when the VIP really moved), a watcher on the track file (when carp_exec demoted and
+// restored), the server's own event log (when the task got its signal, when the replacement
+// answered its first ready check), and the probe from the client (what traffic saw).
+
+#include <signal.h>
+
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tests/failover/scenario_context.h"
+
+namespace carp_exec::failover_test {
+namespace {
+
+constexpr absl::Duration kWatchInterval = absl::Milliseconds(5);
+constexpr absl::Duration kServingTimeout = absl::Seconds(20);
+
+// Monitors and the plugin, started in the order every scenario needs.
+struct Rig {
+  std::unique_ptr<AddressMonitor> monitor_a;
+  std::unique_ptr<AddressMonitor> monitor_b;
+  std::unique_ptr<FileWatcher> track;
+  std::unique_ptr<PluginSession> plugin;
+  std::string task_id;
+};
+
+bool Before(const std::optional<absl::Time>& a, const std::optional<absl::Time>& b) {
+  return a && b && *a <= *b;
+}
+
+std::string At(const std::optional<absl::Time>& t, absl::Time origin) {
+  return t ? absl::StrCat("+", SecondsBetween(origin, *t)) : std::string("never");
+}
+
+// Reset, witnesses, plugin, guarded server `<tag>-a1` serving with edge-a MASTER.
+std::optional<Rig> SetUp(ScenarioContext& ctx, absl::string_view tag) {
+  if (absl::Status s = ctx.Reset(); !s.ok()) {
+    ctx.Expect(false, absl::StrCat("reset the test bed: ", s.message()));
+    return std::nullopt;
+  }
+  Rig rig;
+  auto monitor_a = AddressMonitor::Start(ctx.ip(), ctx.env().Must("CX_NS_A"));
+  auto monitor_b = AddressMonitor::Start(ctx.ip(), ctx.env().Must("CX_NS_B"));
+  if (!monitor_a.ok() || !monitor_b.ok()) {
+    ctx.Expect(false, "start ip monitor in both edges");
+    return std::nullopt;
+  }
+  rig.monitor_a = std::move(*monitor_a);
+  rig.monitor_b = std::move(*monitor_b);
+  rig.track = std::make_unique<FileWatcher>(ctx.env().Must("CX_TRACK_A"), kWatchInterval);
+  absl::StatusOr<std::unique_ptr<PluginSession>> plugin = ctx.StartPlugin(tag);
+  if (!plugin.ok()) {
+    ctx.Expect(false, absl::StrCat("start carp_exec in edge-a: ", plugin.status().message()));
+    return std::nullopt;
+  }
+  rig.plugin = std::move(*plugin);
+  absl::StatusOr<std::string> id = rig.plugin->StartServer(ctx.Server(tag, "a1"));
+  if (!id.ok()) {
+    ctx.Expect(false, absl::StrCat("start the guarded server: ", id.status().message()));
+    return std::nullopt;
+  }
+  rig.task_id = *id;
+  absl::Status serving = ctx.WaitServing(*rig.track, kServingTimeout);
+  ctx.Expect(serving.ok(), absl::StrCat("guarded server ready, node restored, edge-a MASTER",
+                                        serving.ok() ? "" : ": ", serving.message()));
+  if (!serving.ok()) return std::nullopt;
+  return rig;
+}
+
+void TearDown(ScenarioContext& ctx, Rig& rig, const std::vector<std::string>& task_ids) {
+  for (const std::string& id : task_ids) {
+    if (id.empty()) continue;
+    (void)rig.plugin->DestroyTask(id, /*force=*/true);
+  }
+  rig.plugin->Shutdown();
+  ctx.KillStrays();
+}
+
+}  // namespace
+
+void RollingUpdateScenario(ScenarioContext& ctx) {
+  std::printf(
+      "scenario rolling-update: stop the guarded server on the MASTER, start a "
+      "replacement, traffic to the VIP throughout\n");
+  std::optional<Rig> rig = SetUp(ctx, "ru");
+  if (!rig) return;
+  const ScenarioSettings& s = ctx.settings();
+  const absl::Duration window = s.probe_before + ctx.ConfirmTimeout() + s.replacement_delay +
+                                absl::Seconds(2) + s.probe_after;
+  std::string summary_path;
+  absl::StatusOr<ChildProcess> probe = ctx.StartProbe("ru", window, &summary_path);
+  ctx.Expect(probe.ok(), "start the probe in the client namespace");
+  if (!probe.ok()) return TearDown(ctx, *rig, {rig->task_id});
+  absl::SleepFor(s.probe_before);
+
+  const absl::Time stop_called = absl::Now();
+  absl::Status stopped = rig->plugin->StopTask(rig->task_id, s.kill_timeout, "SIGTERM");
+  const absl::Time stop_returned = absl::Now();
+  ctx.Expect(stopped.ok(), absl::StrCat("StopTask returns OK ", stopped.message()));
+  std::optional<TaskExit> exit = rig->plugin->WaitExit(rig->task_id, absl::Seconds(10));
+  ctx.Expect(exit.has_value() && exit->error.empty(), "WaitTask reports the old server's exit");
+  ctx.Expect(rig->plugin->DestroyTask(rig->task_id, false).ok(), "DestroyTask of the old task");
+
+  absl::SleepFor(s.replacement_delay);
+  const absl::Time replacement_started = absl::Now();
+  absl::StatusOr<std::string> replacement = rig->plugin->StartServer(ctx.Server("ru", "a2"));
+  ctx.Expect(replacement.ok(),
+             absl::StrCat("StartTask of the replacement ",
+                          replacement.ok() ? "" : replacement.status().message()));
+  std::optional<absl::Time> demoted = rig->track->FirstMatching(stop_called, IsNonZero);
+  std::optional<absl::Time> restored =
+      demoted ? rig->track->WaitMatching(*demoted, IsZero, kServingTimeout) : std::nullopt;
+  (void)ctx.Testbed({"wait-master", "edge-a", "10"});
+  const bool probe_done = probe->Wait(window + absl::Seconds(15)).has_value();
+  ctx.Expect(probe_done, "the probe finished within its window");
+
+  const std::string vip = ctx.vip();
+  std::optional<absl::Time> vip_on_b = rig->monitor_b->Added(vip, stop_called);
+  std::optional<absl::Time> vip_off_a = rig->monitor_a->Deleted(vip, stop_called);
+  std::optional<absl::Time> backup_a =
+      FirstState(ReadStateLog(ctx.env().Must("CX_STATE_LOG_A")), "BACKUP", stop_called);
+  std::optional<ServerEvent> signalled =
+      FirstServerEvent(ReadServerLog(ctx.ServerLog("ru", "a1")), "signal");
+  std::optional<ServerEvent> first_ping =
+      FirstServerEvent(ReadServerLog(ctx.ServerLog("ru", "a2")), "ping");
+  std::optional<absl::Time> signal_time;
+  if (signalled) signal_time = signalled->when;
+  std::optional<absl::Time> ready_time;
+  if (first_ping) ready_time = first_ping->when;
+
+  ctx.Note(absl::StrCat(
+      "timeline from StopTask: demoted ", At(demoted, stop_called), ", VIP added on edge-b ",
+      At(vip_on_b, stop_called), ", VIP deleted on edge-a ", At(vip_off_a, stop_called),
+      ", edge-a BACKUP (notify) ", At(backup_a, stop_called), ", task signalled ",
+      At(signal_time, stop_called), ", StopTask returned ", At(stop_returned, stop_called)));
+  ctx.Note(absl::StrCat("replacement: StartTask ", At(replacement_started, stop_called),
+                        ", first ready check answered ", At(ready_time, stop_called),
+                        ", restored (track 0) ", At(restored, stop_called)));
+  ctx.Expect(Before(demoted, signal_time), "demoted before the task was signalled");
+  ctx.Expect(Before(vip_on_b, signal_time), "the VIP was on edge-b before the task was signalled");
+  ctx.Expect(Before(vip_off_a, signal_time),
+             "the VIP had left edge-a before the task was signalled");
+  ctx.Expect(Before(ready_time, restored),
+             "restored only after the replacement answered its ready check");
+  ctx.Expect(Before(replacement_started, restored), "restored only after the replacement started");
+
+  absl::StatusOr<ProbeSummary> summary = ReadProbeSummary(summary_path);
+  if (summary.ok()) {
+    ctx.Note(absl::StrCat("probe: ", summary->total, " requests, ", summary->failed,
+                          " failed, longest gap ", summary->longest_gap, " s"));
+    ctx.Expect(summary->total > 0 && summary->failed == 0, "zero failed requests to the VIP");
+  } else {
+    ctx.Expect(false, absl::StrCat("read the probe summary: ", summary.status().message()));
+  }
+  TearDown(ctx, *rig, {replacement.ok() ? *replacement : std::string()});
+}
+
+void CrashScenario(ScenarioContext& ctx) {
+  std::printf("scenario crash: SIGKILL the guarded server; carp_exec must demote at once\n");
+  std::optional<Rig> rig = SetUp(ctx, "cr");
+  if (!rig) return;
+  std::optional<ServerEvent> listening =
+      FirstServerEvent(ReadServerLog(ctx.ServerLog("cr", "a1")), "listening");
+  ctx.Expect(listening.has_value() && listening->pid > 1, "the server logged its pid");
+  if (!listening || listening->pid <= 1) return TearDown(ctx, *rig, {rig->task_id});
+
+  const absl::Time killed = absl::Now();
+  kill(static_cast<pid_t>(listening->pid), SIGKILL);
+  const absl::Duration bound = ctx.ConfirmTimeout() + absl::Seconds(2);
+  std::optional<absl::Time> demoted = rig->track->WaitMatching(killed, IsNonZero, bound);
+  std::optional<absl::Time> vip_on_b = rig->monitor_b->WaitAdded(ctx.vip(), killed, bound);
+  std::optional<TaskExit> exit = rig->plugin->WaitExit(rig->task_id, absl::Seconds(5));
+  ctx.Note(absl::StrCat("from SIGKILL: WaitTask returned ",
+                        exit ? At(exit->when, killed) : std::string("never"), ", demoted ",
+                        At(demoted, killed), ", VIP added on edge-b ", At(vip_on_b, killed)));
+  ctx.Expect(exit.has_value() && exit->signal == SIGKILL, "WaitTask reports the crash (signal 9)");
+  ctx.Expect(demoted.has_value(), "carp_exec demoted edge-a after the crash");
+  ctx.Expect(vip_on_b.has_value(), "the VIP moved to edge-b");
+  TearDown(ctx, *rig, {rig->task_id});
+}
+
+void PeerDownScenario(ScenarioContext& ctx) {
+  std::printf(
+      "scenario peer-down: edge-b's keepalived is stopped; StopTask waits at most "
+      "confirm_timeout, then stops the task anyway\n");
+  std::optional<Rig> rig = SetUp(ctx, "pd");
+  if (!rig) return;
+  absl::Status peer_stopped = ctx.Testbed({"stop-keepalived", "edge-b"});
+  ctx.Expect(peer_stopped.ok(), "stop keepalived on edge-b");
+  absl::SleepFor(absl::Milliseconds(300));
+
+  const absl::Time stop_called = absl::Now();
+  absl::Status stopped =
+      rig->plugin->StopTask(rig->task_id, ctx.settings().kill_timeout, "SIGTERM");
+  const absl::Time stop_returned = absl::Now();
+  std::optional<TaskExit> exit = rig->plugin->WaitExit(rig->task_id, absl::Seconds(10));
+  std::optional<ServerEvent> signalled =
+      FirstServerEvent(ReadServerLog(ctx.ServerLog("pd", "a1")), "signal");
+  std::optional<absl::Time> signal_time;
+  if (signalled) signal_time = signalled->when;
+  ctx.Note(absl::StrCat("from StopTask: task signalled ", At(signal_time, stop_called),
+                        ", StopTask returned ", At(stop_returned, stop_called),
+                        " (confirm_timeout ", ctx.settings().confirm_timeout, ")"));
+  std::vector<std::string> messages;
+  for (const TaskEvent& e : rig->plugin->Events()) {
+    if (e.task_id == rig->task_id && e.received >= stop_called) messages.push_back(e.message);
+  }
+  ctx.Note(absl::StrCat("task events: ", absl::StrJoin(messages, " | ")));
+  ctx.Expect(stopped.ok(), absl::StrCat("StopTask returns OK ", stopped.message()));
+  ctx.Expect(exit.has_value() && exit->error.empty(), "the task was stopped anyway");
+  // The bound was honoured: not signalled before confirm_timeout (the VIP could not move), and
+  // not held much longer than it either.
+  const absl::Duration confirm = ctx.ConfirmTimeout();
+  ctx.Expect(signal_time && *signal_time - stop_called >= confirm - absl::Milliseconds(100),
+             "the task was signalled only after confirm_timeout ran out");
+  ctx.Expect(signal_time && *signal_time - stop_called <= confirm + absl::Seconds(3),
+             "the wait was bounded by confirm_timeout");
+  TearDown(ctx, *rig, {rig->task_id});
+  (void)ctx.Testbed({"start-keepalived", "edge-b"});
+}
+
+}  // namespace carp_exec::failover_test
