@@ -42,8 +42,8 @@ class Collector {
     return mu_.AwaitWithTimeout(absl::Condition(this, &Collector::ExitedLocked), timeout);
   }
   bool WaitForStdout(absl::string_view text, absl::Duration timeout = kPatience) {
-    wanted_ = std::string(text);
     absl::MutexLock lock(&mu_);
+    wanted_ = std::string(text);
     return mu_.AwaitWithTimeout(absl::Condition(this, &Collector::HasWantedLocked), timeout);
   }
 
@@ -75,7 +75,7 @@ class Collector {
   std::string stderr_ ABSL_GUARDED_BY(mu_);
   std::optional<ExecExit> exit_ ABSL_GUARDED_BY(mu_);
   int exits_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string wanted_;  // set before waiting, read under mu_ by the condition
+  std::string wanted_ ABSL_GUARDED_BY(mu_);
 };
 
 ExecSessionOptions Shell(const std::string& script, bool tty) {
