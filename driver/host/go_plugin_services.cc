@@ -36,8 +36,8 @@ class GoPluginServices::Stdio final : public plugin::GRPCStdio::CallbackService 
     Stdio* owner_;
   };
 
-  grpc::ServerWriteReactor<plugin::StdioData>* StreamStdio(grpc::CallbackServerContext*,
-                                                          const google::protobuf::Empty*) override {
+  grpc::ServerWriteReactor<plugin::StdioData>* StreamStdio(
+      grpc::CallbackServerContext*, const google::protobuf::Empty*) override {
     auto* stream = new Stream(this);
     absl::MutexLock lock(&mu_);
     if (closed_) {

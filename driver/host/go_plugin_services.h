@@ -4,8 +4,8 @@
 
 #include <memory>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "plugin/grpc_broker.grpc.pb.h"
 #include "plugin/grpc_controller.grpc.pb.h"

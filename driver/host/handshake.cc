@@ -12,7 +12,8 @@ namespace carp_exec::host {
 
 std::string NotLaunchedByNomadMessage() {
   return "carp_exec is a Nomad task driver plugin and is not meant to be run by hand.\n"
-         "Put it in the Nomad client's plugin_dir and add a `plugin \"carp_exec\" { config { ... } }`\n"
+         "Put it in the Nomad client's plugin_dir and add a `plugin \"carp_exec\" { config { ... } "
+         "}`\n"
          "block to the agent configuration; the Nomad agent launches it.\n"
          "Operator commands: carp_exec version | carp_exec status [--json] | carp_exec check\n";
 }
@@ -42,10 +43,10 @@ size_t MaxUnixSocketPath() { return sizeof(sockaddr_un{}.sun_path) - 1; }
 
 absl::Status CheckUnixSocketPath(absl::string_view path) {
   if (path.size() <= MaxUnixSocketPath()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "plugin socket path \"", path, "\" is ", path.size(), " bytes, longer than the ",
-      MaxUnixSocketPath(), " bytes a unix socket path may have here; set TMPDIR (or ",
-      "PLUGIN_UNIX_SOCKET_DIR) to a shorter directory such as /tmp"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("plugin socket path \"", path, "\" is ", path.size(), " bytes, longer than the ",
+                   MaxUnixSocketPath(), " bytes a unix socket path may have here; set TMPDIR (or ",
+                   "PLUGIN_UNIX_SOCKET_DIR) to a shorter directory such as /tmp"));
 }
 
 }  // namespace carp_exec::host

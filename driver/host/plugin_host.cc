@@ -129,7 +129,8 @@ int PluginHost::Run() {
       struct group* g = ::getgrnam(group);
       gid = g != nullptr ? g->gr_gid : static_cast<gid_t>(-1);
     }
-    if (gid == static_cast<gid_t>(-1) || ::chown(socket_path_.c_str(), static_cast<uid_t>(-1), gid) != 0 ||
+    if (gid == static_cast<gid_t>(-1) ||
+        ::chown(socket_path_.c_str(), static_cast<uid_t>(-1), gid) != 0 ||
         ::chmod(socket_path_.c_str(), 0660) != 0) {
       log::Warn(kModule, "cannot hand the plugin socket to PLUGIN_UNIX_SOCKET_GROUP",
                 {{"group", group}, {"socket", socket_path_}});

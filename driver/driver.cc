@@ -1,0 +1,416 @@
+#include "driver/driver.h"
+
+#include <fnmatch.h>
+#include <signal.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "carp_exec/version.h"
+#include "driver/log/hclog.h"
+#include "driver/tasks/signal_names.h"
+#include "driver/tasks/state_dir.h"
+#include "fingerprint/command_runner.h"
+
+namespace carp_exec {
+namespace {
+
+constexpr char kModule[] = "carp_exec";
+
+FingerprintAttribute BoolAttr(bool v) {
+  FingerprintAttribute a;
+  a.kind = FingerprintAttribute::Kind::kBool;
+  a.bool_value = v;
+  return a;
+}
+FingerprintAttribute StringAttr(std::string v) {
+  FingerprintAttribute a;
+  a.kind = FingerprintAttribute::Kind::kString;
+  a.string_value = std::move(v);
+  return a;
+}
+
+tasks::IdRanges ToIdRanges(const std::vector<config::IdRange>& ranges) {
+  std::vector<std::pair<uint32_t, uint32_t>> pairs;
+  pairs.reserve(ranges.size());
+  for (const config::IdRange& r : ranges) pairs.emplace_back(r.first, r.last);
+  return tasks::IdRanges(std::move(pairs));
+}
+
+bool MatchesAny(const std::string& name, const std::vector<std::string>& globs) {
+  for (const std::string& g : globs) {
+    if (::fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+failover::TaskRef RefOf(const tasks::LaunchSpec& spec) {
+  return failover::TaskRef{spec.task_id, spec.alloc_id, spec.task_name};
+}
+
+}  // namespace
+
+bool FingerprintReport::operator==(const FingerprintReport& other) const {
+  if (health != other.health || description != other.description ||
+      attributes.size() != other.attributes.size()) {
+    return false;
+  }
+  for (const auto& [key, a] : attributes) {
+    auto it = other.attributes.find(key);
+    if (it == other.attributes.end()) return false;
+    const FingerprintAttribute& b = it->second;
+    if (a.kind != b.kind || a.bool_value != b.bool_value || a.int_value != b.int_value ||
+        a.string_value != b.string_value) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Driver::Driver(Options options)
+    : options_(std::move(options)),
+      command_runner_(std::make_unique<fingerprint::SystemCommandRunner>()),
+      clock_(std::make_unique<failover::RealClock>()) {}
+
+Driver::~Driver() { Shutdown(); }
+
+void Driver::SetEventSink(failover::EventSink* sink) { sink_ = sink; }
+
+absl::Status Driver::SetConfig(absl::string_view msgpack, bool from_agent) {
+  absl::StatusOr<config::PluginConfig> decoded = config::DecodePluginConfig(msgpack);
+  if (!decoded.ok()) return decoded.status();
+  absl::MutexLock lock(&mu_);
+  if (active_ && decoded->state_dir != config_.state_dir) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "plugin config: state_dir cannot change while the plugin runs (running with \"",
+        config_.state_dir, "\", got \"", decoded->state_dir,
+        "\"); restart the Nomad client to move the state directory"));
+  }
+  config_ = *std::move(decoded);
+  configured_ = true;
+  log::SetLevel(config_.log_level);
+  if (from_agent) return ActivateLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Driver::Init() {
+  absl::MutexLock lock(&mu_);
+  return ActivateLocked();
+}
+
+absl::Status Driver::ActivateLocked() {
+  if (active_) return activation_error_;
+  active_ = true;
+  if (!configured_) {
+    // Reattached or called before SetConfig: run with the defaults, like an empty config block.
+    absl::StatusOr<config::PluginConfig> defaults = config::DecodePluginConfig("");
+    if (defaults.ok()) config_ = *std::move(defaults);
+    configured_ = true;
+  }
+  tasks::TaskRunnerOptions options;
+  options.state_dir = config_.state_dir;
+  options.supervisor_path = options_.self_exe;
+  options.denied_uids = ToIdRanges(config_.denied_host_uids);
+  options.denied_gids = ToIdRanges(config_.denied_host_gids);
+  absl::StatusOr<std::unique_ptr<tasks::TaskRunner>> runner =
+      tasks::TaskRunner::Create(std::move(options));
+  if (!runner.ok()) {
+    activation_error_ = runner.status();
+    log::Error(kModule, "cannot start the task runner", {{"error", runner.status().message()}});
+    return activation_error_;
+  }
+  runner_ = *std::move(runner);
+  process_table_ = std::make_unique<tasks::ProcessTable>(tasks::NativeProcessSource());
+  if (config_.failover.has_value()) {
+    coordinator_ = std::make_unique<failover::FailoverCoordinator>(
+        *config_.failover, config_.state_dir, command_runner_.get(), clock_.get(), sink_);
+    // Decide from the state directory, not from RecoverTask (which may come much later): a
+    // plugin restart while a guarded task serves must never move the IP.
+    const std::vector<tasks::PersistedTask> persisted = tasks::ScanStateDir(config_.state_dir);
+    if (absl::Status s = coordinator_->Start(persisted); !s.ok()) {
+      // The fingerprint reports the driver unhealthy with this reason; tasks still run.
+      log::Error(kModule, "failover is not usable", {{"error", s.message()}});
+    }
+  }
+  log::Info(kModule, "driver active",
+            {{"state_dir", config_.state_dir},
+             {"failover", config_.failover.has_value()
+                              ? std::string(config::FailoverBackendName(config_.failover->backend))
+                              : "off"}});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<tasks::TaskRunner*> Driver::Runner() {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = ActivateLocked(); !s.ok()) return s;
+  if (runner_ == nullptr) return absl::UnavailableError("carp_exec is shutting down");
+  if (!config_.enabled) {
+    return absl::FailedPreconditionError(
+        "carp_exec is disabled (plugin config enabled = false); set enabled = true in the "
+        "plugin \"carp_exec\" config block to run tasks");
+  }
+  return runner_.get();
+}
+
+failover::FailoverCoordinator* Driver::Coordinator() {
+  absl::MutexLock lock(&mu_);
+  return coordinator_.get();
+}
+
+FingerprintReport Driver::Fingerprint() {
+  FingerprintReport report;
+  failover::FailoverCoordinator* coordinator = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::Status active = ActivateLocked();
+    if (!config_.enabled) {
+      report.health = FingerprintReport::Health::kUndetected;
+      report.description = "disabled";
+      return report;
+    }
+    report.attributes["driver.carp_exec"] = BoolAttr(true);
+    report.attributes["driver.carp_exec.version"] = StringAttr(kPluginVersion);
+    if (!active.ok()) {
+      report.health = FingerprintReport::Health::kUnhealthy;
+      report.description = std::string(active.message());
+      return report;
+    }
+    coordinator = coordinator_.get();
+  }
+  report.health = FingerprintReport::Health::kHealthy;
+  report.description = "Healthy";
+  if (coordinator != nullptr) {
+    const failover::FailoverStatus status = coordinator->Status();
+    report.attributes["driver.carp_exec.failover.backend"] = StringAttr(status.backend);
+    report.attributes["driver.carp_exec.failover.state"] = StringAttr(status.state);
+    report.attributes["driver.carp_exec.failover.demoted"] = BoolAttr(status.demoted);
+    if (!status.usable) {
+      report.health = FingerprintReport::Health::kUnhealthy;
+      report.description = absl::StrCat("failover unusable: ", status.unhealthy);
+    }
+  }
+  return report;
+}
+
+absl::StatusOr<tasks::StartedTask> Driver::StartTask(StartRequest request) {
+  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
+  if (!runner.ok()) return runner.status();
+  absl::StatusOr<config::TaskConfig> task = config::DecodeTaskConfig(request.msgpack_config);
+  if (!task.ok()) return task.status();
+  failover::FailoverCoordinator* coordinator = Coordinator();
+  if (task->failover && coordinator == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "task ", request.launch.task_id,
+        ": config has failover = true but the plugin has no failover block; add "
+        "failover { backend = ... } to the plugin \"carp_exec\" config or drop failover = true"));
+  }
+  tasks::LaunchSpec& launch = request.launch;
+  launch.command = task->command;
+  launch.args = task->args;
+  if (!task->work_dir.empty()) launch.work_dir = task->work_dir;
+  launch.guarded = task->failover;
+  // The decoded config is kept with the task: Nomad does not give msgpack_driver_config back
+  // after an agent restart, and the ready check must survive that.
+  launch.ready = request.msgpack_config;
+  std::vector<std::string> denied;
+  {
+    absl::MutexLock lock(&mu_);
+    denied = config_.denied_envvars;
+  }
+  denied.insert(denied.end(), task->denied_envvars.begin(), task->denied_envvars.end());
+  if (!denied.empty()) {
+    for (auto it = launch.env.begin(); it != launch.env.end();) {
+      it = MatchesAny(it->first, denied) ? launch.env.erase(it) : std::next(it);
+    }
+  }
+  absl::StatusOr<tasks::StartedTask> started = (*runner)->Start(launch);
+  if (!started.ok()) return started.status();
+  if (task->failover) {
+    const failover::TaskRef ref = RefOf(launch);
+    coordinator->GuardedTaskStarted(ref, task->ready);
+    WatchGuardedTask(launch.task_id, ref);
+  }
+  return started;
+}
+
+void Driver::WatchGuardedTask(const std::string& task_id, const failover::TaskRef& ref) {
+  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
+  if (!runner.ok()) return;
+  (*runner)->Wait(task_id, [this, ref](absl::StatusOr<tasks::ExitResult> result) {
+    bool during_stop;
+    failover::FailoverCoordinator* coordinator;
+    {
+      absl::MutexLock lock(&mu_);
+      during_stop = stopping_.contains(ref.task_id);
+      coordinator = coordinator_.get();
+    }
+    if (coordinator != nullptr) coordinator->GuardedTaskExited(ref, during_stop);
+  });
+}
+
+absl::Status Driver::RecoverTask(absl::string_view task_id, absl::string_view driver_state) {
+  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
+  if (!runner.ok()) return runner.status();
+  const bool known = (*runner)->Inspect(task_id).ok();
+  if (absl::Status s = (*runner)->Recover(task_id, driver_state); !s.ok()) return s;
+  if (known) return absl::OkStatus();
+  absl::StatusOr<tasks::TaskStatus> status = (*runner)->Inspect(task_id);
+  failover::FailoverCoordinator* coordinator = Coordinator();
+  if (!status.ok() || !status->guarded || coordinator == nullptr) return absl::OkStatus();
+  const failover::TaskRef ref{status->task_id, status->alloc_id, status->task_name};
+  absl::StatusOr<config::TaskConfig> task = config::DecodeTaskConfig(status->ready);
+  if (status->state == tasks::TaskState::kRunning) {
+    coordinator->GuardedTaskStarted(ref, task.ok() ? task->ready : std::nullopt);
+    WatchGuardedTask(std::string(task_id), ref);
+  }
+  return absl::OkStatus();
+}
+
+tasks::WaitHandle Driver::WaitTask(absl::string_view task_id, tasks::WaitCallback done) {
+  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
+  if (!runner.ok()) {
+    done(runner.status());
+    return 0;
+  }
+  return (*runner)->Wait(task_id, std::move(done));
+}
+
+bool Driver::CancelWait(tasks::WaitHandle handle) {
+  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
+  return runner.ok() && (*runner)->CancelWait(handle);
+}
+
+void Driver::StopTask(absl::string_view task_id_view, absl::Duration timeout,
+                      absl::string_view signal, std::function<void(absl::Status)> done) {
+  const std::string task_id(task_id_view);
+  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
+  if (!runner.ok()) return done(runner.status());
+  int signo = SIGINT;  // raw_exec's default when the job names none
+  if (!signal.empty()) {
+    absl::StatusOr<int> parsed = tasks::ParseSignalName(signal);
+    if (!parsed.ok()) return done(parsed.status());
+    signo = *parsed;
+  }
+  absl::StatusOr<tasks::TaskStatus> status = (*runner)->Inspect(task_id);
+  if (!status.ok()) return done(status.status());
+  tasks::TaskRunner* r = *runner;
+  auto stop = [this, r, task_id, timeout, signo, done = std::move(done)]() {
+    r->Stop(task_id, timeout, signo, [this, task_id, done](absl::Status s) {
+      {
+        absl::MutexLock lock(&mu_);
+        stopping_.erase(task_id);
+      }
+      done(std::move(s));
+    });
+  };
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_.insert(task_id);
+  }
+  failover::FailoverCoordinator* coordinator = Coordinator();
+  if (!status->guarded || coordinator == nullptr || status->state != tasks::TaskState::kRunning) {
+    return stop();
+  }
+  // Hand the FailOver IP over first; the coordinator reports (as task events) what happened
+  // and calls back when the task may be signalled, confirmed or not.
+  coordinator->HandOver(failover::TaskRef{status->task_id, status->alloc_id, status->task_name},
+                        [stop = std::move(stop)](const failover::HandoverReport&) { stop(); });
+}
+
+absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
+  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
+  if (!runner.ok()) return runner.status();
+  absl::StatusOr<tasks::TaskStatus> status = (*runner)->Inspect(task_id);
+  if (absl::Status s = (*runner)->Destroy(task_id, force); !s.ok()) return s;
+  {
+    absl::MutexLock lock(&mu_);
+    samplers_.erase(task_id);
+  }
+  failover::FailoverCoordinator* coordinator = Coordinator();
+  if (status.ok() && status->guarded && coordinator != nullptr) {
+    coordinator->GuardedTaskDestroyed(
+        failover::TaskRef{status->task_id, status->alloc_id, status->task_name});
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<tasks::TaskStatus> Driver::InspectTask(absl::string_view task_id) {
+  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
+  if (!runner.ok()) return runner.status();
+  return (*runner)->Inspect(task_id);
+}
+
+absl::Status Driver::SignalTask(absl::string_view task_id, absl::string_view signal) {
+  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
+  if (!runner.ok()) return runner.status();
+  absl::StatusOr<int> signo = tasks::ParseSignalName(signal);
+  if (!signo.ok()) return signo.status();
+  return (*runner)->Signal(task_id, *signo);
+}
+
+absl::StatusOr<tasks::TaskStats> Driver::TaskStats(absl::string_view task_id) {
+  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
+  if (!runner.ok()) return runner.status();
+  absl::StatusOr<tasks::TaskProcessInfo> process = (*runner)->ProcessOf(task_id);
+  if (!process.ok()) return process.status();
+  std::shared_ptr<tasks::TaskStatsSampler> sampler;
+  tasks::ProcessTable* table;
+  {
+    absl::MutexLock lock(&mu_);
+    std::shared_ptr<tasks::TaskStatsSampler>& slot = samplers_[std::string(task_id)];
+    if (slot == nullptr) {
+      slot = std::make_shared<tasks::TaskStatsSampler>(
+          tasks::TaskProcessGroup{std::string(task_id), process->pgid, process->start_time},
+          tasks::CpuCompute{});
+    }
+    sampler = slot;
+    table = process_table_.get();
+  }
+  absl::StatusOr<std::shared_ptr<const tasks::ProcessSnapshot>> snapshot = table->Snapshot();
+  if (!snapshot.ok()) return snapshot.status();
+  return sampler->Sample(**snapshot);
+}
+
+absl::StatusOr<tasks::ExecCommand> Driver::ExecContext(absl::string_view task_id,
+                                                       std::vector<std::string> argv) {
+  if (argv.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "exec in task ", task_id, ": the command is empty; give a command such as /bin/sh"));
+  }
+  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
+  if (!runner.ok()) return runner.status();
+  absl::StatusOr<state::LaunchSpec> launch = (*runner)->ResolvedLaunch(task_id);
+  if (!launch.ok()) return launch.status();
+  tasks::ExecCommand command;
+  command.argv = std::move(argv);
+  for (const auto& var : launch->env()) command.env[var.name()] = var.value();
+  command.work_dir = launch->work_dir();
+  if (launch->has_credentials()) {
+    tasks::ExecIdentity id;
+    id.uid = launch->credentials().uid();
+    id.gid = launch->credentials().gid();
+    id.groups.assign(launch->credentials().groups().begin(), launch->credentials().groups().end());
+    command.user = std::move(id);
+  }
+  return command;
+}
+
+void Driver::Shutdown() {
+  std::unique_ptr<failover::FailoverCoordinator> coordinator;
+  std::unique_ptr<tasks::TaskRunner> runner;
+  {
+    absl::MutexLock lock(&mu_);
+    coordinator = std::move(coordinator_);
+    runner = std::move(runner_);
+    if (active_ && activation_error_.ok()) {
+      activation_error_ = absl::UnavailableError("carp_exec is shutting down");
+    }
+    active_ = true;
+  }
+  // Destroyed outside the lock: their threads may be calling back into us.
+  coordinator.reset();
+  runner.reset();
+}
+
+}  // namespace carp_exec

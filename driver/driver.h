@@ -1,0 +1,130 @@
+#pragma once
+// Driver: the plugin's behaviour behind the gRPC adapters (service/). It owns the validated
+// plugin configuration, the TaskRunner (tasks and their supervisors) and, when a `failover`
+// block is configured, the FailoverCoordinator. The adapters translate protobuf to these
+// calls and map errors to gRPC status codes; nothing here knows about gRPC.
+//
+// Activation. Nomad launches the plugin three times at agent start-up (schema; SetConfig
+// validation without agent config; the kept instance). Only the kept instance may touch the
+// state directory or the node's demotion, so the runtime starts on the first of: SetConfig
+// carrying nomad_config, Init, Fingerprint, or any task RPC — never on a bare SetConfig.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "driver/config/plugin_config.h"
+#include "driver/config/task_config.h"
+#include "driver/failover/clock.h"
+#include "driver/failover/failover_coordinator.h"
+#include "driver/failover/failover_event.h"
+#include "driver/tasks/exec_command.h"
+#include "driver/tasks/process_stats.h"
+#include "driver/tasks/task_runner.h"
+#include "driver/tasks/task_types.h"
+#include "fingerprint/command_runner.h"
+
+namespace carp_exec {
+
+// A value of a fingerprint attribute: Nomad's Attribute is a oneof of these.
+struct FingerprintAttribute {
+  enum class Kind { kBool, kInt, kString } kind = Kind::kString;
+  bool bool_value = false;
+  int64_t int_value = 0;
+  std::string string_value;
+};
+
+struct FingerprintReport {
+  enum class Health { kUndetected, kUnhealthy, kHealthy } health = Health::kUndetected;
+  std::string description;
+  std::map<std::string, FingerprintAttribute> attributes;
+  bool operator==(const FingerprintReport& other) const;
+};
+
+// What StartTask needs beyond the decoded task config.
+struct StartRequest {
+  tasks::LaunchSpec launch;    // filled from TaskConfig; command/args/work_dir from config
+  std::string msgpack_config;  // TaskConfig.msgpack_driver_config
+};
+
+class Driver {
+ public:
+  struct Options {
+    std::string self_exe;  // this binary, re-executed as `carp_exec supervise`
+  };
+  explicit Driver(Options options);
+  ~Driver();
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+
+  // Validates and stores the plugin config (empty bytes = all defaults). Idempotent; may be
+  // called many times. `from_agent` is true when Nomad sent nomad_config (the kept instance),
+  // which activates the runtime. An invalid config is an error naming the field; the previous
+  // config stays in force.
+  absl::Status SetConfig(absl::string_view msgpack, bool from_agent);
+  // Driver.Init: activates the runtime. Idempotent.
+  absl::Status Init();
+
+  // Where task events go (set once, before serving). Called from worker threads.
+  void SetEventSink(failover::EventSink* sink);
+
+  FingerprintReport Fingerprint();
+
+  absl::StatusOr<tasks::StartedTask> StartTask(StartRequest request);
+  absl::Status RecoverTask(absl::string_view task_id, absl::string_view driver_state);
+  tasks::WaitHandle WaitTask(absl::string_view task_id, tasks::WaitCallback done);
+  bool CancelWait(tasks::WaitHandle handle);
+  // Hands the FailOver IP over first when the task is guarded, then stops it. `signal` empty
+  // means SIGINT (raw_exec's default). `done` runs once, on a worker thread.
+  void StopTask(absl::string_view task_id, absl::Duration timeout, absl::string_view signal,
+                std::function<void(absl::Status)> done);
+  absl::Status DestroyTask(absl::string_view task_id, bool force);
+  absl::StatusOr<tasks::TaskStatus> InspectTask(absl::string_view task_id);
+  absl::Status SignalTask(absl::string_view task_id, absl::string_view signal);
+  absl::StatusOr<tasks::TaskStats> TaskStats(absl::string_view task_id);
+  // The command line `argv` prepared to run like the task: its environment, work dir and user.
+  absl::StatusOr<tasks::ExecCommand> ExecContext(absl::string_view task_id,
+                                                 std::vector<std::string> argv);
+
+  // Agent shutdown (Driver.Shutdown) and plugin exit: release threads; tasks keep running.
+  void Shutdown();
+
+ private:
+  absl::Status ActivateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The runtime after activation (activating on first use), or the activation error.
+  absl::StatusOr<tasks::TaskRunner*> Runner();
+  // Null when no failover block is configured.
+  failover::FailoverCoordinator* Coordinator();
+  // Follows a guarded task until it exits, so a crash demotes the node at once.
+  void WatchGuardedTask(const std::string& task_id, const failover::TaskRef& ref);
+
+  const Options options_;
+  const std::unique_ptr<fingerprint::CommandRunner> command_runner_;  // failover tools
+  const std::unique_ptr<failover::Clock> clock_;
+  absl::Mutex mu_;
+  config::PluginConfig config_ ABSL_GUARDED_BY(mu_);
+  bool configured_ ABSL_GUARDED_BY(mu_) = false;
+  bool active_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status activation_error_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<tasks::TaskRunner> runner_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<failover::FailoverCoordinator> coordinator_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<tasks::ProcessTable> process_table_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<tasks::TaskStatsSampler>> samplers_
+      ABSL_GUARDED_BY(mu_);
+  failover::EventSink* sink_ = nullptr;
+  // Tasks whose StopTask is in progress: their exit is expected, not a crash.
+  absl::flat_hash_set<std::string> stopping_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace carp_exec
