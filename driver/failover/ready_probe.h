@@ -1,0 +1,60 @@
+#pragma once
+// When a (replacement) guarded task is serving: the task's `ready { http tcp interval timeout }`
+// block, checked one attempt at a time. Only what a health endpoint on this node needs: an HTTP
+// GET (plain HTTP/1.1, no TLS) answered with 2xx, and/or a TCP connect that is accepted.
+//
+// The coordinator repeats attempts every `interval` until `timeout`; each attempt is bounded by
+// its own timeout so a hung endpoint cannot stall the coordinator's worker.
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "driver/config/task_config.h"
+#include "driver/config/value_parsers.h"
+
+namespace carp_exec::failover {
+
+struct ProbeResult {
+  bool ready = false;
+  // What was seen, for events: "http://127.0.0.1:8080/ping 200", "127.0.0.1:443 accepted",
+  // "http://127.0.0.1:8080/ping: connection refused".
+  std::string detail;
+};
+
+// One attempt of a ready check. Implementations must be callable from the coordinator's worker
+// thread; tests substitute a scripted one.
+class ReadyProber {
+ public:
+  virtual ~ReadyProber() = default;
+  // Runs every configured check once (http, then tcp); ready only if all pass.
+  virtual ProbeResult Probe(const config::ReadyCheck& check, absl::Duration attempt_timeout) = 0;
+};
+
+// The real thing: sockets, with `attempt_timeout` covering resolve + connect + exchange.
+class SocketReadyProber final : public ReadyProber {
+ public:
+  ProbeResult Probe(const config::ReadyCheck& check, absl::Duration attempt_timeout) override;
+};
+
+// GET `url.target` from url.address with "Connection: close" and returns the status code of
+// the response's status line. Errors name the URL and what failed (resolve, connect, timeout,
+// not an HTTP response).
+absl::StatusOr<int> HttpGetStatus(const config::HttpProbeUrl& url, absl::Duration timeout);
+
+// Connects to `address` and closes again. OK when the connection was accepted.
+absl::Status TcpConnectCheck(const config::HostPort& address, absl::Duration timeout);
+
+// How long one attempt may take: the interval (so attempts do not pile up), at least 100 ms
+// and at most 5 s.
+absl::Duration AttemptTimeout(const config::ReadyCheck& check);
+
+// The ready block as the opaque bytes the task store keeps across plugin restarts
+// (tasks::LaunchSpec::ready / PersistedTask::ready), and back. An empty string means "no ready
+// block" both ways. Decoding re-validates with the config parsers; errors name the bad line.
+std::string EncodeReadyCheck(const std::optional<config::ReadyCheck>& check);
+absl::StatusOr<std::optional<config::ReadyCheck>> DecodeReadyCheck(absl::string_view bytes);
+
+}  // namespace carp_exec::failover
