@@ -70,8 +70,8 @@ class TreeBuilder : public msgpack::null_visitor {
     std::sort(keys.begin(), keys.end());
     auto duplicate = std::adjacent_find(keys.begin(), keys.end());
     if (duplicate != keys.end()) {
-      return Fail(absl::StrCat(PathHere(), " has the key ", QuoteForMessage(*duplicate),
-                               " twice; each key may appear once"));
+      return Fail(absl::StrCat(PathHere(stack_.size() - 1), " has the key ",
+                               QuoteForMessage(*duplicate), " twice; each key may appear once"));
     }
     stack_.pop_back();
     return true;
@@ -108,16 +108,20 @@ class TreeBuilder : public msgpack::null_visitor {
                              " entries, more than the ", input_size_, "-byte input can hold"));
   }
 
-  // Where the next value goes, as "root", "failover.vip[2]" or "args[0]".
-  std::string PathHere() const {
+  // Where the next value goes, as "failover.vip[2]", "args[0]" or "the top-level value".
+  // `frames` limits the walk to the outer containers (to name a map itself).
+  std::string PathHere(size_t frames = SIZE_MAX) const {
     std::string path;
-    for (const Frame& frame : stack_) {
+    for (size_t i = 0; i < stack_.size() && i < frames; ++i) {
+      const Frame& frame = stack_[i];
       if (frame.is_map) {
         if (frame.expecting_key) return path.empty() ? "a map key" : absl::StrCat(path, " (a key)");
         if (!path.empty()) path += ".";
         path += frame.key;
       } else {
-        absl::StrAppend(&path, "[", frame.container->items().size(), "]");
+        // A frame with an open container inside it already holds that container.
+        const size_t held = frame.container->items().size();
+        absl::StrAppend(&path, "[", i + 1 < stack_.size() && held > 0 ? held - 1 : held, "]");
       }
     }
     return path.empty() ? "the top-level value" : path;
@@ -135,7 +139,7 @@ class TreeBuilder : public msgpack::null_visitor {
     }
     Frame& top = stack_.back();
     if (top.is_map && top.expecting_key) {
-      Fail(absl::StrCat("a map key inside ", PathHere(), " is ", DescribeValue(value),
+      Fail(absl::StrCat(PathHere(), " is ", DescribeValue(value),
                         "; cty map and object keys are strings"));
       return nullptr;
     }

@@ -224,6 +224,24 @@ Field<S> WholeNumberField(std::string name, Int S::*member, int64_t min, int64_t
       });
 }
 
+// A whole-number option whose bounds depend on options declared before it in the table
+// (fields are decoded in table order), e.g. demote_by's limit per failover backend.
+template <typename S, typename Int>
+Field<S> WholeNumberField(
+    std::string name, Int S::*member,
+    std::type_identity_t<std::function<std::pair<int64_t, int64_t>(const S& earlier_fields)>>
+        range) {
+  Field<S> field = WholeNumberField(std::move(name), member, 0, 0);
+  field.assign = [member, range](const CtyValue& value, const FieldPath& path, S& out) {
+    const auto [min, max] = range(out);
+    absl::StatusOr<int64_t> n = ReadWholeNumber(value, path, min, max);
+    if (!n.ok()) return n.status();
+    out.*member = static_cast<Int>(*n);
+    return absl::OkStatus();
+  };
+  return field;
+}
+
 template <typename S>
 Field<S> StringListField(std::string name, std::vector<std::string> S::*member) {
   return MakeField<S, std::vector<std::string>>(std::move(name), "list(string)", member,

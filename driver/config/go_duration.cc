@@ -112,6 +112,10 @@ absl::StatusOr<absl::Duration> ParseGoDuration(absl::string_view text) {
   return absl::Nanoseconds(static_cast<int64_t>(total));
 }
 
-std::string FormatGoDuration(absl::Duration duration) { return absl::FormatDuration(duration); }
+std::string FormatGoDuration(absl::Duration duration) {
+  // absl writes zero as "0"; Go (and our defaults) write "0s".
+  if (duration == absl::ZeroDuration()) return "0s";
+  return absl::FormatDuration(duration);
+}
 
 }  // namespace carp_exec::config

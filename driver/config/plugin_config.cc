@@ -50,10 +50,6 @@ absl::Status RequireList(const std::vector<std::string>& list, const FieldPath& 
 
 absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
   const absl::string_view backend = FailoverBackendName(failover.backend);
-  if (failover.demote_by > MaxDemoteBy(failover.backend)) {
-    return WholeNumberRangeError(path.Child("demote_by"), absl::StrCat(failover.demote_by), 1,
-                                 MaxDemoteBy(failover.backend));
-  }
   const std::pair<const char*, const std::vector<std::string>*> commands[] = {
       {"confirm_command", &failover.confirm_command},
       {"demote_command", &failover.demote_command},
@@ -118,7 +114,10 @@ const FieldTable<FailoverConfig>& FailoverTable() {
           ParsedField("backend", &F::backend, &ParseFailoverBackend).Required(),
           StringField("group", &F::group).Default("carp"),
           ParsedListField("interfaces", &F::interfaces, &CheckInterfaceName),
-          WholeNumberField("demote_by", &F::demote_by, 1, std::numeric_limits<int32_t>::max())
+          WholeNumberField("demote_by", &F::demote_by,
+                           [](const F& earlier) {
+                             return std::pair<int64_t, int64_t>(1, MaxDemoteBy(earlier.backend));
+                           })
               .Default(50),
           ParsedListField("vip", &F::vip, &ParseIpAddress),
           DurationField("confirm_timeout", &F::confirm_timeout).Default("10s"),
