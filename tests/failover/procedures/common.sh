@@ -26,18 +26,27 @@ undemote() { printf '0\n' >"$TRACK"; event undemote; }
 holds_vip() { ip -n "$NS" -4 -o addr show dev "$CX_IFACE" | grep -qF " $CX_VIP/"; }
 local_state() { cat "$STATE" 2>/dev/null || echo UNKNOWN; }
 
+# Alive and not a zombie (PID 1 may reap a dead orphan late).
+task_alive() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [[ "${stat%% *}" != Z ]]
+}
+
 # SIGTERM to the task, SIGKILL after KILL_TIMEOUT seconds (Nomad's kill_timeout), bounded.
 signal_task() {
-  local kill_timeout="${1:-5}" pid i
+  local kill_timeout="${1:-5}" pid i deadline
   pid="$(tr -dc 0-9 <"$NODE_DIR/server.pid")"
   event signal "SIGTERM pid $pid"
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < kill_timeout * 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && break
-    sleep 0.01
+  deadline=$((${EPOCHREALTIME/./} + kill_timeout * 1000000))
+  for ((i = 0; i < kill_timeout * 200; i++)); do
+    task_alive "$pid" || break
+    ((${EPOCHREALTIME/./} < deadline)) || break
+    sleep 0.005
   done
-  if kill -0 "$pid" 2>/dev/null && [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]]; then
+  if task_alive "$pid"; then
     kill -KILL "$pid" 2>/dev/null || true
     event killed "SIGKILL pid $pid after ${kill_timeout}s"
   fi
