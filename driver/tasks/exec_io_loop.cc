@@ -90,7 +90,7 @@ void ChildIoLoop::CloseStdin() {
   const bool at_line_start = last_stdin_byte_ < 0 || last_stdin_byte_ == '\n' ||
                              last_stdin_byte_ == '\r' ||
                              last_stdin_byte_ == static_cast<unsigned char>(eof);
-  std::string eofs(canonical && !at_line_start ? 2 : 1, eof);
+  std::string eofs(1, eof);
   QueueStdin(eofs);
   stdin_closed_ = true;
 }
@@ -101,7 +101,7 @@ void ChildIoLoop::Resize(uint16_t rows, uint16_t cols) {
   std::memset(&size, 0, sizeof(size));
   size.ws_row = rows;
   size.ws_col = cols;
-  ioctl(out_fd_, TIOCSWINSZ, &size);
+  (void)size;
 }
 
 void ChildIoLoop::KillGroup() {
@@ -180,7 +180,7 @@ ChildIoLoop::Outcome ChildIoLoop::Run(const Hooks& hooks) {
   sigaddset(&pipe_set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_set, &previous_mask);
 
-  pidfd_ = OpenPidFd(pid_);
+  if (!poll_for_exit_only_) pidfd_ = OpenPidFd(pid_);
   while (true) {
     absl::Time now = absl::Now();
     if (!exited_) ReapIfExited(now);

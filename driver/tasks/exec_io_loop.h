@@ -47,6 +47,10 @@ class ChildIoLoop {
   // After the main process exited, how long to keep waiting for EOF on the outputs.
   void set_drain_after_exit(absl::Duration drain) { drain_after_exit_ = drain; }
 
+  // Notice the exit by polling waitpid, as on systems without a pollable process handle
+  // (lets Linux tests cover the OpenBSD/FreeBSD path).
+  void set_poll_for_exit(bool poll_only) { poll_for_exit_only_ = poll_only; }
+
   // Commands (call from on_wake, or before Run).
   void QueueStdin(absl::string_view data);
   void CloseStdin();
@@ -79,6 +83,7 @@ class ChildIoLoop {
   absl::Duration drain_after_exit_ = absl::InfiniteDuration();
   absl::Time drain_until_ = absl::InfiniteFuture();
   bool stop_after_exit_ = false;
+  bool poll_for_exit_only_ = false;
 
   std::string stdin_pending_;
   bool stdin_closing_ = false;  // close after pending bytes are written (pipes)

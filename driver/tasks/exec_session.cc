@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -115,6 +116,17 @@ absl::StatusOr<std::unique_ptr<ExecSession>> ExecSession::Start(ExecSessionOptio
     if (!status.ok()) return status;
     out_fd = pty.master;
     child_fds[0] = pty.slave;
+    // Like a login, the terminal belongs to the user the command runs as (grantpt gave it to
+    // us); programs such as ssh or sudo check that.
+    if (options.command.user.has_value() && geteuid() == 0) {
+      if (fchown(pty.slave, options.command.user->uid, static_cast<gid_t>(-1)) != 0) {
+        const int error = errno;
+        close_all();
+        return absl::InternalError(absl::StrCat("exec session: cannot give the terminal to uid ",
+                                                options.command.user->uid, ": ",
+                                                std::strerror(error)));
+      }
+    }
     stdio = {pty.slave, pty.slave, pty.slave, pty.slave};
   } else {
     int in_pipe[2], out_pipe[2], err_pipe[2];
@@ -158,8 +170,22 @@ absl::StatusOr<std::unique_ptr<ExecSession>> ExecSession::Start(ExecSessionOptio
   }
 
   std::unique_ptr<ExecSession> session(new ExecSession(*pid, options.tty, wake[0], wake[1]));
-  session->thread_ = std::thread(&ExecSession::RunLoop, session.get(), out_fd, err_fd, in_fd,
-                                 std::move(options), std::move(callbacks));
+  try {
+    session->thread_ = std::thread(&ExecSession::RunLoop, session.get(), out_fd, err_fd, in_fd,
+                                   std::move(options), std::move(callbacks));
+  } catch (const std::system_error& error) {
+    // No thread, no loop: kill and reap the child here; no exception leaves this module.
+    ChildIoLoop reaper(*pid, session->tty_, out_fd, err_fd, in_fd, -1);
+    reaper.KillGroup();
+    reaper.StopWaitingAfterExit();
+    reaper.Run({});
+    {
+      absl::MutexLock lock(&session->mu_);
+      session->finished_ = true;
+    }
+    return absl::ResourceExhaustedError(
+        absl::StrCat("exec session: cannot start its thread: ", error.what()));
+  }
   return session;
 }
 

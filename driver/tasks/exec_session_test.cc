@@ -1,6 +1,7 @@
 #include "driver/tasks/exec_session.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <functional>
 #include <optional>
@@ -118,7 +119,7 @@ TEST(ExecSessionTest, NoTtySttyFailsAndResizeIsRefused) {
   ASSERT_TRUE(session.ok()) << session.status();
   EXPECT_EQ((*session)->Resize({100, 100}).code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(collector.WaitForExit());
-  EXPECT_NE(collector.exit().exit_code, 0);
+  EXPECT_EQ(collector.exit().exit_code, 1);
   EXPECT_TRUE(absl::StartsWith(collector.err(), "stty:")) << collector.err();
   EXPECT_EQ(collector.out(), "");
 }
@@ -263,6 +264,17 @@ TEST(ExecSessionTest, OnExitMayDestroyTheSession) {
   absl::MutexLock lock(&mu);
   EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&destroyed), kPatience));
   EXPECT_EQ(owned, nullptr);
+}
+
+TEST(ExecSessionTest, TtyBelongsToTheCommandsUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to change identity";
+  Collector collector;
+  ExecSessionOptions options = Shell("id -u; stat -c %u \"$(tty)\"", true);
+  options.command.user = ExecIdentity{65534, 65534, {}};
+  auto session = ExecSession::Start(options, collector.Callbacks());
+  ASSERT_TRUE(session.ok()) << session.status();
+  ASSERT_TRUE(collector.WaitForExit());
+  EXPECT_EQ(collector.out(), "65534\r\n65534\r\n");
 }
 
 TEST(ExecSessionTest, StartErrors) {

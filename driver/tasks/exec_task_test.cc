@@ -1,5 +1,6 @@
 #include "driver/tasks/exec_task.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "driver/tasks/exec_io_loop.h"
 #include "gtest/gtest.h"
 
 namespace carp_exec::tasks {
@@ -169,6 +171,48 @@ TEST(RunExecTest, RunsAsGivenUserWhenRoot) {
   auto result = RunExec(request);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->stdout_bytes, "65534\n65534\n");
+}
+
+// The loop without pidfd (OpenBSD/FreeBSD): exit noticed by polling waitpid.
+TEST(ChildIoLoopTest, PollingForExitWithoutPidFd) {
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ExecCommand command;
+  command.argv = {"/bin/sh", "-c", "echo one; sleep 0.1; echo two; exit 7"};
+  auto pid = SpawnInNewSession(command, ChildStdio{null_fd, out[1], out[1], -1});
+  close(out[1]);
+  close(null_fd);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  ChildIoLoop loop(*pid, false, out[0], -1, -1, -1);
+  loop.set_poll_for_exit(true);
+  std::string output;
+  ChildIoLoop::Hooks hooks;
+  hooks.on_stdout = [&output](absl::string_view data) { output.append(data.data(), data.size()); };
+  const ChildIoLoop::Outcome outcome = loop.Run(hooks);
+  ASSERT_TRUE(outcome.error.ok()) << outcome.error;
+  EXPECT_EQ(NomadExitCode(outcome.wait_status), 7);
+  EXPECT_EQ(output, "one\ntwo\n");
+}
+
+TEST(ChildIoLoopTest, DeadlineWhilePollingForExit) {
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ExecCommand command;
+  command.argv = {"/bin/sh", "-c", "sleep 30"};
+  auto pid = SpawnInNewSession(command, ChildStdio{null_fd, out[1], out[1], -1});
+  close(out[1]);
+  close(null_fd);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  ChildIoLoop loop(*pid, false, out[0], -1, -1, -1);
+  loop.set_poll_for_exit(true);
+  loop.set_deadline(absl::Now() + absl::Milliseconds(100));
+  const ChildIoLoop::Outcome outcome = loop.Run({});
+  EXPECT_TRUE(outcome.timed_out);
+  EXPECT_EQ(NomadExitCode(outcome.wait_status), 128 + SIGKILL);
 }
 
 }  // namespace

@@ -1,0 +1,102 @@
+#include "driver/tasks/launch_resolution.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/match.h"
+#include "driver/tasks/task_errors.h"
+#include "driver/tasks/task_test_support.h"
+#include "gtest/gtest.h"
+
+namespace carp_exec::tasks {
+namespace {
+
+void MakeFile(const std::string& path, mode_t mode) {
+  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, mode);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  ASSERT_EQ(chmod(path.c_str(), mode), 0);
+}
+
+TEST(ResolveCommandTest, LooksInTaskDirThenPath) {
+  testing::TempDir dir;
+  ASSERT_EQ(mkdir(dir.Sub("local").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(dir.Sub("bin").c_str(), 0755), 0);
+  MakeFile(dir.Sub("local/tool"), 0755);
+  MakeFile(dir.Sub("tool"), 0755);
+  MakeFile(dir.Sub("bin/other"), 0755);
+  EXPECT_EQ(*ResolveCommand("tool", dir.path(), dir.Sub("bin")), dir.Sub("local/tool"));
+  EXPECT_EQ(*ResolveCommand("other", dir.path(), "/nonexistent:" + dir.Sub("bin")),
+            dir.Sub("bin/other"));
+  EXPECT_EQ(*ResolveCommand("local/tool", dir.path(), ""), dir.Sub("local/tool"));
+  EXPECT_EQ(*ResolveCommand("/bin/sh", dir.path(), ""), "/bin/sh");
+  EXPECT_EQ(*ResolveCommand("sh", dir.path(), "/bin"), "/bin/sh");
+}
+
+TEST(ResolveCommandTest, MissingAndNonExecutable) {
+  testing::TempDir dir;
+  absl::StatusOr<std::string> missing = ResolveCommand("nope-carp", dir.path(), "/bin");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(absl::StrContains(missing.status().message(), "no such command \"nope-carp\""));
+  EXPECT_FALSE(IsRecoverable(missing.status()));
+  EXPECT_EQ(ResolveCommand("", dir.path(), "").status().code(), absl::StatusCode::kInvalidArgument);
+  // Outside the task dir a missing x bit is reported, not fixed.
+  ASSERT_EQ(mkdir(dir.Sub("host").c_str(), 0755), 0);
+  MakeFile(dir.Sub("host/data"), 0644);
+  EXPECT_EQ(ResolveCommand("data", dir.Sub("nowhere"), dir.Sub("host")).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // Inside the task dir it is fixed, like raw_exec does for unpacked artifacts.
+  MakeFile(dir.Sub("artifact"), 0644);
+  EXPECT_EQ(*ResolveCommand("artifact", dir.path(), ""), dir.Sub("artifact"));
+  EXPECT_EQ(access(dir.Sub("artifact").c_str(), X_OK), 0);
+}
+
+TEST(ResolveUserTest, UnknownUserAndDenyLists) {
+  absl::StatusOr<state::Credentials> unknown = ResolveUser("no-such-user-carp", {}, {});
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(absl::StrContains(unknown.status().message(), "unknown user"));
+  absl::StatusOr<state::Credentials> root = ResolveUser("root", {}, {});
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(root->uid(), 0u);
+  EXPECT_EQ(root->home(), "/root");
+  EXPECT_EQ(ResolveUser("0", {}, {})->name(), "root");
+  absl::StatusOr<state::Credentials> denied = ResolveUser("root", IdRanges({{0, 100}}), {});
+  EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(absl::StrContains(denied.status().message(), "0-100"));
+  EXPECT_EQ(ResolveUser("root", {}, IdRanges({{0, 0}})).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST(ResolveLaunchTest, FillsDefaultsAndUserEnvironment) {
+  LaunchSpec spec;
+  spec.task_id = "a/t/1";
+  spec.command = "sh";
+  spec.task_dir = "/tmp";
+  spec.env = {{"PATH", "/bin"}, {"FOO", "1"}};
+  spec.user = "root";
+  spec.guarded = true;
+  spec.ready = "r";
+  absl::StatusOr<state::LaunchSpec> out = ResolveLaunch(spec, {}, {});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->command(), "/bin/sh");
+  EXPECT_EQ(out->work_dir(), "/tmp");
+  EXPECT_EQ(out->stdout_path(), "/dev/null");
+  EXPECT_TRUE(out->guarded());
+  EXPECT_EQ(out->ready(), "r");
+  std::map<std::string, std::string> env;
+  for (const auto& var : out->env()) env[var.name()] = var.value();
+  EXPECT_EQ(env["USER"], "root");
+  EXPECT_EQ(env["LOGNAME"], "root");
+  EXPECT_EQ(env["HOME"], "/root");
+  EXPECT_EQ(env["FOO"], "1");
+
+  spec.work_dir = "relative";
+  EXPECT_EQ(ResolveLaunch(spec, {}, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  spec.work_dir = "";
+  spec.env["BAD=NAME"] = "x";
+  EXPECT_EQ(ResolveLaunch(spec, {}, {}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace carp_exec::tasks

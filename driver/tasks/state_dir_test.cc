@@ -1,0 +1,83 @@
+#include "driver/tasks/state_dir.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/match.h"
+#include "carp_exec/driver_state.pb.h"
+#include "driver/tasks/task_test_support.h"
+#include "gtest/gtest.h"
+
+namespace carp_exec::tasks {
+namespace {
+
+TEST(StateDirTest, TaskDirNameIsAStableHash) {
+  // FNV-1a 64 of the empty string is the offset basis; of "a" a published test vector.
+  EXPECT_EQ(TaskDirName(""), "cbf29ce484222325");
+  EXPECT_EQ(TaskDirName("a"), "af63dc4c8601ec8c");
+  EXPECT_EQ(TaskDirName("alloc/task/1234abcd").size(), 16u);
+  EXPECT_NE(TaskDirName("alloc/task/1"), TaskDirName("alloc/task/2"));
+  EXPECT_EQ(TaskStateDir("/var/db/carp_exec", "a"), "/var/db/carp_exec/tasks/af63dc4c8601ec8c");
+}
+
+TEST(StateDirTest, SocketPathLimitIsCheckedWithAClearError) {
+  EXPECT_TRUE(CheckSocketPathFits("/var/db/carp_exec").ok());
+  std::string long_dir = "/" + std::string(80, 'x');
+  absl::Status status = CheckSocketPathFits(long_dir);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(status.message(), "OpenBSD")) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), long_dir)) << status;
+}
+
+TEST(StateDirTest, AtomicWriteReplacesAndLeavesNoTempFiles) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomically(dir.path(), "exit.pb", "first").ok());
+  ASSERT_TRUE(WriteFileAtomically(dir.path(), "exit.pb", "second").ok());
+  EXPECT_EQ(*ReadWholeFile(dir.Sub("exit.pb")), "second");
+  EXPECT_EQ(testing::CountEntries(dir.path()), 1);
+  struct stat st;
+  ASSERT_EQ(stat(dir.Sub("exit.pb").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(ReadWholeFile(dir.Sub("missing")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(WriteFileAtomically(dir.Sub("no/such"), "x", "y").ok());
+}
+
+TEST(StateDirTest, CorruptRecordIsDataLoss) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomically(dir.path(), "exit.pb", "\xff\xff\xff").ok());
+  state::ExitRecord record;
+  EXPECT_EQ(ReadMessage(dir.Sub("exit.pb"), &record).code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(StateDirTest, RemoveTaskDirRemovesFilesAndToleratesAbsence) {
+  testing::TempDir dir;
+  std::string task = dir.Sub("t");
+  ASSERT_EQ(mkdir(task.c_str(), 0700), 0);
+  ASSERT_TRUE(WriteFileAtomically(task, "spec.pb", "x").ok());
+  ASSERT_TRUE(WriteFileAtomically(task, "exit.pb", "y").ok());
+  EXPECT_TRUE(RemoveTaskDir(task).ok());
+  EXPECT_NE(access(task.c_str(), F_OK), 0);
+  EXPECT_TRUE(RemoveTaskDir(task).ok());
+}
+
+TEST(StateDirTest, ScanSkipsUnreadableEntriesAndReportsLostOnes) {
+  testing::TempDir dir;
+  ASSERT_EQ(mkdir(TasksRoot(dir.path()).c_str(), 0700), 0);
+  std::string junk = TasksRoot(dir.path()) + "/junk";
+  ASSERT_EQ(mkdir(junk.c_str(), 0700), 0);
+  std::string lost = TaskStateDir(dir.path(), "lost-task");
+  ASSERT_EQ(mkdir(lost.c_str(), 0700), 0);
+  state::LaunchSpec spec;
+  spec.set_task_id("lost-task");
+  spec.set_guarded(true);
+  ASSERT_TRUE(WriteFileAtomically(lost, kSpecFile, spec.SerializeAsString()).ok());
+  std::vector<PersistedTask> found = ScanStateDir(dir.path());
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].task_id, "lost-task");
+  EXPECT_TRUE(found[0].guarded);
+  EXPECT_EQ(found[0].liveness, PersistedTask::Liveness::kLost);
+  EXPECT_TRUE(ScanStateDir(dir.Sub("nothing-here")).empty());
+}
+
+}  // namespace
+}  // namespace carp_exec::tasks
