@@ -1,0 +1,298 @@
+// The hold/restore rules of the coordinator, with a fake backend, observer, prober and clock.
+
+#include "driver/failover/failover_coordinator.h"
+
+#include <atomic>
+
+#include "absl/synchronization/notification.h"
+#include "driver/failover/atomic_file.h"
+#include "driver/failover/failover_test_support.h"
+#include "driver/failover/fake_demotion_backend.h"
+#include "driver/failover/temp_dir_for_test.h"
+#include "fingerprint/fake_command_runner.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace carp_exec::failover {
+namespace {
+
+using fingerprint::VrrpState;
+using ::testing::HasSubstr;
+
+const TaskRef kOld{"alloc1/traefik/aaaa", "alloc1", "traefik"};
+const TaskRef kNew{"alloc2/traefik/bbbb", "alloc2", "traefik"};
+
+tasks::PersistedTask Live(const TaskRef& task, std::optional<config::ReadyCheck> ready) {
+  tasks::PersistedTask persisted;
+  persisted.task_id = task.task_id;
+  persisted.guarded = true;
+  persisted.ready = EncodeReadyCheck(ready);
+  persisted.liveness = tasks::PersistedTask::Liveness::kRunning;
+  return persisted;
+}
+
+class FailoverCoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
+
+  // A coordinator over the shared fakes; a second call models a plugin restart.
+  std::unique_ptr<FailoverCoordinator> Make() {
+    auto observer = std::make_unique<ScriptedObserver>();
+    observer_ = observer.get();
+    auto prober = std::make_unique<ScriptedProber>(prober_failures_);
+    prober_ = prober.get();
+    FailoverCoordinator::Parts parts;
+    parts.observer = std::move(observer);
+    parts.backend = std::make_unique<BackendView>(&backend_);
+    parts.prober = std::move(prober);
+    parts.boot_id = "boot-1";
+    return std::make_unique<FailoverCoordinator>(TestFailoverConfig(), dir_.path(), &runner_,
+                                                 &clock_, &sink_, std::move(parts));
+  }
+
+  HandoverReport HandOverAndWait(FailoverCoordinator* coordinator, const TaskRef& task) {
+    absl::Notification done;
+    HandoverReport result;
+    coordinator->HandOver(task, [&](HandoverReport report) {
+      result = std::move(report);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    return result;
+  }
+
+  // Lets the fake backend outlive each coordinator ("the kernel" survives plugin restarts).
+  class BackendView final : public DemotionBackend {
+   public:
+    explicit BackendView(FakeDemotionBackend* real) : real_(real) {}
+    absl::string_view Name() const override { return real_->Name(); }
+    std::string Target() const override { return real_->Target(); }
+    CounterKind Kind() const override { return real_->Kind(); }
+    int MaxStep() const override { return real_->MaxStep(); }
+    absl::Status Demote(int n) override { return real_->Demote(n); }
+    absl::Status Restore(int n) override { return real_->Restore(n); }
+    absl::StatusOr<std::optional<int>> CurrentCount() override { return real_->CurrentCount(); }
+    absl::Status CheckUsable() override { return real_->CheckUsable(); }
+
+   private:
+    FakeDemotionBackend* real_;
+  };
+
+  TempDirForTest dir_;
+  FakeDemotionBackend backend_;
+  fingerprint::FakeCommandRunner runner_;
+  FakeClock clock_;
+  RecordingSink sink_;
+  ScriptedObserver* observer_ = nullptr;
+  ScriptedProber* prober_ = nullptr;
+  int prober_failures_ = 0;
+};
+
+TEST_F(FailoverCoordinatorTest, StartWithNoGuardedTaskDemotes) {
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({}).ok());
+  EXPECT_EQ(backend_.counter(), 50);
+  EXPECT_TRUE(sink_.Has("demoted group fake by 50 (demote count 0 → 50): plugin start"));
+  FailoverStatus status = coordinator->Status();
+  EXPECT_TRUE(status.usable) << status.unhealthy;
+  EXPECT_TRUE(status.demoted);
+  EXPECT_EQ(status.share, 50);
+  EXPECT_EQ(status.backend, "openbsd-carp");
+}
+
+TEST_F(FailoverCoordinatorTest, RestartWithALiveGuardedTaskChangesNothing) {
+  // The task serves, the node is not demoted; the plugin (or Nomad client) restarts.
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({Live(kOld, TestReadyCheck())}).ok());
+  coordinator->Flush();
+  EXPECT_EQ(backend_.counter(), 0);
+  EXPECT_EQ(backend_.demote_calls(), 0);
+  // RecoverTask then reports it; a passing ready check must not move anything either.
+  coordinator->GuardedTaskStarted(kOld, TestReadyCheck());
+  coordinator->Flush();
+  EXPECT_EQ(backend_.demote_calls() + backend_.restore_calls(), 0);
+}
+
+TEST_F(FailoverCoordinatorTest, RestartWithoutALiveGuardedTaskDemotesOnce) {
+  { ASSERT_TRUE(Make()->Start({}).ok()); }
+  tasks::PersistedTask exited = Live(kOld, std::nullopt);
+  exited.liveness = tasks::PersistedTask::Liveness::kExited;
+  { ASSERT_TRUE(Make()->Start({exited}).ok()); }
+  EXPECT_EQ(backend_.counter(), 50);
+  EXPECT_EQ(backend_.demote_calls(), 1);
+}
+
+TEST_F(FailoverCoordinatorTest, FullRollingUpdateHoldsUntilTheReplacementIsReady) {
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({Live(kOld, TestReadyCheck())}).ok());
+  observer_->Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_->Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_->Queue(Seen(VrrpState::kBackup));
+  HandoverReport report = HandOverAndWait(coordinator.get(), kOld);
+  EXPECT_TRUE(report.confirmed);
+  EXPECT_TRUE(report.waited);
+  EXPECT_EQ(backend_.counter(), 50);
+
+  coordinator->GuardedTaskExited(kOld, /*during_stop=*/true);
+  coordinator->Flush();
+  EXPECT_EQ(backend_.counter(), 50) << "undemote after the kill black-holes traffic";
+  EXPECT_TRUE(sink_.Has("this node stays demoted (our share 50)"));
+  coordinator->GuardedTaskDestroyed(kOld);
+
+  prober_->SetFailures(3);
+  coordinator->GuardedTaskStarted(kNew, TestReadyCheck());
+  ASSERT_TRUE(sink_.WaitFor("restored demote count 50 → 0"));
+  EXPECT_EQ(backend_.counter(), 0);
+  EXPECT_EQ(prober_->attempts(), 4);
+  EXPECT_TRUE(sink_.Has(
+      "restored demote count 50 → 0: task ready (http://127.0.0.1:8080/ping 200 after 750 ms)"));
+  EXPECT_EQ(backend_.restore_calls(), 1);
+}
+
+TEST_F(FailoverCoordinatorTest, ReadyTimeoutKeepsTheNodeDemoted) {
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({}).ok());
+  prober_->SetFailures(-1);
+  coordinator->GuardedTaskStarted(kNew, TestReadyCheck());
+  ASSERT_TRUE(sink_.WaitFor("not ready within 1m"));
+  EXPECT_TRUE(sink_.Has("this node stays demoted"));
+  EXPECT_EQ(backend_.counter(), 50);
+  EXPECT_GT(prober_->attempts(), 200);
+}
+
+TEST_F(FailoverCoordinatorTest, NoReadyBlockRestoresAtOnce) {
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({}).ok());
+  coordinator->GuardedTaskStarted(kNew, std::nullopt);
+  ASSERT_TRUE(sink_.WaitFor("restored demote count 50 → 0: task running (no ready block)"));
+  EXPECT_EQ(prober_->attempts(), 0);
+}
+
+TEST_F(FailoverCoordinatorTest, CrashDemotesAtOnce) {
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());
+  coordinator->GuardedTaskStarted(kOld, std::nullopt);
+  coordinator->Flush();
+  EXPECT_EQ(backend_.counter(), 0);
+  coordinator->GuardedTaskExited(kOld, /*during_stop=*/false);
+  ASSERT_TRUE(sink_.WaitFor("the guarded task exited unexpectedly"));
+  EXPECT_EQ(backend_.counter(), 50);
+  EXPECT_EQ(clock_.slept(), absl::ZeroDuration()) << "a crash does not wait for confirmation";
+}
+
+TEST_F(FailoverCoordinatorTest, ConcurrentStopsShareOneDemotion) {
+  const TaskRef second{"alloc3/traefik/cccc", "alloc3", "traefik"};
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt), Live(second, std::nullopt)}).ok());
+  absl::Notification first_done, second_done;
+  coordinator->HandOver(kOld, [&](HandoverReport) { first_done.Notify(); });
+  coordinator->HandOver(second, [&](HandoverReport) { second_done.Notify(); });
+  ASSERT_TRUE(first_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_TRUE(second_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(backend_.counter(), 50);
+  EXPECT_EQ(backend_.demote_calls(), 1);
+  EXPECT_TRUE(sink_.Has("group fake already demoted by carp_exec (our share 50"));
+}
+
+TEST_F(FailoverCoordinatorTest, NoRestoreWhileAnotherHandOverIsInProgress) {
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());
+  HandOverAndWait(coordinator.get(), kOld);  // kOld is signalled but has not exited yet
+  coordinator->GuardedTaskStarted(kNew, std::nullopt);
+  coordinator->Flush();
+  EXPECT_EQ(backend_.counter(), 50);
+  coordinator->GuardedTaskExited(kOld, /*during_stop=*/true);
+  ASSERT_TRUE(sink_.WaitFor("restored demote count 50 → 0"));
+  EXPECT_EQ(backend_.counter(), 0);
+}
+
+TEST_F(FailoverCoordinatorTest, HandOverInterruptedByAPluginCrashKeepsTheNodeDemoted) {
+  {
+    auto coordinator = Make();
+    ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());
+    HandOverAndWait(coordinator.get(), kOld);
+    // The plugin dies here, before kOld exited.
+  }
+  auto restarted = Make();
+  ASSERT_TRUE(restarted->Start({Live(kOld, std::nullopt)}).ok());
+  restarted->Flush();
+  EXPECT_EQ(backend_.counter(), 50);
+  EXPECT_EQ(backend_.restore_calls(), 0);
+}
+
+TEST_F(FailoverCoordinatorTest, RestartDemotedUnderALiveTaskRestoresOnceItIsReady) {
+  {
+    auto coordinator = Make();
+    ASSERT_TRUE(coordinator->Start({}).ok());  // demoted: nothing runs
+    prober_->SetFailures(-1);
+    coordinator->GuardedTaskStarted(kNew, TestReadyCheck());
+    coordinator->Flush();
+    // The plugin dies while the replacement is still being probed.
+  }
+  prober_failures_ = 2;
+  auto restarted = Make();
+  ASSERT_TRUE(restarted->Start({Live(kNew, TestReadyCheck())}).ok());
+  ASSERT_TRUE(sink_.WaitFor("restored demote count 50 → 0"));
+  EXPECT_EQ(backend_.counter(), 0);
+}
+
+TEST_F(FailoverCoordinatorTest, OthersDemotionIsNeverTakenBack) {
+  backend_.OtherUserAdds(128);
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({}).ok());
+  EXPECT_EQ(backend_.counter(), 178);
+  coordinator->GuardedTaskStarted(kNew, std::nullopt);
+  ASSERT_TRUE(sink_.WaitFor("restored demote count 178 → 128"));
+  EXPECT_EQ(backend_.counter(), 128);
+}
+
+TEST_F(FailoverCoordinatorTest, CorruptLedgerMakesFailoverUnusableButStopsStillWork) {
+  ASSERT_TRUE(MakeDirectories(dir_.path() + "/failover").ok());
+  ASSERT_TRUE(WriteFileAtomically(dir_.path() + "/failover/ledger", "garbage\n").ok());
+  auto coordinator = Make();
+  absl::Status started = coordinator->Start({});
+  ASSERT_FALSE(started.ok());
+  EXPECT_THAT(std::string(started.message()), HasSubstr("is corrupt"));
+  FailoverStatus status = coordinator->Status();
+  EXPECT_FALSE(status.usable);
+  EXPECT_THAT(status.unhealthy, HasSubstr("failover/ledger is corrupt"));
+  HandoverReport report = HandOverAndWait(coordinator.get(), kOld);
+  EXPECT_FALSE(report.error.ok());
+  EXPECT_THAT(report.summary, HasSubstr("stopping the task without a hand-over"));
+  EXPECT_EQ(backend_.counter(), 0);
+}
+
+TEST_F(FailoverCoordinatorTest, UnusableBackendIsReportedPrecisely) {
+  backend_.SetUsable(absl::FailedPreconditionError(
+      "failover: ifconfig_path \"/sbin/ifconfig\" cannot be run (no such file)"));
+  auto coordinator = Make();
+  EXPECT_FALSE(coordinator->Start({}).ok());
+  FailoverStatus status = coordinator->Status();
+  EXPECT_FALSE(status.usable);
+  EXPECT_THAT(status.unhealthy, HasSubstr("ifconfig_path"));
+}
+
+TEST_F(FailoverCoordinatorTest, StatusRefreshesTheObservation) {
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());
+  observer_->Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  clock_.Advance(FailoverCoordinator::kStatusRefresh);
+  coordinator->Status();  // asks for a refresh
+  coordinator->Flush();
+  EXPECT_EQ(coordinator->Status().state, "MASTER");
+}
+
+TEST_F(FailoverCoordinatorTest, ShutdownCancelsPendingHandOvers) {
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({}).ok());
+  std::atomic<int> calls{0};
+  observer_->Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));  // first hand-over waits 10 s
+  for (int i = 0; i < 3; ++i) {
+    coordinator->HandOver(kOld, [&](HandoverReport) { ++calls; });
+  }
+  coordinator.reset();
+  EXPECT_EQ(calls.load(), 3);  // each callback ran exactly once, completed or cancelled
+}
+
+}  // namespace
+}  // namespace carp_exec::failover

@@ -1,0 +1,201 @@
+#include "driver/failover/failover_handshake.h"
+
+#include "driver/failover/event_text.h"
+#include "driver/failover/failover_test_support.h"
+#include "fingerprint/fake_command_runner.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace carp_exec::failover {
+namespace {
+
+using fingerprint::VrrpState;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class FailoverHandshakeTest : public ::testing::Test {
+ protected:
+  FailoverHandshakeTest() : config_(TestFailoverConfig()) {}
+
+  HandoverReport Run(absl::StatusOr<LedgerChange> demote = Demoted()) {
+    FailoverHandshake handshake(TaskRef{"alloc1/traefik/1", "alloc1", "traefik"},
+                                {&config_, "group carp", &observer_, &runner_, &clock_, &sink_});
+    HandoverReport report = handshake.Run([&] { return demote; });
+    EXPECT_EQ(handshake.phase(), HandoverPhase::kSignalled);
+    return report;
+  }
+  static LedgerChange Demoted() {
+    LedgerChange change;
+    change.changed = true;
+    change.share_after = 50;
+    change.count_before = 0;
+    change.count_after = 50;
+    return change;
+  }
+
+  config::FailoverConfig config_;
+  ScriptedObserver observer_;
+  fingerprint::FakeCommandRunner runner_;
+  FakeClock clock_;
+  RecordingSink sink_;
+};
+
+TEST_F(FailoverHandshakeTest, AlreadyBackupDoesNotWait) {
+  observer_.Queue(Seen(VrrpState::kBackup));
+  HandoverReport report = Run();
+  EXPECT_TRUE(report.confirmed);
+  EXPECT_FALSE(report.waited);
+  EXPECT_EQ(clock_.slept(), absl::ZeroDuration());
+  EXPECT_EQ(observer_.calls(), 1);
+  EXPECT_THAT(sink_.Phases(), ElementsAre("demoting", "confirming", "signalled"));
+  EXPECT_EQ(sink_.Messages()[0], "demoted group carp by 50 (demote count 0 → 50)");
+  EXPECT_THAT(sink_.Messages()[1], HasSubstr("nothing to hand over"));
+}
+
+TEST_F(FailoverHandshakeTest, ConfirmedAfterSomePolls) {
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup));
+  HandoverReport report = Run();
+  EXPECT_TRUE(report.confirmed);
+  EXPECT_TRUE(report.waited);
+  EXPECT_EQ(observer_.calls(), 4);
+  EXPECT_EQ(clock_.slept(), absl::Milliseconds(150));
+  EXPECT_EQ(report.elapsed, absl::Milliseconds(150));
+  EXPECT_EQ(report.summary, "state MASTER → BACKUP, 192.0.2.10 left this node after 150 ms");
+  std::vector<FailoverEvent> events = sink_.events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].message,
+            "state MASTER, 192.0.2.10 on this node: waiting up to 10s for the peer to take over");
+  EXPECT_EQ(events[2].annotations.at("polls"), "4");
+  EXPECT_EQ(events[2].annotations.at("waited_ms"), "150");
+  EXPECT_EQ(events[2].task.task_name, "traefik");
+}
+
+TEST_F(FailoverHandshakeTest, TimeoutIsReportedAndTheTaskIsStoppedAnyway) {
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  HandoverReport report = Run();
+  EXPECT_FALSE(report.confirmed);
+  EXPECT_TRUE(report.error.ok());  // a timeout is not an error: the stop goes on
+  EXPECT_EQ(report.elapsed, absl::Seconds(10));
+  EXPECT_EQ(report.summary,
+            "not confirmed within 10s: still MASTER (peer down or more demoted?); stopping the "
+            "task anyway");
+  EXPECT_EQ(observer_.calls(), 201);  // at 0, every 50 ms, and at the deadline
+}
+
+TEST_F(FailoverHandshakeTest, FaultIsNotBackup) {
+  // keepalived in fault mode drops the VIP at once, before the peer owns it.
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kFault));
+  HandoverReport report = Run();
+  EXPECT_FALSE(report.confirmed);
+  EXPECT_THAT(report.summary, HasSubstr("FAULT is not BACKUP"));
+}
+
+TEST_F(FailoverHandshakeTest, VipStillHeldWhileBackupKeepsWaiting) {
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup));
+  HandoverReport report = Run();
+  EXPECT_TRUE(report.confirmed);
+  EXPECT_EQ(observer_.calls(), 4);
+
+  FakeClock other_clock;
+  ScriptedObserver stuck;
+  stuck.Queue(Seen(VrrpState::kBackup, {"192.0.2.10"}));
+  RecordingSink sink;
+  FailoverHandshake handshake(TaskRef{"t", "a", "n"},
+                              {&config_, "group carp", &stuck, &runner_, &other_clock, &sink});
+  HandoverReport stuck_report = handshake.Run([] { return Demoted(); });
+  EXPECT_FALSE(stuck_report.confirmed);
+  EXPECT_THAT(stuck_report.summary, HasSubstr("BACKUP but 192.0.2.10 still on this node"));
+}
+
+TEST_F(FailoverHandshakeTest, ConfirmCommandMustSucceed) {
+  config_.confirm_command = {"/usr/local/bin/vip-moved", "192.0.2.10"};
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup));
+  runner_.QueueResult(config_.confirm_command,
+                      fingerprint::CommandResult{1, 0, false, "", "provider: still routed\n"});
+  runner_.QueueResult(config_.confirm_command,
+                      fingerprint::CommandResult{1, 0, false, "", "provider: still routed\n"});
+  runner_.QueueResult(config_.confirm_command, fingerprint::CommandResult{0, 0, false, "", ""});
+  HandoverReport report = Run();
+  EXPECT_TRUE(report.confirmed);
+  EXPECT_EQ(runner_.CallCount(config_.confirm_command), 3);
+  EXPECT_EQ(observer_.calls(), 4);
+}
+
+TEST_F(FailoverHandshakeTest, ConfirmCommandFailingTimesOutWithItsError) {
+  config_.confirm_command = {"/usr/local/bin/vip-moved"};
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup));
+  runner_.SetResult(config_.confirm_command,
+                    fingerprint::CommandResult{3, 0, false, "", "provider: still routed\n"});
+  HandoverReport report = Run();
+  EXPECT_FALSE(report.confirmed);
+  EXPECT_THAT(report.summary, HasSubstr("confirm_command: exited with status 3"));
+  EXPECT_THAT(report.summary, HasSubstr("still routed"));
+}
+
+TEST_F(FailoverHandshakeTest, SettleWaitsAfterConfirmation) {
+  config_.settle = absl::Seconds(2);
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup));
+  HandoverReport report = Run();
+  EXPECT_TRUE(report.confirmed);
+  EXPECT_EQ(report.elapsed, absl::Milliseconds(2050));
+  EXPECT_THAT(report.summary, HasSubstr("settled 2s"));
+}
+
+TEST_F(FailoverHandshakeTest, UnobservableNodeWaitsBounded) {
+  observer_.Queue(absl::UnavailableError("`/sbin/ifconfig carp0` failed: no such interface"));
+  HandoverReport report = Run();
+  EXPECT_FALSE(report.confirmed);
+  EXPECT_TRUE(report.waited);
+  EXPECT_THAT(report.summary, HasSubstr("cannot observe the node"));
+  EXPECT_THAT(report.summary, HasSubstr("no such interface"));
+}
+
+TEST_F(FailoverHandshakeTest, FailedDemotionSkipsTheWait) {
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  HandoverReport report =
+      Run(absl::FailedPreconditionError("`/sbin/ifconfig -g carp carpdemote 50` failed"));
+  EXPECT_FALSE(report.error.ok());
+  EXPECT_FALSE(report.confirmed);
+  EXPECT_EQ(clock_.slept(), absl::ZeroDuration());
+  EXPECT_THAT(report.summary, HasSubstr("stopping the task without a hand-over"));
+  EXPECT_THAT(sink_.Phases(), ElementsAre("demoting", "confirming", "signalled"));
+}
+
+TEST_F(FailoverHandshakeTest, LaterPhasesEmitEvents) {
+  observer_.Queue(Seen(VrrpState::kBackup));
+  FailoverHandshake handshake(TaskRef{"t", "a", "n"},
+                              {&config_, "group carp", &observer_, &runner_, &clock_, &sink_});
+  handshake.Run([] { return Demoted(); });
+  handshake.TaskExited("exited with status 0");
+  handshake.Held("this node stays demoted");
+  handshake.Restored("restored demote count 50 → 0");
+  EXPECT_THAT(sink_.Phases(),
+              ElementsAre("demoting", "confirming", "signalled", "exited", "held", "restored"));
+  EXPECT_EQ(handshake.phase(), HandoverPhase::kRestored);
+}
+
+TEST(EventTextTest, Durations) {
+  EXPECT_EQ(FormatElapsed(absl::Milliseconds(312)), "312 ms");
+  EXPECT_EQ(FormatElapsed(absl::Milliseconds(1200)), "1.2 s");
+}
+
+TEST(EventTextTest, AlreadyDemoted) {
+  LedgerChange change;
+  change.share_before = change.share_after = 50;
+  change.count_before = 50;
+  EXPECT_EQ(DemotedText("group carp", change),
+            "group carp already demoted by carp_exec (our share 50, demote count 50)");
+}
+
+}  // namespace
+}  // namespace carp_exec::failover
