@@ -90,7 +90,7 @@ void ChildIoLoop::CloseStdin() {
   const bool at_line_start = last_stdin_byte_ < 0 || last_stdin_byte_ == '\n' ||
                              last_stdin_byte_ == '\r' ||
                              last_stdin_byte_ == static_cast<unsigned char>(eof);
-  std::string eofs(1, eof);
+  std::string eofs(canonical && !at_line_start ? 2 : 1, eof);
   QueueStdin(eofs);
   stdin_closed_ = true;
 }
@@ -101,7 +101,7 @@ void ChildIoLoop::Resize(uint16_t rows, uint16_t cols) {
   std::memset(&size, 0, sizeof(size));
   size.ws_row = rows;
   size.ws_col = cols;
-  (void)size;
+  ioctl(out_fd_, TIOCSWINSZ, &size);
 }
 
 void ChildIoLoop::KillGroup() {
