@@ -19,6 +19,13 @@
 //   hold the stream; output is read until the master reports EOF/EIO, at most
 //   `tty_drain_after_exit` after the exit, then the master is closed and on_exit follows.
 // * Exit code: the main process's status; killed by signal N ⇒ 128+N.
+//
+// Mapping Nomad's messages (for the service adapter): `stdin.data` ⇒ WriteStdin,
+// `stdin.close` ⇒ CloseStdin, `tty_size` ⇒ Resize (or initial_size if it came before Start),
+// empty messages are heartbeats. The end of the client's request stream is NOT a stdin close
+// (Nomad's own executor ignores it; with a tty it would type ^D). on_exit ⇒ send
+// `{stdout.close}`, `{stderr.close}` (tty: stdout only), then `{exited, result.exit_code}`.
+// Client cancelled ⇒ destroy the session (kills a still-running command).
 
 #include <sys/types.h>
 
