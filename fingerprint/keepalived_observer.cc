@@ -86,11 +86,12 @@ class KeepalivedObserver final : public NodeObserver {
     if (!file.ok()) return file.status();
     if (file->state) return absl::OkStatus();
     // Missing is normal before keepalived's first notify; a missing directory is a typo.
-    std::string dir = options_.state_file.substr(0, options_.state_file.rfind('/'));
-    if (dir.empty()) dir = "/";
+    const size_t slash = options_.state_file.rfind('/');
+    // "/state" lives in "/"; keep at least the leading slash.
+    const std::string dir =
+        slash == std::string::npos ? std::string() : options_.state_file.substr(0, slash + 1);
     struct stat info {};
-    if (options_.state_file.find('/') == std::string::npos || stat(dir.c_str(), &info) != 0 ||
-        !S_ISDIR(info.st_mode)) {
+    if (dir.empty() || stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "failover: state_file ", QuoteForMessage(options_.state_file),
           " is not in an existing directory; give the absolute path the notify hook writes"));

@@ -60,7 +60,8 @@ absl::Status ApplyVhidPairs(absl::Span<const absl::string_view> words, CarpVhid*
 absl::Status ParseBlock(const IfconfigBlock& block, CarpInterfaceStatus* status) {
   status->name = block.name;
   // Set by "carp: carpdev X advbase N balancing M": the state lines that follow inherit advbase.
-  std::optional<int> carpnodes_advbase;
+  bool in_carpnodes = false;
+  int carpnodes_advbase = 0;
   for (const NumberedLine& line : block.lines) {
     std::vector<absl::string_view> words = SplitWords(line.text);
     absl::string_view key = words[0];
@@ -78,6 +79,7 @@ absl::Status ParseBlock(const IfconfigBlock& block, CarpInterfaceStatus* status)
               return absl::OkStatus();
             });
         if (!pairs.ok()) return LineError(line, pairs.message());
+        in_carpnodes = true;
         carpnodes_advbase = advbase;
         continue;
       }
@@ -90,15 +92,15 @@ absl::Status ParseBlock(const IfconfigBlock& block, CarpInterfaceStatus* status)
       absl::Status pairs = ApplyVhidPairs(rest.subspan(1), &vhid, &status->carppeer);
       if (!pairs.ok()) return LineError(line, pairs.message());
       status->vhids.push_back(vhid);
-      carpnodes_advbase.reset();
-    } else if (key == "state" && carpnodes_advbase.has_value()) {
+      in_carpnodes = false;
+    } else if (key == "state" && in_carpnodes) {
       std::optional<VrrpState> state = rest.empty() ? std::nullopt : CarpStateWord(rest[0]);
       if (!state) {
         return LineError(line, "carpnode state is not INIT, BACKUP or MASTER");
       }
       CarpVhid vhid;
       vhid.state = *state;
-      vhid.advbase = *carpnodes_advbase;
+      vhid.advbase = carpnodes_advbase;
       absl::Status pairs = ApplyVhidPairs(rest.subspan(1), &vhid, &status->carppeer);
       if (!pairs.ok()) return LineError(line, pairs.message());
       status->vhids.push_back(vhid);
