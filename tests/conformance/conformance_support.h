@@ -1,0 +1,155 @@
+#pragma once
+// Shared steps of the conformance tests: the calls the Nomad agent and client make around the
+// RPC under test (schemas, SetConfig as in each start-up launch, Init), a temporary directory,
+// and a bounded reader for server streams (Fingerprint, TaskEvents, TaskStats).
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "driver/config/cty_value.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/support/sync_stream.h"
+#include "tests/host/nomad_config.h"
+#include "tests/host/plugin_process.h"
+
+namespace carp_exec::conformance {
+
+using config::CtyValue;
+using test_host::PluginProcess;
+using test_host::base_proto::PluginInfoResponse;
+namespace drivers = ::hashicorp::nomad::plugins::drivers::proto;
+namespace base = ::hashicorp::nomad::plugins::base::proto;
+namespace hclspec = ::hashicorp::nomad::plugins::shared::hclspec;
+
+// The default deadline for a unary test RPC. Nomad sets none; tests must never hang.
+inline constexpr absl::Duration kRpcTimeout = absl::Seconds(20);
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The hclspec schemas as the plugin serves them.
+absl::StatusOr<hclspec::Spec> FetchConfigSchema(PluginProcess& plugin);
+absl::StatusOr<hclspec::Spec> FetchTaskConfigSchema(PluginProcess& plugin);
+
+// The nomad_config the driver manager sends on its kept launch (#3): client port range
+// defaults and a small one-socket topology.
+base::NomadConfig NomadClientConfig();
+
+// SetConfig with `user_config` (the `config {}` block as written) encoded through the plugin's
+// own schema, like the agent. `nomad_config` absent as in launch #2, present as in launch #3.
+absl::Status SetConfig(PluginProcess& plugin, const CtyValue& user_config,
+                       const base::NomadConfig* nomad_config);
+
+// Nomad's launch #3 steps after dispense: SetConfig(with nomad_config) and Init.
+// `state_dir` becomes the plugin's `state_dir` option so tests never touch /var.
+absl::Status ConfigureLikeDriverManager(PluginProcess& plugin, const std::string& state_dir,
+                                        std::vector<CtyValue::Entry> extra_options = {});
+
+// Encodes a task `config {}` through the plugin's TaskConfigSchema.
+absl::StatusOr<std::string> EncodeTaskConfig(PluginProcess& plugin, const CtyValue& user_config);
+
+// Reads a server stream on a thread. Every wait takes a deadline; destruction cancels the
+// call and joins the thread, so a stream that never ends cannot hang a test.
+template <typename Response>
+class StreamReader {
+ public:
+  using Opener = std::function<std::unique_ptr<grpc::ClientReader<Response>>(grpc::ClientContext*)>;
+
+  explicit StreamReader(Opener open, absl::Duration limit = absl::Minutes(5)) {
+    context_.set_deadline(absl::ToChronoTime(absl::Now() + limit));
+    thread_ = std::thread([this, open = std::move(open)] {
+      std::unique_ptr<grpc::ClientReader<Response>> reader = open(&context_);
+      Response message;
+      while (reader->Read(&message)) {
+        absl::MutexLock lock(&mu_);
+        messages_.push_back(message);
+        arrival_.push_back(absl::Now());
+      }
+      grpc::Status status = reader->Finish();
+      absl::MutexLock lock(&mu_);
+      final_status_ = status;
+    });
+  }
+  ~StreamReader() {
+    context_.TryCancel();
+    thread_.join();
+  }
+  StreamReader(const StreamReader&) = delete;
+  StreamReader& operator=(const StreamReader&) = delete;
+
+  // Waits for message number `index` (0-based); nullopt if the stream ended or time ran out.
+  std::optional<Response> WaitForMessage(size_t index, absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this, index]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return messages_.size() > index || final_status_.has_value();
+    };
+    mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+    if (messages_.size() > index) return messages_[index];
+    return std::nullopt;
+  }
+  // When message `index` arrived (valid once WaitForMessage returned it).
+  absl::Time ArrivalTime(size_t index) {
+    absl::MutexLock lock(&mu_);
+    return arrival_.at(index);
+  }
+  // Waits for the stream to end; the final status, or nullopt if it is still open.
+  std::optional<grpc::Status> WaitForEnd(absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return final_status_.has_value(); };
+    mu_.AwaitWithDeadline(absl::Condition(&ended), deadline);
+    return final_status_;
+  }
+  std::vector<Response> Messages() {
+    absl::MutexLock lock(&mu_);
+    return messages_;
+  }
+  // Waits for the first message satisfying `match`.
+  std::optional<Response> WaitFor(std::function<bool(const Response&)> match, absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    size_t checked = 0;
+    std::optional<Response> found;
+    auto scan = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (; checked < messages_.size(); ++checked) {
+        if (match(messages_[checked])) {
+          found = messages_[checked];
+          return true;
+        }
+      }
+      return final_status_.has_value();
+    };
+    mu_.AwaitWithDeadline(absl::Condition(&scan), deadline);
+    return found;
+  }
+
+ private:
+  grpc::ClientContext context_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  std::vector<Response> messages_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Time> arrival_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);
+};
+
+// Every stderr line the plugin wrote, checked as an hclog entry; returns the failures.
+std::vector<std::string> InvalidHclogLines(const PluginProcess& plugin);
+
+}  // namespace carp_exec::conformance
