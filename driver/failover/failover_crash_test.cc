@@ -9,9 +9,13 @@
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/notification.h"
 #include "driver/failover/demotion_ledger.h"
+#include "driver/failover/failover_coordinator.h"
+#include "driver/failover/failover_test_support.h"
 #include "driver/failover/fake_demotion_backend.h"
 #include "driver/failover/temp_dir_for_test.h"
+#include "fingerprint/fake_command_runner.h"
 #include "gtest/gtest.h"
 
 namespace carp_exec::failover {
@@ -158,6 +162,118 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"owned_value", CounterKind::kOwnedValue, 1000, kOurShare},
                       Case{"unknowable", CounterKind::kUnknowable, 1000, kOurShare}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
+
+// The same through the coordinator: a plugin lifetime (start demoted, replacement ready and
+// restored, stop with hand-over, exit) crashes at ledger step k; the next plugin process
+// starts from the state dir and must end demoted exactly once, then restore exactly once.
+class CoordinatorCrashTest : public ::testing::TestWithParam<bool> {};
+
+// Lets the backend outlive each coordinator, as the kernel outlives the plugin.
+class BackendView final : public DemotionBackend {
+ public:
+  explicit BackendView(FakeDemotionBackend* real) : real_(real) {}
+  absl::string_view Name() const override { return real_->Name(); }
+  std::string Target() const override { return real_->Target(); }
+  CounterKind Kind() const override { return real_->Kind(); }
+  int MaxStep() const override { return real_->MaxStep(); }
+  absl::Status Demote(int n) override { return real_->Demote(n); }
+  absl::Status Restore(int n) override { return real_->Restore(n); }
+  absl::StatusOr<std::optional<int>> CurrentCount() override { return real_->CurrentCount(); }
+  absl::Status CheckUsable() override { return real_->CheckUsable(); }
+
+ private:
+  FakeDemotionBackend* real_;
+};
+
+struct PluginProcess {
+  std::unique_ptr<FailoverCoordinator> coordinator;
+  RecordingSink sink;
+};
+
+std::unique_ptr<PluginProcess> StartPlugin(const std::string& state_dir,
+                                           FakeDemotionBackend* backend,
+                                           fingerprint::FakeCommandRunner* runner, FakeClock* clock,
+                                           LedgerInterrupt interrupt,
+                                           const std::vector<tasks::PersistedTask>& tasks) {
+  auto process = std::make_unique<PluginProcess>();
+  FailoverCoordinator::Parts parts;
+  parts.observer = std::make_unique<ScriptedObserver>();  // BACKUP: no wait
+  parts.backend = std::make_unique<BackendView>(backend);
+  parts.prober = std::make_unique<ScriptedProber>(0);
+  parts.boot_id = "boot-1";
+  parts.ledger_interrupt = std::move(interrupt);
+  process->coordinator = std::make_unique<FailoverCoordinator>(
+      TestFailoverConfig(), state_dir, runner, clock, &process->sink, std::move(parts));
+  (void)process->coordinator->Start(tasks);
+  return process;
+}
+
+void Lifetime(FailoverCoordinator* coordinator) {
+  const TaskRef task{"alloc1/traefik/aaaa", "alloc1", "traefik"};
+  coordinator->GuardedTaskStarted(task, std::nullopt);  // ready at once: restore
+  absl::Notification handed_over;
+  coordinator->HandOver(task, [&](HandoverReport) { handed_over.Notify(); });
+  handed_over.WaitForNotification();  // demote
+  coordinator->GuardedTaskExited(task, true);
+  coordinator->Flush();
+}
+
+TEST_P(CoordinatorCrashTest, PluginKilledAtEveryLedgerStep) {
+  const bool task_alive_at_restart = GetParam();
+  fingerprint::FakeCommandRunner runner;
+  FakeClock clock;
+  int total_steps = 0;
+  {
+    TempDirForTest dir;
+    ASSERT_FALSE(dir.path().empty());
+    FakeDemotionBackend backend;
+    CrashAt never;
+    auto plugin = StartPlugin(dir.path(), &backend, &runner, &clock, never.Interrupt(), {});
+    Lifetime(plugin->coordinator.get());
+    ASSERT_EQ(backend.ours(), 50);
+    total_steps = never.steps;
+  }
+  ASSERT_GT(total_steps, 20);
+
+  for (int k = 0; k <= total_steps; ++k) {
+    SCOPED_TRACE("crash at step " + std::to_string(k));
+    TempDirForTest dir;
+    ASSERT_FALSE(dir.path().empty());
+    FakeDemotionBackend backend;
+    backend.OtherUserAdds(kOthers);
+    {
+      CrashAt crash{k};
+      auto doomed = StartPlugin(dir.path(), &backend, &runner, &clock, crash.Interrupt(), {});
+      Lifetime(doomed->coordinator.get());
+    }  // SIGKILL
+    const TaskRef replacement{"alloc2/traefik/bbbb", "alloc2", "traefik"};
+    std::vector<tasks::PersistedTask> live;
+    if (task_alive_at_restart) {
+      tasks::PersistedTask persisted;
+      persisted.task_id = replacement.task_id;
+      persisted.guarded = true;
+      persisted.liveness = tasks::PersistedTask::Liveness::kRunning;
+      live.push_back(persisted);
+    }
+    auto restarted = StartPlugin(dir.path(), &backend, &runner, &clock, nullptr, live);
+    restarted->coordinator->Flush();
+    EXPECT_TRUE(backend.ours() == 0 || backend.ours() == 50) << backend.ours();
+    EXPECT_EQ(backend.counter(), kOthers + backend.ours());
+    if (!task_alive_at_restart) EXPECT_EQ(backend.ours(), 50) << "must be demoted exactly once";
+
+    restarted->coordinator->GuardedTaskStarted(replacement, std::nullopt);
+    restarted->coordinator->Flush();
+    EXPECT_EQ(backend.ours(), 0) << "not restored exactly once";
+    EXPECT_EQ(backend.counter(), kOthers) << "someone else's share was touched";
+    if (HasFailure()) return;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AtRestart, CoordinatorCrashTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "guarded_task_alive"
+                                                         : "no_guarded_task");
+                         });
 
 }  // namespace
 }  // namespace carp_exec::failover
