@@ -12,8 +12,9 @@ import (
 )
 
 // fakeCarp is a VRRP node simulated by three shell scripts for the `command` backend: the
-// state lives in a file, demote moves it to BACKUP (unless told to be stuck), restore to MASTER,
-// and every call is appended to a log the checks read in order.
+// state lives in a file; demote moves it to BACKUP a moment later, as a peer taking over would
+// (unless told to be stuck); restore moves it to MASTER at once. Every call and the move are
+// appended to a log the checks read in order.
 type fakeCarp struct {
 	dir, stateFile, logFile, stuckFile string
 }
@@ -24,7 +25,10 @@ func (s *suite) newFakeCarp() (*fakeCarp, error) {
 	f.logFile = filepath.Join(f.dir, "log")
 	f.stuckFile = filepath.Join(f.dir, "stuck")
 	scripts := map[string]string{
-		"demote.sh":  fmt.Sprintf("echo \"demote $*\" >> %q\n[ -e %q ] || echo BACKUP > %q\n", f.logFile, f.stuckFile, f.stateFile),
+		// The mover must not inherit the runner's pipes: a stray holding them is killed.
+		"demote.sh": fmt.Sprintf("exec >/dev/null 2>&1 </dev/null\necho \"demote $*\" >> %q\n"+
+			"[ -e %q ] || ( sleep 0.3; echo BACKUP > %q; echo moved >> %q ) &\n",
+			f.logFile, f.stuckFile, f.stateFile, f.logFile),
 		"restore.sh": fmt.Sprintf("echo \"restore $*\" >> %q\necho MASTER > %q\n", f.logFile, f.stateFile),
 		"state.sh":   fmt.Sprintf("cat %q\n", f.stateFile),
 	}
@@ -130,6 +134,9 @@ func (s *suite) runFailover() {
 		if carp.waitLog("demote", 0, 5*time.Second) < 0 {
 			return fmt.Errorf("no demote call within 5 s of start-up (log %q, state %s)", carp.log(), carp.state())
 		}
+		if carp.waitLog("moved", 0, 5*time.Second) < 0 {
+			return fmt.Errorf("the fake node never moved to BACKUP (log %q)", carp.log())
+		}
 		return nil
 	})
 	s.check("failover/fingerprint-attributes", func() error {
@@ -219,9 +226,10 @@ func (s *suite) runFailover() {
 			return err
 		}
 		d := carp.waitLog("demote", restoredAt+1, 0)
+		moved := carp.waitLog("moved", restoredAt+1, 0)
 		sig := carp.waitLog("signalled", restoredAt+1, 3*time.Second)
-		if d < 0 || sig < 0 || d > sig {
-			return fmt.Errorf("want demote before signalled after the restore, log %q", carp.log())
+		if d < 0 || moved < 0 || sig < 0 || !(d < moved && moved < sig) {
+			return fmt.Errorf("want demote, then the move to BACKUP, then the task signalled; log %q", carp.log())
 		}
 		return nil
 	})
