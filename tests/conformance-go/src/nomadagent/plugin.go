@@ -129,3 +129,28 @@ func (i *Instance) SigKill() {
 func (i *Instance) Ping() error {
 	return i.RPC.Ping()
 }
+
+// Reattach connects to a running plugin from its reattach record (pid, network, address,
+// protocol), as a Nomad agent restarted after a crash does with the record from its state DB.
+func Reattach(from *Instance) (*Instance, error) {
+	inst := &Instance{Stderr: from.Stderr, HostLog: NewLineBuffer(), Pid: from.Pid, Addr: from.Addr}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "agent", Level: hclog.Trace, Output: inst.HostLog})
+	inst.Client = plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  handshake,
+		Plugins:          map[string]plugin.Plugin{"driver": driverPlugin{}},
+		Reattach:         &plugin.ReattachConfig{Protocol: plugin.ProtocolGRPC, Addr: from.Addr, Pid: from.Pid},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           logger,
+	})
+	rpc, err := inst.Client.Client()
+	if err != nil {
+		return nil, fmt.Errorf("reattach: %v", err)
+	}
+	inst.RPC = rpc
+	raw, err := rpc.Dispense("driver")
+	if err != nil {
+		return nil, fmt.Errorf("dispense: %v", err)
+	}
+	inst.Clients = raw.(*Clients)
+	return inst, nil
+}

@@ -153,7 +153,12 @@ func (s *suite) run() {
 		s.runExec(live)
 		s.runStats(live)
 		s.runUnknownIDs(live)
+		s.runUsers(live)
+		s.runConcurrency(live)
 		live = s.runRecovery(live)
+		if live != nil {
+			live = s.runReattach(live)
+		}
 	}
 	s.runFailover()
 	s.runExamples()
