@@ -141,7 +141,9 @@ TEST_F(TaskRecoveryTest, ScanStateDirSeesRunningExitedAndLostTasks) {
   ASSERT_EQ(kill(second->ProcessOf("guarded")->supervisor_pid, SIGKILL), 0);
   ASSERT_EQ(WaitExit(*second, "guarded")->exit_code, -1);
   for (const PersistedTask& task : ScanStateDir(StateDir())) {
-    if (task.task_id == "guarded") EXPECT_EQ(task.liveness, PersistedTask::Liveness::kLost);
+    if (task.task_id == "guarded") {
+      EXPECT_EQ(task.liveness, PersistedTask::Liveness::kLost);
+    }
   }
   EXPECT_TRUE(second->Destroy("guarded", false).ok());
   ASSERT_TRUE(second->Recover("exited", exited.driver_state).ok());
