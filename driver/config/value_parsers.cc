@@ -150,7 +150,7 @@ absl::StatusOr<HttpProbeUrl> ParseHttpProbeUrl(absl::string_view text) {
   url.address = *std::move(address);
   url.target =
       target_start == absl::string_view::npos ? "/" : std::string(rest.substr(target_start));
-  if (absl::StartsWith(url.target, "?")) url.target.insert(0, "/");
+  if (absl::StartsWith(url.target, "?")) url.target = absl::StrCat("/", url.target);
   for (char c : url.target) {
     const auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u >= 0x7f || c == '#') {
