@@ -99,14 +99,17 @@ absl::Status MakePipe(int fds[2]) {
   return absl::OkStatus();
 }
 
-// True once the child has terminated; it is left unreaped (WNOWAIT) so its pid, which is also
-// its process group id, cannot be reused while we may still signal the group.
-bool ChildTerminated(pid_t pid) {
+// Whether the child has terminated. It is left unreaped (WNOWAIT) so its pid, which is also its
+// process group id, cannot be reused while we may still signal the group.
+enum class ChildState { kRunning, kTerminated, kGone };
+
+ChildState PeekChild(pid_t pid) {
   siginfo_t info{};
   while (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
-    if (errno != EINTR) return true;  // ECHILD: nothing left to wait for
+    // ECHILD: already reaped by someone else (SIGCHLD ignored); its pid may be reused already.
+    if (errno != EINTR) return ChildState::kGone;
   }
-  return info.si_pid == pid;
+  return info.si_pid == pid ? ChildState::kTerminated : ChildState::kRunning;
 }
 
 void KillGroup(pid_t pid) { kill(-pid, SIGKILL); }
@@ -197,10 +200,16 @@ absl::StatusOr<CommandResult> SystemCommandRunner::Run(const std::vector<std::st
   bool child_done = false;
   char buffer[65536];
   while (true) {
-    if (!child_done && ChildTerminated(pid)) {
-      child_done = true;
-      // The child is gone; whoever still holds our pipes is a stray it left behind.
-      if (read_fds[0] >= 0 || read_fds[1] >= 0) KillGroup(pid);
+    if (!child_done) {
+      ChildState state = PeekChild(pid);
+      if (state == ChildState::kGone) {
+        return absl::InternalError(
+            absl::StrCat("lost the exit status of ", QuoteForMessage(*path), " (pid ", pid,
+                         "): something else reaped it; is SIGCHLD ignored in the plugin?"));
+      }
+      child_done = state == ChildState::kTerminated;
+      // The child has exited; whoever still holds our pipes is a stray it left behind.
+      if (child_done && (read_fds[0] >= 0 || read_fds[1] >= 0)) KillGroup(pid);
     }
     if (child_done && read_fds[0] < 0 && read_fds[1] < 0) break;
     absl::Duration remaining = deadline - MonotonicNow();

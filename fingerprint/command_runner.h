@@ -29,7 +29,7 @@ struct CommandResult {
   bool Succeeded() const { return exit_code == 0 && term_signal == 0 && !timed_out; }
 };
 
-// One line for messages: "exited with status 1", "killed by signal 9 (timed out after 2s)",
+// One line for messages: "exited with status 1", "killed by signal 9 (timed out, killed)",
 // followed by the first line of stderr when there is one: `: "ifconfig: carp9: no such interface"`.
 std::string DescribeCommandResult(const CommandResult& result);
 
@@ -63,7 +63,9 @@ class CommandRunner {
 //    hold the pipes after the child exited are killed too, so a stray background process
 //    cannot hold Run past the child's exit;
 //  - each of stdout/stderr is kept up to `output_cap` bytes, the rest is drained and dropped;
-//  - the child is always reaped before Run returns (no zombie).
+//  - the child is always reaped before Run returns (no zombie). This needs SIGCHLD not set to
+//    SIG_IGN in the plugin (that makes the kernel reap children, and the exit status is lost:
+//    Run then returns an Internal error).
 class SystemCommandRunner final : public CommandRunner {
  public:
   static constexpr size_t kDefaultOutputCap = 1 << 20;  // 1 MiB per stream

@@ -254,6 +254,18 @@ TEST_F(CommandRunnerTest, CheckExecutable) {
   EXPECT_FALSE(status.ok());
 }
 
+TEST_F(CommandRunnerTest, IgnoredSigchldIsAnErrorNotAHang) {
+  // With SIGCHLD ignored the kernel reaps children itself; Run must say so, not wait or guess.
+  struct sigaction ignore {
+  }, previous{};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGCHLD, &ignore, &previous);
+  auto result = runner_.Run(Sh("exit 0"), kLong);
+  sigaction(SIGCHLD, &previous, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("SIGCHLD"));
+}
+
 TEST_F(CommandRunnerTest, ConcurrentRuns) {
   std::vector<std::thread> threads;
   std::vector<int> failures(4, 0);
