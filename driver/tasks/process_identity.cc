@@ -23,8 +23,15 @@
 
 namespace carp_exec::tasks {
 
+namespace {
+struct ProcessFacts {
+  uint64_t start_time;
+  bool zombie;
+};
+}  // namespace
+
 #if defined(__linux__)
-std::optional<uint64_t> ProcessStartTime(pid_t pid) {
+static std::optional<ProcessFacts> ReadProcess(pid_t pid) {
   if (pid <= 0) return std::nullopt;
   std::string path = absl::StrCat("/proc/", pid, "/stat");
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -45,35 +52,56 @@ std::optional<uint64_t> ProcessStartTime(pid_t pid) {
   // fields[0] is field 3 (state), so starttime (field 22) is fields[19].
   uint64_t start = 0;
   if (fields.size() < 20 || !absl::SimpleAtoi(fields[19], &start)) return std::nullopt;
-  return start;
+  return ProcessFacts{start, fields[0] == "Z"};
 }
 #elif defined(__FreeBSD__)
-std::optional<uint64_t> ProcessStartTime(pid_t pid) {
+static std::optional<ProcessFacts> ReadProcess(pid_t pid) {
   if (pid <= 0) return std::nullopt;
   int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, pid};
   struct kinfo_proc info;
   size_t len = sizeof(info);
   if (sysctl(mib, 4, &info, &len, nullptr, 0) != 0 || len != sizeof(info)) return std::nullopt;
-  return static_cast<uint64_t>(info.ki_start.tv_sec) * 1000000u +
-         static_cast<uint64_t>(info.ki_start.tv_usec);
+  return ProcessFacts{static_cast<uint64_t>(info.ki_start.tv_sec) * 1000000u +
+                          static_cast<uint64_t>(info.ki_start.tv_usec),
+                      info.ki_stat == SZOMB};
 }
 #elif defined(__OpenBSD__)
-std::optional<uint64_t> ProcessStartTime(pid_t pid) {
+// ps(1) on OpenBSD shows SDEAD as Z; older releases also had SZOMB.
+static bool IsOpenBsdZombie(int stat) {
+#ifdef SZOMB
+  if (stat == SZOMB) return true;
+#endif
+  return stat == SDEAD;
+}
+
+static std::optional<ProcessFacts> ReadProcess(pid_t pid) {
   if (pid <= 0) return std::nullopt;
   int mib[6] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, pid, sizeof(struct kinfo_proc), 1};
   struct kinfo_proc info;
   size_t len = sizeof(info);
   if (sysctl(mib, 6, &info, &len, nullptr, 0) != 0 || len != sizeof(info)) return std::nullopt;
-  return static_cast<uint64_t>(info.p_ustart_sec) * 1000000u +
-         static_cast<uint64_t>(info.p_ustart_usec);
+  return ProcessFacts{static_cast<uint64_t>(info.p_ustart_sec) * 1000000u +
+                          static_cast<uint64_t>(info.p_ustart_usec),
+                      IsOpenBsdZombie(info.p_stat)};
 }
 #else
 #error "ProcessStartTime is not implemented for this platform"
 #endif
 
+std::optional<uint64_t> ProcessStartTime(pid_t pid) {
+  std::optional<ProcessFacts> facts = ReadProcess(pid);
+  if (!facts.has_value()) return std::nullopt;
+  return facts->start_time;
+}
+
 bool IsSameProcess(pid_t pid, uint64_t start_time) {
-  std::optional<uint64_t> now = ProcessStartTime(pid);
-  return now.has_value() && *now == start_time;
+  std::optional<ProcessFacts> facts = ReadProcess(pid);
+  return facts.has_value() && facts->start_time == start_time;
+}
+
+bool IsLiveProcess(pid_t pid, uint64_t start_time) {
+  std::optional<ProcessFacts> facts = ReadProcess(pid);
+  return facts.has_value() && facts->start_time == start_time && !facts->zombie;
 }
 
 namespace {

@@ -21,6 +21,9 @@ std::optional<uint64_t> ProcessStartTime(pid_t pid);
 // True if `pid` exists and still has the recorded start time.
 bool IsSameProcess(pid_t pid, uint64_t start_time);
 
+// True if `pid` has the recorded start time and is not a zombie: it can still act.
+bool IsLiveProcess(pid_t pid, uint64_t start_time);
+
 // Absolute path of the running executable: Linux /proc/self/exe, FreeBSD
 // KERN_PROC_PATHNAME, elsewhere (OpenBSD has no such call) `argv0` made absolute with
 // realpath, searched in PATH when it has no slash.

@@ -227,6 +227,14 @@ absl::Status TaskRunner::Adopt(const std::string& id, const state::DriverState& 
       Publish(id, ds, *fd, std::nullopt);
       return absl::OkStatus();
     }
+    // Only "nobody listens" means the supervisor may be gone; anything else (EMFILE, ...) is
+    // our problem, and Nomad may retry.
+    if (!absl::IsUnavailable(fd.status())) return fd.status();
+  }
+  if (IsLiveProcess(ds.supervisor().pid(), ds.supervisor().start_time())) {
+    return absl::UnavailableError(absl::StrCat("task ", id, ": supervisor ", ds.supervisor().pid(),
+                                               " is alive but does not answer on ", dir, "/",
+                                               kSocketFile, "; retry RecoverTask"));
   }
   // Nomad will start the task again; an orphan of the lost supervisor must not run twice.
   std::string killed;

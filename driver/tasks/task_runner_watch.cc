@@ -10,6 +10,7 @@
 #include "driver/log/hclog.h"
 #include "driver/tasks/process_identity.h"
 #include "driver/tasks/state_dir.h"
+#include "driver/tasks/supervisor_protocol.h"
 #include "driver/tasks/task_runner.h"
 
 namespace carp_exec::tasks {
@@ -71,6 +72,29 @@ void TaskRunner::OnSupervisorGone(int fd) {
     Finish(id, {record.exit_code(), record.signal(), record.oom_killed(), record.err()},
            absl::FromUnixNanos(record.completed_at_unix_nanos()));
     return;
+  }
+  // A supervisor that still lives closed our connection for another reason (e.g. its connection
+  // limit): watch it again rather than declare the task lost.
+  if (IsLiveProcess(ds.supervisor().pid(), ds.supervisor().start_time())) {
+    absl::StatusOr<int> again =
+        ConnectSupervisor(absl::StrCat(ds.task_state_dir(), "/", kSocketFile));
+    if (again.ok()) {
+      absl::MutexLock lock(&mu_);
+      Task* task = FindLocked(id);
+      if (task != nullptr && !task->exited && task->watch_fd < 0) {
+        task->watch_fd = *again;
+        task_by_fd_[*again] = id;
+        return;  // the poll set is rebuilt on the next loop turn
+      }
+      fds_to_close_.push_back(*again);
+      return;
+    }
+    // The socket is gone while the process lives: it is exiting; exit.pb is written first.
+    if (ReadMessage(absl::StrCat(ds.task_state_dir(), "/", kExitFile), &record).ok()) {
+      Finish(id, {record.exit_code(), record.signal(), record.oom_killed(), record.err()},
+             absl::FromUnixNanos(record.completed_at_unix_nanos()));
+      return;
+    }
   }
   // The supervisor died without a record (killed, crashed). Its task is now an orphan that no
   // one would reap or report on: kill the group if its leader is provably still ours.
