@@ -13,13 +13,47 @@ import (
 	ctymsgpack "github.com/zclconf/go-cty/cty/msgpack"
 )
 
+// File is a parsed native-syntax HCL file with its source (templates are re-read from it).
+type File struct {
+	Body *hclsyntax.Body
+	Src  []byte
+}
+
 // ParseFile parses one native-syntax HCL file.
-func ParseFile(path string) (*hclsyntax.Body, error) {
+func ParseFile(path string) (*File, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return ParseSource(src, path)
+	body, err := ParseSource(src, path)
+	if err != nil {
+		return nil, err
+	}
+	return &File{Body: body, Src: src}, nil
+}
+
+// DecodeNomad decodes a config block twice, directly and through Nomad's map → JSON → HCL
+// JSON path, and requires both to give the same value. A nil body is an absent block.
+func DecodeNomad(f *File, body *hclsyntax.Body, spec hcldec.Spec, ctx *hcl.EvalContext) (cty.Value, error) {
+	var direct cty.Value
+	var err error
+	if body == nil {
+		direct, err = Decode(nil, spec, ctx)
+		body = &hclsyntax.Body{}
+	} else {
+		direct, err = Decode(body, spec, ctx)
+	}
+	if err != nil {
+		return cty.NilVal, err
+	}
+	viaJSON, text, err := DecodeViaJSON(body, f.Src, spec, ctx)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("through JSON %s: %v", text, err)
+	}
+	if !direct.RawEquals(viaJSON) {
+		return cty.NilVal, fmt.Errorf("the JSON path Nomad uses decodes %s to %#v, the HCL body to %#v", text, viaJSON, direct)
+	}
+	return direct, nil
 }
 
 // ParseSource parses native-syntax HCL text; name is used in diagnostics.

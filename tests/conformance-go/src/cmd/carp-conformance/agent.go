@@ -319,14 +319,14 @@ func (s *suite) pluginConfigMsgpack(fileName, body string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	blocks, err := nomadagent.FindPluginBlocks(parsed, "carp_exec")
+	blocks, err := nomadagent.FindPluginBlocks(parsed.Body, "carp_exec")
 	if err != nil {
 		return nil, err
 	}
 	if len(blocks) != 1 {
 		return nil, fmt.Errorf("%s: expected one plugin block, found %d", path, len(blocks))
 	}
-	v, err := nomadagent.Decode(blocks[0].Config, s.pluginSpec, nil)
+	v, err := nomadagent.DecodeNomad(parsed, blocks[0].Config, s.pluginSpec, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -8,9 +8,6 @@ import (
 	"strings"
 
 	"carpexec/conformance/nomadagent"
-
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // runExamples checks every `plugin "carp_exec"` config block and every task with
@@ -37,12 +34,12 @@ func (s *suite) runExamples() {
 	for _, f := range files {
 		rel, _ := filepath.Rel(root, f)
 		name := "examples/" + rel
-		body, err := nomadagent.ParseFile(f)
+		file, err := nomadagent.ParseFile(f)
 		if err != nil {
 			s.check(name+"/parses", func() error { return err })
 			continue
 		}
-		blocks, err := nomadagent.FindPluginBlocks(body, "carp_exec")
+		blocks, err := nomadagent.FindPluginBlocks(file.Body, "carp_exec")
 		if err != nil {
 			s.check(name+"/plugin-block", func() error { return err })
 		}
@@ -50,10 +47,10 @@ func (s *suite) runExamples() {
 			plugins++
 			b := b
 			s.check(fmt.Sprintf("%s/plugin-config#%d", name, i+1), func() error {
-				return s.checkExamplePluginConfig(b)
+				return s.checkExamplePluginConfig(file, b)
 			})
 		}
-		found, err := nomadagent.FindTasks(body)
+		found, err := nomadagent.FindTasks(file.Body)
 		if err != nil {
 			s.check(name+"/tasks", func() error { return err })
 		}
@@ -64,7 +61,7 @@ func (s *suite) runExamples() {
 			tasks++
 			t := t
 			s.check(fmt.Sprintf("%s/task-config/%s/%s/%s", name, t.Job, t.Group, t.Task), func() error {
-				return s.checkExampleTaskConfig(t)
+				return s.checkExampleTaskConfig(file, t)
 			})
 		}
 	}
@@ -77,15 +74,11 @@ func (s *suite) runExamples() {
 	})
 }
 
-func (s *suite) checkExamplePluginConfig(b nomadagent.PluginConfigBlock) error {
+func (s *suite) checkExamplePluginConfig(file *nomadagent.File, b nomadagent.PluginConfigBlock) error {
 	if s.pluginSpec == nil {
 		return fmt.Errorf("no plugin schema")
 	}
-	var body hcl.Body
-	if b.Config != nil {
-		body = b.Config
-	}
-	v, err := nomadagent.Decode(body, s.pluginSpec, nil)
+	v, err := nomadagent.DecodeNomad(file, b.Config, s.pluginSpec, nil)
 	if err != nil {
 		return err
 	}
@@ -105,7 +98,7 @@ func (s *suite) checkExamplePluginConfig(b nomadagent.PluginConfigBlock) error {
 	return nil
 }
 
-func (s *suite) checkExampleTaskConfig(t nomadagent.TaskBlock) error {
+func (s *suite) checkExampleTaskConfig(file *nomadagent.File, t nomadagent.TaskBlock) error {
 	if s.taskSpec == nil {
 		return fmt.Errorf("no task schema")
 	}
@@ -117,8 +110,7 @@ func (s *suite) checkExampleTaskConfig(t nomadagent.TaskBlock) error {
 		"NOMAD_SECRETS_DIR": "/nomad/alloc/x/" + t.Task + "/secrets", "NOMAD_TASK_NAME": t.Task,
 		"NOMAD_GROUP_NAME": t.Group, "NOMAD_JOB_NAME": t.Job, "NOMAD_ALLOC_ID": "x",
 	}
-	var body *hclsyntax.Body = t.Config
-	env = nomadagent.FillUnknownNomadVars(body, s.taskSpec, env)
-	_, err := nomadagent.Decode(body, s.taskSpec, nomadagent.TaskEvalContext(env))
+	env = nomadagent.FillUnknownNomadVars(t.Config, s.taskSpec, env)
+	_, err := nomadagent.DecodeNomad(file, t.Config, s.taskSpec, nomadagent.TaskEvalContext(env))
 	return err
 }

@@ -121,6 +121,20 @@ func (s *suite) runExec(live *agent) {
 		}
 		return nil
 	})
+	s.check("exec-streaming/tty-background-child-does-not-hold-stream", func() error {
+		start := time.Now()
+		r, err := streamExec(live, t.id, []string{"/bin/sh", "-c", "sleep 3 & echo bg-started"}, true, nil, "")
+		if err != nil {
+			return err
+		}
+		if took := time.Since(start); took > 2500*time.Millisecond {
+			return fmt.Errorf("the session ended after %s: it waited for the background child", took)
+		}
+		if !strings.Contains(r.stdout, "bg-started") || r.exit != 0 {
+			return fmt.Errorf("stdout %q exit %d", r.stdout, r.exit)
+		}
+		return nil
+	})
 	s.check("exec-streaming/signalled-exit-128-plus-n", func() error {
 		r, err := streamExec(live, t.id, []string{"/bin/sh", "-c", "kill -TERM $$"}, false, nil, "")
 		if err != nil {

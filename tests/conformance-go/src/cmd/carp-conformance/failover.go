@@ -25,9 +25,10 @@ func (s *suite) newFakeCarp() (*fakeCarp, error) {
 	f.logFile = filepath.Join(f.dir, "log")
 	f.stuckFile = filepath.Join(f.dir, "stuck")
 	scripts := map[string]string{
-		// The mover must not inherit the runner's pipes: a stray holding them is killed.
+		// The mover, playing the peer, leaves the command's pipes and process group: the
+		// plugin's command runner kills what stays in the group of a finished command.
 		"demote.sh": fmt.Sprintf("exec >/dev/null 2>&1 </dev/null\necho \"demote $*\" >> %q\n"+
-			"[ -e %q ] || ( sleep 0.3; echo BACKUP > %q; echo moved >> %q ) &\n",
+			"[ -e %q ] || setsid /bin/sh -c 'sleep 0.3; echo BACKUP > %q; echo moved >> %q' &\n",
 			f.logFile, f.stuckFile, f.stateFile, f.logFile),
 		"restore.sh": fmt.Sprintf("echo \"restore $*\" >> %q\necho MASTER > %q\n", f.logFile, f.stateFile),
 		"state.sh":   fmt.Sprintf("cat %q\n", f.stateFile),

@@ -183,6 +183,25 @@ exit 0
 		}
 		return destroy(live, t.id, true)
 	})
+	s.check("lifecycle/logs-disabled-dev-null", func() error {
+		t, err := s.prepareTask("nolog", "echo to-nowhere\necho to-nowhere >&2\nexit 4\n", "")
+		if err != nil {
+			return err
+		}
+		defer t.files.Close()
+		t.cfg.StdoutPath, t.cfg.StderrPath = "/dev/null", "/dev/null" // logs { disabled = true }
+		if err := s.start(live, t); err != nil {
+			return err
+		}
+		r, err := wait(live, t.id, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		if r.GetExitCode() != 4 {
+			return fmt.Errorf("exit %d, want 4", r.GetExitCode())
+		}
+		return destroy(live, t.id, false)
+	})
 	s.check("lifecycle/duplicate-id-rejected", func() error {
 		t, err := s.prepareTask("dup", "sleep 30\n", "")
 		if err != nil {

@@ -76,18 +76,18 @@ func (s *suite) prepareTask(name, script, extraConfig string) (*startedTask, err
 
 // decodeTaskConfig reads the single task of a job file and returns its encoded config.
 func (s *suite) decodeTaskConfig(jobPath string, files *nomadagent.TaskFiles) ([]byte, error) {
-	body, err := nomadagent.ParseFile(jobPath)
+	file, err := nomadagent.ParseFile(jobPath)
 	if err != nil {
 		return nil, err
 	}
-	tasks, err := nomadagent.FindTasks(body)
+	tasks, err := nomadagent.FindTasks(file.Body)
 	if err != nil {
 		return nil, err
 	}
 	if len(tasks) != 1 || tasks[0].Config == nil {
 		return nil, fmt.Errorf("%s: expected one task with a config block", jobPath)
 	}
-	v, err := nomadagent.Decode(tasks[0].Config, s.taskSpec, nomadagent.TaskEvalContext(files.Env()))
+	v, err := nomadagent.DecodeNomad(file, tasks[0].Config, s.taskSpec, nomadagent.TaskEvalContext(files.Env()))
 	if err != nil {
 		return nil, err
 	}
