@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -167,7 +168,14 @@ absl::StatusOr<state::LaunchSpec> ResolveLaunch(const LaunchSpec& spec, const Id
                      path_env == spec.env.end() ? absl::string_view() : path_env->second);
   if (!command.ok()) return command.status();
   out.set_command(*command);
-  for (const std::string& arg : spec.args) out.add_args(arg);
+  for (const std::string& arg : spec.args) {
+    if (absl::StrContains(arg, '\0')) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task config: an argument contains a NUL byte, which no process can receive: \"",
+          absl::CHexEscape(arg), "\"; remove it"));
+    }
+    out.add_args(arg);
+  }
   std::map<std::string, std::string> env = spec.env;
   if (!spec.user.empty()) {
     absl::StatusOr<state::Credentials> credentials =

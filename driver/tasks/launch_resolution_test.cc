@@ -94,6 +94,9 @@ TEST(ResolveLaunchTest, FillsDefaultsAndUserEnvironment) {
   spec.work_dir = "relative";
   EXPECT_EQ(ResolveLaunch(spec, {}, {}).status().code(), absl::StatusCode::kInvalidArgument);
   spec.work_dir = "";
+  spec.args = {std::string("a\0b", 3)};
+  EXPECT_EQ(ResolveLaunch(spec, {}, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  spec.args = {};
   spec.env["BAD=NAME"] = "x";
   EXPECT_EQ(ResolveLaunch(spec, {}, {}).status().code(), absl::StatusCode::kInvalidArgument);
 }
