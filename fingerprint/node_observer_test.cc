@@ -299,3 +299,29 @@ TEST(MakeNodeObserverTest, VipWithPrefixIsAccepted) {
 
 }  // namespace
 }  // namespace carp_exec::fingerprint
+
+namespace carp_exec::fingerprint {
+namespace {
+
+// The keepalived observer against the real iproute2 on this host: loopback always has
+// 127.0.0.1 and never 192.0.2.10 (documentation range). Read-only; skipped without `ip`.
+TEST(KeepalivedObserverRealIpTest, LoopbackThroughSystemCommandRunner) {
+  SystemCommandRunner runner;
+  if (!runner.CheckExecutable("/sbin/ip").ok()) GTEST_SKIP() << "no /sbin/ip on this host";
+  ObserverOptions options = Keepalived();
+  options.interfaces = {"lo"};
+  options.vips = {"127.0.0.1", "192.0.2.10"};
+  auto observer = MustMake(options, &runner);
+  ASSERT_TRUE(observer->CheckUsable().ok()) << observer->CheckUsable();
+  auto seen = observer->Observe();
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->state, VrrpState::kMaster);
+  EXPECT_THAT(seen->vips_held, ElementsAre("127.0.0.1"));
+
+  options.interfaces = {"carpexec-none0"};
+  absl::Status missing = MustMake(options, &runner)->CheckUsable();
+  EXPECT_THAT(missing.message(), HasSubstr("carpexec-none0"));
+}
+
+}  // namespace
+}  // namespace carp_exec::fingerprint
