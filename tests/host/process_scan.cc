@@ -134,6 +134,16 @@ size_t KillAndReapChildren(absl::Span<const pid_t> keep, absl::Duration timeout)
   return victims.size();
 }
 
+size_t ReapExitedChildren(absl::Span<const pid_t> keep) {
+  size_t reaped = 0;
+  for (pid_t pid : ChildProcesses()) {
+    if (std::find(keep.begin(), keep.end(), pid) != keep.end()) continue;
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) ++reaped;
+  }
+  return reaped;
+}
+
 int CountOpenFds(pid_t pid) { return CountDirEntries(absl::StrCat("/proc/", pid, "/fd")); }
 
 int CountThreads(pid_t pid) { return CountDirEntries(absl::StrCat("/proc/", pid, "/task")); }

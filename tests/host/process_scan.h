@@ -22,7 +22,7 @@ namespace carp_exec::test_host {
 // Makes this process the reaper of its orphaned descendants (Linux PR_SET_CHILD_SUBREAPER).
 bool BecomeSubreaper();
 
-// Live or zombie processes whose parent is this process.
+// Processes whose parent is this process, zombies included.
 std::vector<pid_t> ChildProcesses();
 
 // Processes (other than this one) whose environment holds `name=value`.
@@ -35,6 +35,10 @@ std::vector<pid_t> KillProcesses(absl::Span<const pid_t> pids, absl::Duration ti
 // Children of this process except `keep` (e.g. a live plugin): killed and reaped.
 // Returns how many there were.
 size_t KillAndReapChildren(absl::Span<const pid_t> keep, absl::Duration timeout);
+
+// Reaps children (except `keep`) that have already exited. A subreaper must do this, as
+// init would: orphaned supervisors that finish become our zombies. Returns how many.
+size_t ReapExitedChildren(absl::Span<const pid_t> keep);
 
 // Open file descriptors and threads of `pid` (-1 if unknown).
 int CountOpenFds(pid_t pid);
