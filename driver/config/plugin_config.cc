@@ -18,10 +18,8 @@ constexpr absl::string_view kObject = "plugin config";
 absl::StatusOr<log::Level> ParseLogLevel(absl::string_view text) {
   log::Level level;
   if (log::ParseLevel(text, &level)) return level;
-  return absl::InvalidArgumentError(
-      absl::StrCat(QuoteForMessage(text),
-                   " is not a log level; use trace, debug, info, warn or"
-                   " error"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      QuoteForMessage(text), " is not a log level; use trace, debug, info, warn or error"));
 }
 
 // The largest demotion each backend's tool accepts in one step.
