@@ -8,19 +8,23 @@
 //   failover_e2e --procedure --env ... --tag d [--replacement-delay 3]
 // is procedure D for bench/procedures/run: it sets up carp_exec with a guarded server on edge-a,
 // prints "<unix time> ready", waits for "go" on stdin, performs the rolling update printing
-// "<unix time> <event>" lines (start, stop-returned, exited, replacement-started, restored, done),
+// "<unix time> <event>" lines (start, stop-returned, exited, replacement-started, restored, done,
+// and "event <message>" for each task event carp_exec sends, as it arrives),
 // then waits for "quit" (or end of input) and cleans up.
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "tests/failover/scenario_context.h"
 
 #ifndef CARP_FAILOVER_SOURCE_DIR
@@ -41,13 +45,13 @@ void Usage() {
                "       failover_e2e --procedure --env FILE [--tag d] [--replacement-delay S]\n");
 }
 
-void Emit(absl::string_view event) {
-  std::printf(
-      "%s %s\n",
-      absl::StrFormat("%.6f", absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())).c_str(),
-      std::string(event).c_str());
+void EmitAt(absl::Time when, absl::string_view event) {
+  std::printf("%.6f %s\n", absl::ToDoubleSeconds(when - absl::UnixEpoch()),
+              std::string(event).c_str());
   std::fflush(stdout);
 }
+
+void Emit(absl::string_view event) { EmitAt(absl::Now(), event); }
 
 bool ReadCommand(absl::string_view want) {
   std::string line;
@@ -79,11 +83,32 @@ int RunProcedure(ScenarioContext& ctx, const std::string& tag) {
   Emit("ready");
   if (!ReadCommand("go")) return 0;
   const absl::Time start = absl::Now();
+  // The plugin's task events, live, for the demo's timeline: "<time> event <message>".
+  std::atomic<bool> printing{true};
+  std::thread printer([&] {
+    size_t printed = 0;
+    for (int i = 0; i < 100000 && printing.load(); ++i) {
+      std::vector<TaskEvent> events = (*plugin)->Events();
+      for (; printed < events.size(); ++printed) {
+        if (events[printed].received >= start) Emit("event " + events[printed].message);
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  });
+  absl::Cleanup stop_printer = [&] {
+    printing = false;
+    printer.join();
+  };
   Emit("start carp_exec StopTask");
   absl::Status stopped = (*plugin)->StopTask(*first, ctx.settings().kill_timeout, "SIGTERM");
   Emit(stopped.ok() ? "stop-returned" : absl::StrCat("stop-failed ", stopped.message()));
   (void)(*plugin)->WaitExit(*first, absl::Seconds(10));
   Emit("exited");
+  // When the task itself saw the signal (its own log), stamped with that time.
+  if (std::optional<ServerEvent> signalled =
+          FirstServerEvent(ReadServerLog(ctx.ServerLog(tag, "a1")), "signal")) {
+    EmitAt(signalled->when, "signalled (the task's own log)");
+  }
   (void)(*plugin)->DestroyTask(*first, true);
   absl::SleepFor(ctx.settings().replacement_delay);
   Emit("replacement-started");
@@ -95,6 +120,8 @@ int RunProcedure(ScenarioContext& ctx, const std::string& tag) {
     Emit(second.ok() ? "not-restored"
                      : absl::StrCat("replacement-failed ", second.status().message()));
   }
+  absl::SleepFor(absl::Milliseconds(50));  // let the printer catch the restore event
+  std::move(stop_printer).Invoke();
   Emit("done");
   ReadCommand("quit");
   if (second.ok()) (void)(*plugin)->DestroyTask(*second, true);
