@@ -28,7 +28,9 @@ absl::StatusOr<std::unique_ptr<AddressMonitor>> AddressMonitor::Start(const std:
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  std::vector<std::string> args = {ip, "-n", ns, "-o", "monitor", "address"};
+  // `ip netns exec` rather than `ip -n`: the monitor then lives inside the namespace, so the test
+  // bed's `down` (which kills every process in its namespaces) ends it even if we are SIGKILLed.
+  std::vector<std::string> args = {ip, "netns", "exec", ns, ip, "-o", "monitor", "address"};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -2,7 +2,7 @@
 // Independent witnesses for the failover end-to-end test: they watch the node from outside the
 // plugin, so the test can check the plugin's order of actions against what really happened.
 //
-// AddressMonitor runs `ip -n NS -o monitor address` and stamps every line with the wall time it
+// AddressMonitor runs `ip -o monitor address` inside namespace NS and stamps every line with the wall time it
 // arrived (netlink events reach it within about a millisecond). FileWatcher polls a small file
 // (the keepalived track file carp_exec writes) every few milliseconds and records each new content.
 // Both stop and reap/join in their destructors.
@@ -23,7 +23,7 @@ namespace carp_exec::failover_test {
 
 class AddressMonitor {
  public:
-  // Starts `ip -n <ns> -o monitor address`. `ip` is the absolute path of the ip tool.
+  // Starts `ip netns exec <ns> ip -o monitor address`. `ip` is the absolute path of the ip tool.
   static absl::StatusOr<std::unique_ptr<AddressMonitor>> Start(const std::string& ip,
                                                                const std::string& ns);
   ~AddressMonitor();
