@@ -164,7 +164,10 @@ void FailoverCoordinator::DecideAtStart(const std::vector<tasks::PersistedTask>&
       }
     }
   }
-  Evaluate(TaskRef{}, "plugin start: no guarded task is running on this node");
+  bool any_alive = !guarded_.empty();
+  Evaluate(TaskRef{}, any_alive ? "plugin start: a hand-over was in progress when the plugin "
+                                  "stopped"
+                                : "plugin start: no guarded task is running on this node");
 }
 
 FailoverHandshake::Parts FailoverCoordinator::HandshakeParts() {

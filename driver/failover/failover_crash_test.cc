@@ -259,7 +259,9 @@ TEST_P(CoordinatorCrashTest, PluginKilledAtEveryLedgerStep) {
     restarted->coordinator->Flush();
     EXPECT_TRUE(backend.ours() == 0 || backend.ours() == 50) << backend.ours();
     EXPECT_EQ(backend.counter(), kOthers + backend.ours());
-    if (!task_alive_at_restart) EXPECT_EQ(backend.ours(), 50) << "must be demoted exactly once";
+    if (!task_alive_at_restart) {
+      EXPECT_EQ(backend.ours(), 50) << "must be demoted exactly once";
+    }
 
     restarted->coordinator->GuardedTaskStarted(replacement, std::nullopt);
     restarted->coordinator->Flush();

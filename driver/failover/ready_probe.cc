@@ -146,7 +146,7 @@ absl::StatusOr<int> HttpGetStatus(const config::HttpProbeUrl& url, absl::Duratio
 }
 
 absl::Duration AttemptTimeout(const config::ReadyCheck& check) {
-  return std::clamp(check.interval, absl::Milliseconds(100), absl::Seconds(5));
+  return std::clamp(check.interval, absl::Milliseconds(500), absl::Seconds(2));
 }
 
 ProbeResult SocketReadyProber::Probe(const config::ReadyCheck& check,

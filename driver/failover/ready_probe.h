@@ -47,8 +47,9 @@ absl::StatusOr<int> HttpGetStatus(const config::HttpProbeUrl& url, absl::Duratio
 // Connects to `address` and closes again. OK when the connection was accepted.
 absl::Status TcpConnectCheck(const config::HostPort& address, absl::Duration timeout);
 
-// How long one attempt may take: the interval (so attempts do not pile up), at least 100 ms
-// and at most 5 s.
+// How long one attempt may take: the interval, but at least 500 ms (a healthy endpoint on a
+// busy node must not fail for being a little slow) and at most 2 s (attempts run on the
+// coordinator's worker, so a hung endpoint delays other failover work by at most this much).
 absl::Duration AttemptTimeout(const config::ReadyCheck& check);
 
 // The ready block as the opaque bytes the task store keeps across plugin restarts
