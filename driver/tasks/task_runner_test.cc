@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "driver/tasks/launch_resolution.h"
 #include "driver/tasks/state_dir.h"
 #include "driver/tasks/task_errors.h"
 #include "driver/tasks/task_test_support.h"
@@ -279,6 +280,25 @@ TEST_F(TaskRunnerTest, InspectAndProcessInfo) {
   EXPECT_EQ(exited->state, TaskState::kExited);
   EXPECT_GE(exited->completed_at, exited->started_at);
   EXPECT_TRUE(runner_->RunningProcesses().empty());
+}
+
+TEST_F(TaskRunnerTest, DropsPrivilegesToTheTaskUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to change users";
+  if (!ResolveUser("nobody", {}, {}).ok()) GTEST_SKIP() << "no user nobody here";
+  std::string out = dir_.Sub("whoami");
+  ASSERT_EQ(close(open(out.c_str(), O_CREAT | O_WRONLY, 0600)), 0);
+  // The output file is opened by the supervisor before the switch, so 0600 root is fine.
+  LaunchSpec spec = Shell("nobody", "id -u; id -g; echo \"$USER $LOGNAME $HOME\"; pwd");
+  spec.user = "nobody";
+  spec.work_dir = "/";
+  spec.stdout_path = out;
+  ASSERT_TRUE(runner_->Start(spec).ok());
+  ASSERT_EQ(WaitExit(*runner_, "nobody")->exit_code, 0);
+  absl::StatusOr<state::Credentials> nobody = ResolveUser("nobody", {}, {});
+  ASSERT_TRUE(nobody.ok());
+  EXPECT_EQ(ReadFileOrEmpty(out), absl::StrCat(nobody->uid(), "\n", nobody->gid(),
+                                               "\nnobody nobody ", nobody->home(), "\n/\n"));
+            absl::StrCat("65534\n65534\nnobody nobody ", expected_home, "\n/\n"));
 }
 
 }  // namespace
