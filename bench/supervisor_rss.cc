@@ -3,7 +3,7 @@
 //
 //   supervisor_rss [--supervisor=<exe answering "supervise">] [--tasks=50] [--hold=SECONDS]
 //
-// Measure the real plugin binary (`--supervisor=build/driver/service/carp_exec`): the supervisor
+// By default it measures the real plugin binary (build/carp_exec): the supervisor
 // is that binary in another mode, so its shared libraries are mapped and counted in Rss even
 // though most of their pages are shared with every other supervisor (Pss tells that share).
 #include <unistd.h>
@@ -22,6 +22,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "driver/log/hclog.h"
+#include "driver/tasks/process_identity.h"
 #include "driver/tasks/task_runner.h"
 
 namespace {
@@ -60,7 +61,12 @@ void PrintStat(const char* name, std::vector<long> values) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string supervisor = CARP_DEFAULT_SUPERVISOR;
+  // Default: the plugin binary, which the build puts at build/carp_exec (this is build/bench/).
+  std::string supervisor;
+  if (absl::StatusOr<std::string> self = carp_exec::tasks::CurrentExecutablePath(argv[0]);
+      self.ok()) {
+    supervisor = self->substr(0, self->rfind('/')) + "/../carp_exec";
+  }
   int tasks = 50;
   int hold_seconds = 0;  // keep the tasks alive a while, to look at them by hand
   for (int i = 1; i < argc; ++i) {
