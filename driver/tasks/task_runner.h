@@ -77,8 +77,11 @@ class TaskRunner {
   absl::StatusOr<StartedTask> Start(const LaunchSpec& spec);
 
   // Re-attaches to a task of an earlier runner from TaskHandle.driver_state. A known id is a
-  // no-op. Recorded exit ⇒ tracked as exited with its true status; supervisor answering ⇒
-  // running; otherwise FailedPrecondition "task <id> cannot be recovered: ...".
+  // no-op; an empty task_id means "the id inside driver_state" (Nomad sends it empty). Recorded
+  // exit ⇒ tracked as exited with its true status; supervisor answering ⇒ running; supervisor
+  // provably gone (pid + start time) ⇒ its orphaned task group is killed and FailedPrecondition
+  // "task <id> cannot be recovered: ..."; supervisor alive but silent ⇒ Unavailable (retry).
+  // Not a carp_exec driver_state ⇒ InvalidArgument.
   absl::Status Recover(absl::string_view task_id, absl::string_view driver_state);
 
   // Calls `done` exactly once with the exit (at once if the task already exited), or NotFound for
