@@ -1,7 +1,8 @@
 #pragma once
 // What the failover code tells the outside world. Every phase change of a hand-over (and every
 // node-level decision such as "demoted at plugin start") becomes one FailoverEvent; the service
-// adapter turns it into a Nomad task event. The coordinator also writes each one as a log line.
+// adapter turns it into a Nomad task event and writes it as a log line (the failover code does
+// not log events itself, so each appears once in the log).
 
 #include <map>
 #include <string>

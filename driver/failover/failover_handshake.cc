@@ -64,9 +64,14 @@ void FailoverHandshake::EmitEvent(EventSink* sink, const TaskRef& task, absl::st
                                   std::string message,
                                   std::map<std::string, std::string> annotations) {
   annotations["phase"] = std::string(phase);
-  log::Info("failover", message,
-            {{"task_id", task.task_id}, {"alloc_id", task.alloc_id}, {"phase", phase}});
-  if (sink != nullptr) sink->Emit(FailoverEvent{task, std::move(message), std::move(annotations)});
+  // The sink writes the log line (the service adapter's does); without one, log here so no
+  // transition goes unrecorded.
+  if (sink == nullptr) {
+    log::Info("failover", message,
+              {{"task_id", task.task_id}, {"alloc_id", task.alloc_id}, {"phase", phase}});
+    return;
+  }
+  sink->Emit(FailoverEvent{task, std::move(message), std::move(annotations)});
 }
 
 void FailoverHandshake::Transition(HandoverPhase to, std::string message,

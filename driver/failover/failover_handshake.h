@@ -78,7 +78,7 @@ class FailoverHandshake {
   void Restored(absl::string_view why);
 
   // Every transition emits through this; also used by the coordinator for its own events so
-  // they carry the same annotations. Writes the log line too.
+  // they carry the same annotations. Logs the event itself only when `sink` is null.
   static void EmitEvent(EventSink* sink, const TaskRef& task, absl::string_view phase,
                         std::string message, std::map<std::string, std::string> annotations);
 
