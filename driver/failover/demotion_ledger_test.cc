@@ -60,6 +60,38 @@ TEST(LedgerFormatTest, RejectsDamageWithTheLine) {
   EXPECT_FALSE(ParseLedger("version 1\nbackend fake\nshare -3\nend\n").ok());
 }
 
+TEST(LedgerFormatTest, HostileInputNeverCrashesAndNeverReadsAsAShare) {
+  const std::string valid = FormatLedger(LedgerRecord{"fake", "group fake", "b", 50, std::nullopt});
+  uint32_t seed = 12345;
+  auto next = [&seed] { return seed = seed * 1103515245u + 12345u; };
+  for (int round = 0; round < 2000; ++round) {
+    std::string text = valid;
+    const int edits = 1 + static_cast<int>(next() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = next() % text.size();
+      switch (next() % 3) {
+        case 0:
+          text[at] = static_cast<char>(next() & 0xff);
+          break;
+        case 1:
+          text.erase(at, 1 + next() % 8);
+          break;
+        default:
+          text.insert(at, 1, static_cast<char>(next() & 0xff));
+          break;
+      }
+      if (text.empty()) text = "x";
+    }
+    absl::StatusOr<LedgerRecord> parsed = ParseLedger(text);
+    // Damage either fails loudly or still says something well-formed.
+    if (parsed.ok()) EXPECT_GE(parsed->share, 0);
+  }
+  // Cut anywhere before "end": never a silent "share 0".
+  for (size_t cut = 0; cut < valid.size() - 4; ++cut) {
+    EXPECT_FALSE(ParseLedger(valid.substr(0, cut)).ok()) << cut;
+  }
+}
+
 TEST_F(DemotionLedgerTest, FreshNodeDemotesAndRestoresOnce) {
   DemotionLedger ledger(LedgerPath(), &backend_, "boot-1");
   absl::StatusOr<ReconcileReport> report = ledger.Reconcile();
