@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<TaskRunner>> runner = TaskRunner::Create(options);
   if (!runner.ok()) {
     fprintf(stderr, "%s\n", std::string(runner.status().message()).c_str());
+    (void)!system(absl::StrCat("rm -rf '", root, "'").c_str());
     return 1;
   }
   std::vector<std::string> ids;

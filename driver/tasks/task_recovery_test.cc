@@ -79,6 +79,8 @@ TEST_F(TaskRecoveryTest, TaskThatExitedMeanwhileReportsItsTrueStatus) {
   EXPECT_EQ(status->result.exit_code, 7);
   EXPECT_GE(status->completed_at, status->started_at);
   EXPECT_EQ(WaitExit(*second, "gone")->exit_code, 7);
+  EXPECT_TRUE(second->Destroy("gone", false).ok());
+  EXPECT_EQ(testing::CountEntries(TasksRoot(StateDir())), 0);
 }
 
 TEST_F(TaskRecoveryTest, KilledSupervisorEndsTheTaskWithMinusOne) {

@@ -26,10 +26,17 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
-  nftw(
-      path_.c_str(),
-      [](const char* path, const struct stat*, int, struct FTW*) { return remove(path); }, 16,
-      FTW_DEPTH | FTW_PHYS);
+  // A supervisor may still be finishing (unlinking its socket) while we remove; an entry that
+  // vanished under us is fine, and a second pass picks up anything that appeared.
+  for (int pass = 0; pass < 3 && access(path_.c_str(), F_OK) == 0; ++pass) {
+    nftw(
+        path_.c_str(),
+        [](const char* path, const struct stat*, int, struct FTW*) {
+          remove(path);
+          return 0;
+        },
+        16, FTW_DEPTH | FTW_PHYS);
+  }
 }
 
 TaskRunnerOptions TestOptions(const std::string& state_dir) {
