@@ -175,7 +175,12 @@ int RunCheck(const std::vector<std::string>& args, std::FILE* out, std::FILE* er
     print.Fail("backend", s.message());
   } else {
     absl::StatusOr<std::optional<int>> count = backend->CurrentCount();
-    std::string value = count.ok() && count->has_value() ? absl::StrCat(": value ", **count) : "";
+    std::string value;
+    if (count.ok() && count->has_value()) {
+      value = backend->Kind() == failover::CounterKind::kSharedCounter
+                  ? absl::StrCat(" (demote count ", **count, ")")
+                  : absl::StrCat(" (holds ", **count, ")");
+    }
     print.Ok("backend", absl::StrCat(backend->Name(), " can act on ", backend->Target(), value));
   }
 

@@ -115,7 +115,9 @@ absl::StatusOr<CtyValue> PluginConfigBlock(const CtyValue& root, absl::string_vi
   }
   CtyValue copy = *block;
   for (auto& [key, value] : copy.mutable_entries()) {
-    if (key == "failover") value = *UnwrapBlock(&value);
+    if (key != "failover") continue;
+    CtyValue inner = *UnwrapBlock(&value);  // a copy first: it lives inside `value`
+    value = std::move(inner);
   }
   return copy;
 }

@@ -153,9 +153,10 @@ LiveCycleResult RunLiveCycle(const LiveCycleParts& parts) {
                                    undo.status().message()),
                       ledger.share());
       }
-      print(Line("recovered",
-                 absl::StrCat("an interrupted check --live (pid ", earlier.pid, ") left ",
-                              failover::RestoredText(parts.backend->Target(), *undo))));
+      print(
+          Line("recovered", absl::StrCat("an interrupted check --live (pid ", earlier.pid,
+                                         ") had left our share applied: ",
+                                         failover::RestoredText(parts.backend->Target(), *undo))));
     } else {
       print(Line("recovered", absl::StrCat("an interrupted check --live (pid ", earlier.pid,
                                            ") had left nothing applied")));
@@ -205,19 +206,22 @@ LiveCycleResult RunLiveCycle(const LiveCycleParts& parts) {
     return change;
   });
 
+  // The handshake waits only when its first poll after the demotion still sees MASTER or the
+  // VIP; a move faster than that poll is still a move when this node was MASTER before.
   bool ok = report.error.ok();
   if (!report.error.ok()) {
     print(Line("demote FAILED", report.summary));
-  } else if (!report.waited) {
+  } else if (report.confirmed && (report.waited || result.was_master)) {
+    result.confirmed = true;
+    result.confirmed_after = parts.clock->Now() - result.demoted_at;
+    print(Line("confirmed",
+               absl::StrCat("after ", Ms(*result.confirmed_after), " (the handshake took ",
+                            Ms(report.elapsed), " from its start, the demotion included)")));
+  } else if (report.confirmed) {
     result.confirmed = true;
     print(Line("no move", absl::StrCat(report.summary,
                                        " (this node was not MASTER: run check --live on the "
                                        "MASTER to measure a move)")));
-  } else if (report.confirmed) {
-    result.confirmed = true;
-    result.confirmed_after = parts.clock->Now() - result.demoted_at;
-    print(Line("confirmed",
-               absl::StrCat("after ", Ms(*result.confirmed_after), ": ", report.summary)));
   } else {
     ok = false;
     print(Line("NOT CONFIRMED", report.summary));
@@ -272,7 +276,9 @@ LiveCycleResult RunLiveCycle(const LiveCycleParts& parts) {
   result.outcome = ok ? Outcome::kOk : Outcome::kFailed;
   if (result.summary.empty()) {
     result.summary = ok ? "the hand-over works: demoted, confirmed and restored"
-                        : absl::StrCat("the hand-over was not confirmed: ", report.summary);
+                     : !report.error.ok()
+                         ? absl::StrCat("the demotion failed: ", report.error.message())
+                         : absl::StrCat("the hand-over was not confirmed: ", report.summary);
   }
   return result;
 }
