@@ -2,10 +2,10 @@
 // Independent witnesses for the failover end-to-end test: they watch the node from outside the
 // plugin, so the test can check the plugin's order of actions against what really happened.
 //
-// AddressMonitor runs `ip -o monitor address` inside namespace NS and stamps every line with the wall time it
-// arrived (netlink events reach it within about a millisecond). FileWatcher polls a small file
-// (the keepalived track file carp_exec writes) every few milliseconds and records each new content.
-// Both stop and reap/join in their destructors.
+// AddressMonitor runs `ip -o monitor address` inside namespace NS and stamps every line with the
+// wall time it arrived (netlink events reach it within about a millisecond). FileWatcher polls a
+// small file (the keepalived track file carp_exec writes) every few milliseconds and records each
+// new content. Both stop and reap/join in their destructors.
 
 #include <sys/types.h>
 
