@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "carp_exec/version.h"
+#include "driver/failover/ready_probe.h"
 #include "driver/log/hclog.h"
 #include "driver/tasks/signal_names.h"
 #include "driver/tasks/state_dir.h"
@@ -210,9 +211,9 @@ absl::StatusOr<tasks::StartedTask> Driver::StartTask(StartRequest request) {
   launch.args = task->args;
   if (!task->work_dir.empty()) launch.work_dir = task->work_dir;
   launch.guarded = task->failover;
-  // The decoded config is kept with the task: Nomad does not give msgpack_driver_config back
-  // after an agent restart, and the ready check must survive that.
-  launch.ready = request.msgpack_config;
+  // The ready check is kept with the task: Nomad does not give msgpack_driver_config back after
+  // an agent restart, and the failover logic re-checks a recovered task with it.
+  launch.ready = failover::EncodeReadyCheck(task->ready);
   std::vector<std::string> denied;
   {
     absl::MutexLock lock(&mu_);
@@ -259,9 +260,10 @@ absl::Status Driver::RecoverTask(absl::string_view task_id, absl::string_view dr
   failover::FailoverCoordinator* coordinator = Coordinator();
   if (!status.ok() || !status->guarded || coordinator == nullptr) return absl::OkStatus();
   const failover::TaskRef ref{status->task_id, status->alloc_id, status->task_name};
-  absl::StatusOr<config::TaskConfig> task = config::DecodeTaskConfig(status->ready);
+  absl::StatusOr<std::optional<config::ReadyCheck>> ready =
+      failover::DecodeReadyCheck(status->ready);
   if (status->state == tasks::TaskState::kRunning) {
-    coordinator->GuardedTaskStarted(ref, task.ok() ? task->ready : std::nullopt);
+    coordinator->GuardedTaskStarted(ref, ready.ok() ? *ready : std::nullopt);
     WatchGuardedTask(std::string(task_id), ref);
   }
   return absl::OkStatus();
@@ -322,7 +324,18 @@ absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
   absl::StatusOr<tasks::TaskRunner*> runner = Runner();
   if (!runner.ok()) return runner.status();
   absl::StatusOr<tasks::TaskStatus> status = (*runner)->Inspect(task_id);
-  if (absl::Status s = (*runner)->Destroy(task_id, force); !s.ok()) return s;
+  // A forced destroy of a running task is Nomad's decision, not a crash: the failover logic
+  // must not report it as one (the node still ends up demoted: the guarded task is gone).
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_.insert(std::string(task_id));
+  }
+  absl::Status destroyed = (*runner)->Destroy(task_id, force);
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_.erase(std::string(task_id));
+  }
+  if (!destroyed.ok()) return destroyed;
   {
     absl::MutexLock lock(&mu_);
     samplers_.erase(task_id);

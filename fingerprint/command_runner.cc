@@ -21,6 +21,10 @@
 namespace carp_exec::fingerprint {
 namespace {
 
+// How long output pipes may stay open after the command exited before whatever still holds
+// them counts as a stray (and is killed with the group).
+constexpr absl::Duration kStrayGrace = absl::Milliseconds(100);
+
 // The only environment a tool sees: a fixed PATH and the C locale, so its output is the format
 // the parsers expect whatever the plugin inherited.
 constexpr const char* kSearchPath = "/usr/sbin:/usr/bin:/sbin:/bin";
@@ -198,6 +202,8 @@ absl::StatusOr<CommandResult> SystemCommandRunner::Run(const std::vector<std::st
   std::string* sinks[2] = {&result.out, &result.err};
   const absl::Duration deadline = MonotonicNow() + timeout;
   bool child_done = false;
+  bool strays_killed = false;
+  absl::Duration stray_deadline = absl::InfiniteDuration();
   char buffer[65536];
   while (true) {
     if (!child_done) {
@@ -208,8 +214,14 @@ absl::StatusOr<CommandResult> SystemCommandRunner::Run(const std::vector<std::st
                          "): something else reaped it; is SIGCHLD ignored in the plugin?"));
       }
       child_done = state == ChildState::kTerminated;
-      // The child has exited; whoever still holds our pipes is a stray it left behind.
-      if (child_done && (read_fds[0] >= 0 || read_fds[1] >= 0)) KillGroup(pid);
+      if (child_done) stray_deadline = MonotonicNow() + kStrayGrace;
+    }
+    // The child has exited; whoever still holds our pipes after the grace period is a stray it
+    // left behind. The grace matters: the exit is often seen before the EOF that follows it.
+    if (child_done && !strays_killed && (read_fds[0] >= 0 || read_fds[1] >= 0) &&
+        MonotonicNow() >= stray_deadline) {
+      KillGroup(pid);
+      strays_killed = true;
     }
     if (child_done && read_fds[0] < 0 && read_fds[1] < 0) break;
     absl::Duration remaining = deadline - MonotonicNow();
