@@ -71,10 +71,11 @@ void LifecycleTest::TearDown() {
   task_.reset();
 }
 
-absl::StatusOr<std::unique_ptr<PluginProcess>> LifecycleTest::LaunchConfiguredPlugin() {
+absl::StatusOr<std::unique_ptr<PluginProcess>> LifecycleTest::LaunchConfiguredPlugin(
+    std::vector<CtyValue::Entry> options) {
   absl::StatusOr<std::unique_ptr<PluginProcess>> plugin = PluginProcess::Start();
   if (!plugin.ok()) return plugin.status();
-  absl::Status configured = ConfigureLikeDriverManager(**plugin, state_.path());
+  absl::Status configured = ConfigureLikeDriverManager(**plugin, state_.path(), std::move(options));
   if (!configured.ok()) return configured;
   return plugin;
 }
@@ -82,6 +83,14 @@ absl::StatusOr<std::unique_ptr<PluginProcess>> LifecycleTest::LaunchConfiguredPl
 void LifecycleTest::CrashAndRelaunchPlugin() {
   plugin_->Kill();
   absl::StatusOr<std::unique_ptr<PluginProcess>> plugin = LaunchConfiguredPlugin();
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  plugin_ = std::move(*plugin);
+}
+
+void LifecycleTest::RelaunchPluginWith(std::vector<CtyValue::Entry> options) {
+  plugin_->Shutdown();
+  absl::StatusOr<std::unique_ptr<PluginProcess>> plugin =
+      LaunchConfiguredPlugin(std::move(options));
   ASSERT_TRUE(plugin.ok()) << plugin.status();
   plugin_ = std::move(*plugin);
 }

@@ -36,8 +36,13 @@ class LifecycleTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
-  // A plugin launched like the driver manager's kept launch, on this test's state dir.
-  absl::StatusOr<std::unique_ptr<PluginProcess>> LaunchConfiguredPlugin();
+  // A plugin launched like the driver manager's kept launch, on this test's state dir, with
+  // `options` added to its config block.
+  absl::StatusOr<std::unique_ptr<PluginProcess>> LaunchConfiguredPlugin(
+      std::vector<CtyValue::Entry> options = {});
+  // Shuts the plugin down gracefully and launches one configured with `options`, as an
+  // operator's config change plus agent restart does.
+  void RelaunchPluginWith(std::vector<CtyValue::Entry> options);
   // SIGKILLs the plugin (a crash) and launches a configured replacement.
   void CrashAndRelaunchPlugin();
 
