@@ -243,7 +243,8 @@ void Driver::WatchGuardedTask(const std::string& task_id, const failover::TaskRe
     failover::FailoverCoordinator* coordinator;
     {
       absl::MutexLock lock(&mu_);
-      during_stop = stopping_.contains(ref.task_id);
+      // The flag is consumed here, by the only observer of a guarded task's exit.
+      during_stop = stopping_.erase(ref.task_id) > 0;
       coordinator = coordinator_.get();
     }
     if (coordinator != nullptr) coordinator->GuardedTaskExited(ref, during_stop);
@@ -297,22 +298,16 @@ void Driver::StopTask(absl::string_view task_id_view, absl::Duration timeout,
   absl::StatusOr<tasks::TaskStatus> status = (*runner)->Inspect(task_id);
   if (!status.ok()) return done(status.status());
   tasks::TaskRunner* r = *runner;
-  auto stop = [this, r, task_id, timeout, signo, done = std::move(done)]() {
-    r->Stop(task_id, timeout, signo, [this, task_id, done](absl::Status s) {
-      {
-        absl::MutexLock lock(&mu_);
-        stopping_.erase(task_id);
-      }
-      done(std::move(s));
-    });
+  auto stop = [r, task_id, timeout, signo, done = std::move(done)]() {
+    r->Stop(task_id, timeout, signo, done);
   };
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_.insert(task_id);
-  }
   failover::FailoverCoordinator* coordinator = Coordinator();
   if (!status->guarded || coordinator == nullptr || status->state != tasks::TaskState::kRunning) {
     return stop();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_.insert(task_id);  // the exit that follows is expected, not a crash
   }
   // Hand the FailOver IP over first; the coordinator reports (as task events) what happened
   // and calls back when the task may be signalled, confirmed or not.
@@ -324,18 +319,21 @@ absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
   absl::StatusOr<tasks::TaskRunner*> runner = Runner();
   if (!runner.ok()) return runner.status();
   absl::StatusOr<tasks::TaskStatus> status = (*runner)->Inspect(task_id);
-  // A forced destroy of a running task is Nomad's decision, not a crash: the failover logic
-  // must not report it as one (the node still ends up demoted: the guarded task is gone).
-  {
+  // A forced destroy of a running guarded task is Nomad's decision, not a crash: the failover
+  // logic must not report it as one (the node still ends up demoted: the guarded task is gone).
+  const bool guarded_running =
+      status.ok() && status->guarded && status->state == tasks::TaskState::kRunning;
+  if (guarded_running && force) {
     absl::MutexLock lock(&mu_);
     stopping_.insert(std::string(task_id));
   }
-  absl::Status destroyed = (*runner)->Destroy(task_id, force);
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_.erase(std::string(task_id));
+  if (absl::Status s = (*runner)->Destroy(task_id, force); !s.ok()) {
+    if (guarded_running && force) {
+      absl::MutexLock lock(&mu_);
+      stopping_.erase(std::string(task_id));
+    }
+    return s;
   }
-  if (!destroyed.ok()) return destroyed;
   {
     absl::MutexLock lock(&mu_);
     samplers_.erase(task_id);
