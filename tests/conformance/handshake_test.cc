@@ -205,6 +205,47 @@ TEST(HandshakeTest, EveryStderrLineIsHclogJson) {
   EXPECT_TRUE(invalid.empty()) << absl::StrJoin(invalid, "\n");
 }
 
+// go-plugin custom runners pick the socket directory through PLUGIN_UNIX_SOCKET_DIR.
+TEST(HandshakeTest, PluginUnixSocketDirIsHonoured) {
+  TempDir dir;
+  LaunchOptions options;
+  options.extra_env.emplace_back("PLUGIN_UNIX_SOCKET_DIR", dir.path());
+  std::unique_ptr<PluginProcess> plugin = StartOrFail(options);
+  ASSERT_NE(plugin, nullptr);
+  EXPECT_TRUE(absl::StartsWith(plugin->handshake()->address, dir.path() + "/"))
+      << plugin->handshake()->address;
+  const std::string socket_path = plugin->handshake()->address;
+  EXPECT_TRUE(plugin->Shutdown().exited_in_grace);
+  struct stat gone;
+  EXPECT_NE(lstat(socket_path.c_str(), &gone), 0) << "socket left behind: " << socket_path;
+}
+
+// A TMPDIR too long for sun_path must fail clearly, not with a handshake nobody can dial.
+TEST(HandshakeTest, OverlongSocketDirectoryFailsWithAClearMessage) {
+  TempDir base;
+  const std::string long_dir = base.path() + "/" + std::string(150, 'd');
+  ASSERT_EQ(mkdir(long_dir.c_str(), 0700), 0);
+  LaunchOptions options;
+  options.extra_env.emplace_back("TMPDIR", long_dir);
+  std::unique_ptr<PluginProcess> plugin = SpawnOrFail(options);
+  ASSERT_NE(plugin, nullptr);
+  const absl::StatusOr<Handshake> handshake =
+      plugin->ReadHandshake(absl::Now() + options.handshake_timeout);
+  if (handshake.ok()) {
+    // Acceptable only if the plugin chose a shorter directory on its own and it works.
+    EXPECT_LT(handshake->address.size(), 104u);
+    EXPECT_TRUE(plugin->Connect(absl::Now() + absl::Seconds(10)).ok());
+    return;
+  }
+  ASSERT_TRUE(plugin->WaitForExit(kExitWait)) << "no handshake, yet still running";
+  const int status = *plugin->exit_status();
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << plugin->DescribeExit();
+  ASSERT_TRUE(plugin->output().WaitForEof(absl::Now() + kExitWait));
+  EXPECT_TRUE(absl::StrContains(Stderr(*plugin), "TMPDIR")) << Stderr(*plugin);
+  EXPECT_TRUE(InvalidHclogLines(*plugin).empty())
+      << absl::StrJoin(InvalidHclogLines(*plugin), "\n");
+}
+
 // go-plugin's host opens StreamStdio after connecting; it should be served (or at least not
 // fail in a way other than UNIMPLEMENTED, which the host tolerates with a warning).
 TEST(HandshakeTest, StdioStreamIsServed) {

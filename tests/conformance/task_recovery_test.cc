@@ -35,6 +35,36 @@ TEST_F(TaskRecoveryTest, RecoverOfAKnownTaskIsANoOp) {
   EXPECT_EQ(inspect.task().state(), drivers::RUNNING);
 }
 
+// Agent shutdown (Driver.Shutdown, then the controller) and plugin upgrades must never touch
+// tasks: traefik keeps serving while the Nomad client restarts.
+TEST_F(TaskRecoveryTest, GracefulPluginShutdownLeavesTasksRunning) {
+  drivers::StartTaskResponse started;
+  const drivers::TaskConfig task = StartScript("echo ready; exec sleep 1000", &started);
+  ASSERT_TRUE(WaitForStdout("ready\n"));
+  const std::vector<pid_t> before = TaskProcesses();
+  ASSERT_FALSE(before.empty());
+  {
+    grpc::ClientContext context;
+    test_host::SetDeadline(&context, absl::Seconds(2));
+    drivers::ShutdownResponse response;
+    (void)plugin_->driver().Shutdown(&context, drivers::ShutdownRequest(), &response);
+  }
+  EXPECT_TRUE(plugin_->Shutdown().exited_in_grace) << plugin_->DescribeExit();
+  EXPECT_EQ(TaskProcesses(), before) << "the plugin's shutdown touched the task";
+
+  absl::StatusOr<std::unique_ptr<PluginProcess>> relaunched = LaunchConfiguredPlugin();
+  ASSERT_TRUE(relaunched.ok()) << relaunched.status();
+  plugin_ = std::move(*relaunched);
+  ASSERT_TRUE(Recover(AsPersisted(started.handle())).ok());
+  drivers::InspectTaskResponse inspect;
+  ASSERT_TRUE(Inspect(task.id(), &inspect).ok());
+  EXPECT_EQ(inspect.task().state(), drivers::RUNNING);
+  ASSERT_TRUE(Stop(task.id(), absl::Seconds(2), "SIGTERM").ok());
+  drivers::WaitTaskResponse wait;
+  ASSERT_TRUE(Wait(task.id(), &wait, absl::Seconds(10)).ok());
+  EXPECT_EQ(wait.result().signal(), SIGTERM);
+}
+
 TEST_F(TaskRecoveryTest, RunningTaskIsAdoptedAfterPluginSigkill) {
   drivers::StartTaskResponse started;
   const drivers::TaskConfig task =

@@ -4,6 +4,7 @@
 #include <dirent.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_join.h"
@@ -102,6 +103,43 @@ TEST_F(TaskScaleTest, TwoHundredTasksLeaveNoProcessFdOrFile) {
   RecordProperty("plugin_fds_before", fds_before);
   RecordProperty("plugin_fds_after", fds_after);
   RecordProperty("plugin_threads_after", threads);
+}
+
+// The client holds a WaitTask and a TaskStats stream open per task; neither may cost a
+// plugin thread each (issue 3: ≤ 32 threads with 1,000 tasks; 100 here keeps CI fast).
+TEST_F(TaskScaleTest, OpenWaitsAndStatsStreamsDoNotCostAThreadEach) {
+  constexpr int kOpen = 100;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kOpen; ++i) {
+    ids.push_back(StartScript("exec sleep 1000").id());
+    ASSERT_FALSE(HasFailure()) << "task " << i;
+  }
+  std::vector<std::unique_ptr<StreamReader<drivers::TaskStatsResponse>>> stats;
+  std::vector<std::thread> waiters;
+  std::vector<grpc::Status> wait_status(kOpen);
+  for (int i = 0; i < kOpen; ++i) {
+    drivers::TaskStatsRequest request;
+    request.set_task_id(ids[i]);
+    *request.mutable_collection_interval() = ToProtoDuration(absl::Seconds(1));
+    stats.push_back(std::make_unique<StreamReader<drivers::TaskStatsResponse>>(
+        [this, request](grpc::ClientContext* context) {
+          return plugin_->driver().TaskStats(context, request);
+        }));
+    waiters.emplace_back([this, &ids, &wait_status, i] {
+      drivers::WaitTaskResponse wait;
+      wait_status[i] = Wait(ids[i], &wait, absl::Seconds(120));
+    });
+  }
+  for (auto& stream : stats) {
+    ASSERT_TRUE(stream->WaitForMessage(0, absl::Now() + absl::Seconds(60)).has_value());
+  }
+  const int threads = test_host::CountThreads(plugin_->pid());
+  RecordProperty("plugin_threads_with_100_waits_and_streams", threads);
+  if (threads >= 0) EXPECT_LE(threads, 32) << "plugin threads with " << kOpen << " tasks open";
+  for (const std::string& id : ids) ASSERT_TRUE(Stop(id, absl::ZeroDuration(), "SIGKILL").ok());
+  for (std::thread& waiter : waiters) waiter.join();
+  for (int i = 0; i < kOpen; ++i)
+    EXPECT_TRUE(wait_status[i].ok()) << wait_status[i].error_message();
 }
 
 }  // namespace
