@@ -61,6 +61,13 @@ void LifecycleTest::TearDown() {
     for (const std::string& id : started_ids_) (void)Destroy(id, true);
     plugin_->Shutdown();
   }
+  if (plugin_ != nullptr) {
+    // Every line any code path logged (plugin, and supervisors sharing its stderr) must be
+    // one the agent can parse.
+    plugin_->output().WaitForEof(absl::Now() + absl::Seconds(2));
+    const std::vector<std::string> invalid = InvalidHclogLines(*plugin_);
+    EXPECT_TRUE(invalid.empty()) << absl::StrJoin(invalid, "\n");
+  }
   std::vector<pid_t> keep;
   if (task_ != nullptr) {
     const std::vector<pid_t> left = TaskProcesses();
