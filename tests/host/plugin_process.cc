@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -192,7 +194,7 @@ PluginProcess::~PluginProcess() {
   stdio_.reset();
   controller_.reset();
   channel_.reset();
-  if (!exit_status_) Kill();
+  Kill();
   output_->Stop();
 }
 
@@ -203,6 +205,8 @@ absl::StatusOr<std::string> PluginProcess::ReadHandshakeLine(absl::Time deadline
 absl::StatusOr<Handshake> PluginProcess::ReadHandshake(absl::Time deadline) {
   absl::StatusOr<std::string> line = ReadHandshakeLine(deadline);
   if (!line.ok()) return line.status();
+  const std::vector<absl::string_view> fields = absl::StrSplit(*line, '|');
+  if (fields.size() >= 4 && fields[2] == "unix") announced_socket_ = std::string(fields[3]);
   const std::vector<int> offered = ParseOfferedVersions(options_.protocol_versions.value_or(""));
   absl::StatusOr<Handshake> handshake = ParseHandshake(*line, offered);
   if (handshake.ok()) handshake_ = *handshake;
@@ -300,16 +304,33 @@ ShutdownReport PluginProcess::Shutdown(absl::Duration grace) {
     report.rpc = absl::FailedPreconditionError("GRPCController/Shutdown: not connected");
   }
   report.exited_in_grace = WaitForExit(grace);
-  if (!report.exited_in_grace) Kill();
+  // No socket cleanup here: tests check that the plugin removed it itself.
+  if (!report.exited_in_grace) KillWithoutCleanup();
   report.time_to_exit = absl::Now() - start;
   return report;
 }
 
-void PluginProcess::Kill() {
+void PluginProcess::KillWithoutCleanup() {
   if (Reap(false)) return;
   kill(pid_, SIGKILL);
   // SIGKILL cannot be caught; a blocking wait ends once the kernel has torn it down.
   Reap(true);
+}
+
+void PluginProcess::Kill() {
+  KillWithoutCleanup();
+  RemoveLeftoverSocket();
+}
+
+void PluginProcess::RemoveLeftoverSocket() {
+  if (announced_socket_.empty()) return;
+  const std::string& path = announced_socket_;
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return;
+  unlink(path.c_str());
+  // Only succeeds when the directory is empty, i.e. it was the plugin's private one.
+  const size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) rmdir(path.substr(0, slash).c_str());
 }
 
 }  // namespace carp_exec::test_host

@@ -113,18 +113,22 @@ class PluginProcess {
 
   // Nomad's Kill(): controller Shutdown, wait `grace`, then SIGKILL; always reaped after.
   ShutdownReport Shutdown(absl::Duration grace = absl::Seconds(2));
-  // SIGKILL now, as a crash would; reaped before returning.
+  // SIGKILL now, as a crash would; reaped before returning. A killed plugin cannot remove its
+  // socket, so the host removes the socket file and its (then empty) private directory.
   void Kill();
 
  private:
   PluginProcess(LaunchOptions options, pid_t pid, int stdout_fd, int stderr_fd);
   bool Reap(bool block);
+  void KillWithoutCleanup();
+  void RemoveLeftoverSocket();
 
   LaunchOptions options_;
   pid_t pid_;
   std::optional<int> exit_status_;
   std::unique_ptr<ProcessOutput> output_;
   std::optional<Handshake> handshake_;
+  std::string announced_socket_;  // unix socket path from the line, even if it was refused
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<plugin::GRPCController::Stub> controller_;
   std::unique_ptr<plugin::GRPCStdio::Stub> stdio_;
