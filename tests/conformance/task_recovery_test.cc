@@ -6,9 +6,12 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <climits>
 #include <fstream>
 
 #include "absl/strings/str_join.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "tests/conformance/lifecycle_support.h"
 
@@ -63,6 +66,51 @@ TEST_F(TaskRecoveryTest, GracefulPluginShutdownLeavesTasksRunning) {
   drivers::WaitTaskResponse wait;
   ASSERT_TRUE(Wait(task.id(), &wait, absl::Seconds(10)).ok());
   EXPECT_EQ(wait.result().signal(), SIGTERM);
+}
+
+// After an agent crash the new agent reattaches to the live plugin from its reattach record:
+// a new connection, PluginInfo, Init, no SetConfig; then RecoverTask for every task.
+TEST_F(TaskRecoveryTest, ReattachedAgentSeesTheSameTasksWithoutSetConfig) {
+  drivers::StartTaskResponse started;
+  const drivers::TaskConfig task = StartScript("exec sleep 1000", &started);
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(INT_MAX);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+      test_host::GrpcTarget(*plugin_->handshake()), grpc::InsecureChannelCredentials(), args);
+  ASSERT_TRUE(channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(10))));
+  auto base_stub = base::BasePlugin::NewStub(channel);
+  auto driver_stub = drivers::Driver::NewStub(channel);
+  {
+    grpc::ClientContext context;
+    test_host::SetDeadline(&context, kRpcTimeout);
+    base::PluginInfoResponse info;
+    ASSERT_TRUE(base_stub->PluginInfo(&context, base::PluginInfoRequest(), &info).ok());
+  }
+  {
+    grpc::ClientContext context;
+    test_host::SetDeadline(&context, kRpcTimeout);
+    drivers::InitResponse response;
+    const grpc::Status init = driver_stub->Init(&context, drivers::InitRequest(), &response);
+    EXPECT_TRUE(init.ok() || init.error_code() == grpc::StatusCode::UNIMPLEMENTED)
+        << init.error_message();
+  }
+  {
+    drivers::RecoverTaskRequest request;
+    *request.mutable_handle() = AsPersisted(started.handle());
+    grpc::ClientContext context;
+    test_host::SetDeadline(&context, kRpcTimeout);
+    drivers::RecoverTaskResponse response;
+    const grpc::Status recovered = driver_stub->RecoverTask(&context, request, &response);
+    EXPECT_TRUE(recovered.ok()) << recovered.error_message();
+  }
+  drivers::InspectTaskRequest request;
+  request.set_task_id(task.id());
+  grpc::ClientContext context;
+  test_host::SetDeadline(&context, kRpcTimeout);
+  drivers::InspectTaskResponse inspect;
+  ASSERT_TRUE(driver_stub->InspectTask(&context, request, &inspect).ok());
+  EXPECT_EQ(inspect.task().state(), drivers::RUNNING);
 }
 
 TEST_F(TaskRecoveryTest, RunningTaskIsAdoptedAfterPluginSigkill) {
