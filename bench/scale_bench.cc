@@ -157,7 +157,7 @@ struct Mean {
     sum += static_cast<double>(kb);
     ++count;
   }
-  double kib() const { return count == 0 ? 0 : sum / static_cast<double>(count); }
+  double mean() const { return count == 0 ? 0 : sum / static_cast<double>(count); }
 };
 
 std::string Latencies(const std::vector<absl::Duration>& samples) {
@@ -228,18 +228,18 @@ void PrintSwarm(const std::string& state_dir, pid_t plugin_pid, double plugin_ps
   std::printf(
       "  per supervisor (mean of %ld)  RSS %.1f KiB   PSS %.1f KiB   private dirty %.1f KiB"
       "   private clean %.1f KiB   threads %.1f   fds %.1f   (target <= 1 MiB)\n",
-      rss.count, rss.kib(), pss.kib(), private_dirty.kib(), private_clean.kib(), threads.kib(),
-      fds.kib());
+      rss.count, rss.mean(), pss.mean(), private_dirty.mean(), private_clean.mean(), threads.mean(),
+      fds.mean());
   std::printf(
       "  per task process (/bin/sleep, mean of %ld)  RSS %.1f KiB   PSS %.1f KiB   "
       "(the workload itself, not driver cost)\n",
-      task_rss.count, task_rss.kib(), task_pss.kib());
-  const double per_task_pss = pss.kib() + plugin_pss_growth_kib / tasks;
-  const double per_task_rss = rss.kib() + plugin_rss_growth_kib / tasks;
+      task_rss.count, task_rss.mean(), task_pss.mean());
+  const double per_task_pss = pss.mean() + plugin_pss_growth_kib / tasks;
+  const double per_task_rss = rss.mean() + plugin_rss_growth_kib / tasks;
   std::printf(
       "  driver memory per task: supervisor PSS + plugin PSS growth / tasks = %.1f + %.1f "
       "= %.1f KiB   (RSS basis: %.1f + %.1f = %.1f KiB)\n",
-      pss.kib(), plugin_pss_growth_kib / tasks, per_task_pss, rss.kib(),
+      pss.mean(), plugin_pss_growth_kib / tasks, per_task_pss, rss.mean(),
       plugin_rss_growth_kib / tasks, per_task_rss);
   std::printf(
       "  raw_exec for comparison (documented, not measured here): one `nomad executor` "
