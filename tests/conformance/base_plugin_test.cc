@@ -75,8 +75,14 @@ TEST_F(BasePluginTest, SetConfigDefaultsOnlyWithoutNomadConfigThreeTimesThenWith
     const grpc::Status status = SetConfigBytes(*defaults, nullptr);
     EXPECT_TRUE(status.ok()) << "SetConfig #" << i + 1 << ": " << status.error_message();
   }
+  // With nomad_config the driver activates and creates its state dir: keep that in a temp dir
+  // (defaults otherwise) so the test never writes to /var.
+  TempDir state;
+  absl::StatusOr<std::string> kept = test_host::EncodeLikeNomad(
+      *schema, CtyValue::Map({{"state_dir", CtyValue::String(state.path())}}));
+  ASSERT_TRUE(kept.ok()) << kept.status();
   const base::NomadConfig nomad = NomadClientConfig();
-  const grpc::Status status = SetConfigBytes(*defaults, &nomad);
+  const grpc::Status status = SetConfigBytes(*kept, &nomad);
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
