@@ -78,6 +78,25 @@ TEST_F(TaskStatsTest, SamplesAtOnceThenAtTheIntervalForTheProcessTree) {
   EXPECT_FALSE(stats->WaitForEnd(absl::Now()).has_value()) << "stats stream ended early";
 }
 
+// Nomad shows a task's CPU use in MHz from total_ticks; raw_exec derives it from the percent and
+// the node topology sent in SetConfig's nomad_config: percent/100 × total MHz / cores. Our
+// NomadClientConfig() sends 2 cores at 2400 MHz, so ticks = percent × 24.
+TEST_F(TaskStatsTest, TotalTicksFollowThePercentAndTheNodeTopology) {
+  const drivers::TaskConfig task = StartScript("echo ready; while :; do :; done");
+  ASSERT_TRUE(WaitForStdout("ready\n"));
+  auto stats = OpenStats(task.id(), absl::Seconds(1));
+  std::optional<drivers::TaskStatsResponse> busy = stats->WaitFor(
+      [](const drivers::TaskStatsResponse& r) {
+        return r.stats().agg_resource_usage().cpu().percent() > 1.0;
+      },
+      absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(busy.has_value()) << "a busy loop never showed CPU use";
+  const drivers::CPUUsage& cpu = busy->stats().agg_resource_usage().cpu();
+  const double expected = cpu.percent() / 100.0 * (2 * 2400) / 2;
+  EXPECT_NEAR(cpu.total_ticks(), expected, expected * 0.01 + 0.01)
+      << "percent " << cpu.percent() << " with 2 cores x 2400 MHz";
+}
+
 TEST_F(TaskStatsTest, UnknownTaskIsAnError) {
   auto stats = OpenStats(task_->NewTaskId(), absl::Seconds(1));
   const std::optional<grpc::Status> ended = stats->WaitForEnd(absl::Now() + absl::Seconds(20));
