@@ -62,7 +62,7 @@ base::NomadConfig NomadClientConfig() {
     c->set_core_id(core);
     c->set_core_grade(base::Performance);
     c->set_base_speed(2400);
-    c->set_max_speed(3000);
+    c->set_max_speed(2400);  // base = max = guess: one unambiguous MHz per core
     c->set_guess_speed(2400);
   }
   return config;

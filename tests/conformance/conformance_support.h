@@ -51,7 +51,7 @@ absl::StatusOr<hclspec::Spec> FetchConfigSchema(PluginProcess& plugin);
 absl::StatusOr<hclspec::Spec> FetchTaskConfigSchema(PluginProcess& plugin);
 
 // The nomad_config the driver manager sends on its kept launch (#3): client port range
-// defaults and a small one-socket topology.
+// defaults and a small one-socket topology (2 cores at 2400 MHz).
 base::NomadConfig NomadClientConfig();
 
 // SetConfig with `user_config` (the `config {}` block as written) encoded through the plugin's
