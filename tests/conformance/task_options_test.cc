@@ -5,9 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/conformance/lifecycle_support.h"
 
@@ -109,6 +113,75 @@ TEST_F(TaskOptionsTest, DisabledPluginRefusesTasks) {
   drivers::StartTaskResponse response;
   const grpc::Status status = Start(task, &response);
   EXPECT_FALSE(status.ok()) << "a disabled driver started a task";
+}
+
+TEST_F(TaskOptionsTest, CommandIsLookedUpInPath) {
+  drivers::TaskConfig task = MakeTask(CtyValue::Map(
+      {{"command", CtyValue::String("sh")}, {"args", CtyValue::StringList({"-c", "exit 6"})}}));
+  drivers::StartTaskResponse response;
+  const grpc::Status status = Start(task, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  drivers::WaitTaskResponse wait;
+  ASSERT_TRUE(Wait(task.id(), &wait).ok());
+  EXPECT_EQ(wait.result().exit_code(), 6);
+}
+
+// The task's environment is TaskConfig.env, not the plugin's: the go-plugin variables the
+// agent gave the plugin must not reach tasks.
+TEST_F(TaskOptionsTest, PluginEnvironmentDoesNotLeakIntoTasks) {
+  StartScript(
+      "echo \"cookie=${NOMAD_PLUGIN_MAGIC_COOKIE:-none} "
+      "versions=${PLUGIN_PROTOCOL_VERSIONS:-none}\"");
+  EXPECT_TRUE(WaitForStdout("cookie=none versions=none\n")) << task_->stdout_log()->Contents();
+}
+
+// Its own process group outside the plugin's session, no blocked or ignored signals (the plugin
+// ignores SIGPIPE and handles SIGINT; neither may be inherited), and no plugin file
+// descriptors beyond 0-2. glibc's reserved signals 32 and 33 are left out of the check: only a
+// raw syscall can reset them.
+TEST_F(TaskOptionsTest, TaskStartsInItsOwnGroupWithCleanSignalsAndFds) {
+#if !defined(__linux__)
+  GTEST_SKIP() << "reads /proc";
+#endif
+  // The ids are read by a child while the shell waits; signals and fds by commands the shell
+  // execs into (dash blocks signals while waiting and keeps saved descriptors of its own).
+  const drivers::TaskConfig signals = StartScript(
+      "cut -d' ' -f1,5,6 /proc/$$/stat > local/ids.txt; "
+      "exec grep -E '^Sig(Blk|Ign):' /proc/self/status > local/signals.txt");
+  drivers::WaitTaskResponse wait;
+  ASSERT_TRUE(Wait(signals.id(), &wait).ok());
+  ASSERT_EQ(wait.result().exit_code(), 0);
+  const drivers::TaskConfig fds = StartScript("exec ls /proc/self/fd > local/fds.txt");
+  ASSERT_TRUE(Wait(fds.id(), &wait).ok());
+  ASSERT_EQ(wait.result().exit_code(), 0);
+
+  std::ifstream ids_file(task_->task_dir() + "/local/ids.txt");
+  pid_t pid = 0, pgrp = 0, sid = 0;
+  ids_file >> pid >> pgrp >> sid;
+  EXPECT_GT(pid, 0);
+  EXPECT_EQ(pgrp, pid) << "the task must lead its own process group";
+  EXPECT_NE(sid, getsid(0)) << "the task must not share the plugin's (the agent's) session";
+
+  auto read = [this](const std::string& name) {
+    std::ifstream in(task_->task_dir() + "/local/" + name);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  const std::string out = read("signals.txt");
+  auto mask = [&out](absl::string_view name) -> uint64_t {
+    const size_t at = out.find(absl::StrCat(name, ":\t"));
+    uint64_t value = ~0ULL;
+    if (at != std::string::npos) {
+      (void)absl::SimpleHexAtoi(absl::string_view(out).substr(at + name.size() + 2, 16), &value);
+    }
+    return value;
+  };
+  constexpr uint64_t kGlibcReserved = (1ULL << 31) | (1ULL << 32);  // signals 32 and 33
+  EXPECT_EQ(mask("SigBlk"), 0u) << out;
+  EXPECT_EQ(mask("SigIgn") & ~kGlibcReserved, 0u) << out;
+  // ls lists 0, 1, 2 and the one it opened to read the directory: an inherited fd shows as a 5th.
+  EXPECT_EQ(read("fds.txt"), "0\n1\n2\n3\n");
 }
 
 }  // namespace
