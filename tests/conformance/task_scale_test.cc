@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "tests/conformance/lifecycle_support.h"
@@ -130,16 +131,24 @@ TEST_F(TaskScaleTest, OpenWaitsAndStatsStreamsDoNotCostAThreadEach) {
       wait_status[i] = Wait(ids[i], &wait, absl::Seconds(120));
     });
   }
+  // Whatever fails below, the waiters end (their tasks are killed) and are joined.
+  absl::Cleanup join_waiters = [&] {
+    for (const std::string& id : ids) (void)Destroy(id, true);
+    for (std::thread& waiter : waiters) waiter.join();
+  };
   for (auto& stream : stats) {
     ASSERT_TRUE(stream->WaitForMessage(0, absl::Now() + absl::Seconds(60)).has_value());
   }
   const int threads = test_host::CountThreads(plugin_->pid());
   RecordProperty("plugin_threads_with_100_waits_and_streams", threads);
-  if (threads >= 0) EXPECT_LE(threads, 32) << "plugin threads with " << kOpen << " tasks open";
-  for (const std::string& id : ids) ASSERT_TRUE(Stop(id, absl::ZeroDuration(), "SIGKILL").ok());
-  for (std::thread& waiter : waiters) waiter.join();
-  for (int i = 0; i < kOpen; ++i)
+  if (threads >= 0) {
+    EXPECT_LE(threads, 32) << "plugin threads with " << kOpen << " tasks open";
+  }
+  for (const std::string& id : ids) EXPECT_TRUE(Stop(id, absl::ZeroDuration(), "SIGKILL").ok());
+  std::move(join_waiters).Invoke();
+  for (int i = 0; i < kOpen; ++i) {
     EXPECT_TRUE(wait_status[i].ok()) << wait_status[i].error_message();
+  }
 }
 
 }  // namespace
