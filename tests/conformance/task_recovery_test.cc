@@ -173,6 +173,33 @@ TEST_F(TaskRecoveryTest, RecoverUsesTheHandleConfigIdWhenTaskIdIsEmpty) {
   EXPECT_EQ(inspect.task().id(), task.id());
 }
 
+// The per-task supervisor is killed (OOM killer, an operator's kill -9): the plugin must not
+// leave WaitTask hanging forever, and DestroyTask(force) must still kill the task.
+TEST_F(TaskRecoveryTest, SupervisorDeathEndsWaitWithAnErrorAndDestroyKillsTheTask) {
+#if !defined(__linux__)
+  GTEST_SKIP() << "finds the supervisor through /proc";
+#endif
+  const drivers::TaskConfig task = StartScript("echo ready; exec sleep 1000");
+  ASSERT_TRUE(WaitForStdout("ready\n"));
+  // Supervisors are this binary re-run with their task's state directory in argv.
+  const std::vector<pid_t> supervisors = test_host::ProcessesWithCmdline(state_.path());
+  ASSERT_EQ(supervisors.size(), 1u) << "expected one supervisor naming " << state_.path();
+  ASSERT_TRUE(test_host::KillProcesses(supervisors, absl::Seconds(10)).empty());
+  if (subreaper_) test_host::ReapExitedChildren({});
+
+  drivers::WaitTaskResponse wait;
+  const grpc::Status waited = Wait(task.id(), &wait, absl::Seconds(30));
+  EXPECT_NE(waited.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+      << "WaitTask still blocked 30 s after the supervisor died";
+  if (waited.ok()) {
+    EXPECT_TRUE(!wait.err().empty() || wait.result().exit_code() != 0)
+        << "a lost supervisor was reported as a clean exit";
+  }
+  (void)Destroy(task.id(), true);
+  EXPECT_TRUE(WaitForNoTaskProcesses(absl::Seconds(10)))
+      << "the orphaned task survived DestroyTask(force)";
+}
+
 // A handle whose process is gone and whose recorded status is lost cannot be recovered; the
 // error makes Nomad destroy the task and reschedule it instead of waiting forever.
 TEST_F(TaskRecoveryTest, HandleWithNoProcessAndNoStatusIsAnError) {

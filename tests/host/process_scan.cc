@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -98,6 +99,17 @@ std::vector<pid_t> ProcessesWithEnv(absl::string_view name, absl::string_view va
         break;
       }
     }
+  }
+  return found;
+}
+
+std::vector<pid_t> ProcessesWithCmdline(absl::string_view needle) {
+  std::vector<pid_t> found;
+  for (pid_t pid : AllPids()) {
+    if (pid == getpid()) continue;
+    std::string cmdline = ReadWhole(absl::StrCat("/proc/", pid, "/cmdline"));
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (absl::StrContains(cmdline, needle) && !IsZombieOrGone(pid)) found.push_back(pid);
   }
   return found;
 }

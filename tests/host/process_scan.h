@@ -28,6 +28,9 @@ std::vector<pid_t> ChildProcesses();
 // Processes (other than this one) whose environment holds `name=value`.
 std::vector<pid_t> ProcessesWithEnv(absl::string_view name, absl::string_view value);
 
+// Live processes (other than this one) whose command line contains `needle`.
+std::vector<pid_t> ProcessesWithCmdline(absl::string_view needle);
+
 // SIGKILLs each pid (ignoring ones already gone) and reaps those that are our children.
 // Waits up to `timeout` for them to disappear; returns the ones still present.
 std::vector<pid_t> KillProcesses(absl::Span<const pid_t> pids, absl::Duration timeout);
