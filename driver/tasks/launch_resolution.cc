@@ -212,6 +212,7 @@ absl::StatusOr<state::LaunchSpec> ResolveLaunch(const LaunchSpec& spec, const Id
   out.set_alloc_dir(spec.alloc_dir);
   out.set_guarded(spec.guarded);
   out.set_ready(spec.ready);
+  out.set_oom_score_adj(spec.oom_score_adj);
   return out;
 }
 

@@ -60,7 +60,7 @@ struct ChildFailure {
   int stage;
   int error_number;
 };
-enum Stage { kOpenStdout = 1, kOpenStderr, kRedirect, kChdir, kCredentials, kExec };
+enum Stage { kOpenStdout = 1, kOpenStderr, kRedirect, kChdir, kCredentials, kExec, kOomScoreAdj };
 
 [[noreturn]] void ChildFail(int pipe_fd, Stage stage) {
   ChildFailure failure{stage, errno};
@@ -77,9 +77,28 @@ int OpenOutput(const std::string& path) {
   return fd;
 }
 
+// Linux: the task's OOM-killer preference, set while the child is still privileged (lowering
+// the value needs CAP_SYS_RESOURCE). The default 0 is written too, so a task does not inherit
+// the agent's own adjustment (often -1000); failing to write it is fatal only when the job
+// asked for a value. `text` is the decimal value, formatted before the fork.
+void SetOomScoreAdj(const state::LaunchSpec& spec, const std::string& text, int failure_pipe) {
+#if defined(__linux__)
+  const int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  const bool written =
+      fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  if (fd >= 0) close(fd);
+  if (!written && spec.oom_score_adj() != 0) ChildFail(failure_pipe, kOomScoreAdj);
+#else
+  (void)spec;
+  (void)text;
+  (void)failure_pipe;
+#endif
+}
+
 // Runs in the forked child: only async-signal-safe calls on data prepared before the fork.
 [[noreturn]] void ExecTask(const state::LaunchSpec& spec, char* const* argv, char* const* envp,
-                           const std::vector<gid_t>& groups, int failure_pipe) {
+                           const std::vector<gid_t>& groups, const std::string& oom_score_adj,
+                           int failure_pipe) {
   setpgid(0, 0);
   for (int signo = 1; signo < NSIG; ++signo) signal(signo, SIG_DFL);
   sigset_t none;
@@ -93,6 +112,7 @@ int OpenOutput(const std::string& path) {
     ChildFail(failure_pipe, kRedirect);
   }
   if (chdir(spec.work_dir().c_str()) != 0) ChildFail(failure_pipe, kChdir);
+  SetOomScoreAdj(spec, oom_score_adj, failure_pipe);
   if (spec.has_credentials()) {
     const state::Credentials& c = spec.credentials();
     bool already = geteuid() == c.uid() && getegid() == c.gid();
@@ -132,6 +152,10 @@ std::string DescribeFailure(const state::LaunchSpec& spec, const ChildFailure& f
       return absl::StrCat("cannot switch to user \"", spec.credentials().name(), "\" (uid ",
                           spec.credentials().uid(), "): ", why,
                           "; the plugin must run as root to change users");
+    case kOomScoreAdj:
+      return absl::StrCat("cannot set oom_score_adj = ", spec.oom_score_adj(),
+                          " (/proc/self/oom_score_adj): ", why,
+                          "; the plugin must run as root to lower it");
     case kExec:
       if (failure.error_number == ENOENT) {
         return absl::StrCat("no such command \"", spec.command(),
@@ -160,6 +184,8 @@ const char* StageName(int stage) {
       return "credentials";
     case kExec:
       return "exec";
+    case kOomScoreAdj:
+      return "oom_score_adj";
     default:
       return "supervisor";
   }
@@ -338,6 +364,7 @@ int RunSupervisor(int argc, char** argv) {
   envp.push_back(nullptr);
   std::vector<gid_t> groups(spec.credentials().groups().begin(), spec.credentials().groups().end());
   if (groups.empty() && spec.has_credentials()) groups.push_back(spec.credentials().gid());
+  const std::string oom_score_adj = absl::StrCat(spec.oom_score_adj(), "\n");
 
   int failure_pipe[2];
   if (pipe(failure_pipe) != 0) return FailStart(report_fd, "pipe", strerror(errno), errno);
@@ -350,7 +377,7 @@ int RunSupervisor(int argc, char** argv) {
   }
   if (task == 0) {
     close(failure_pipe[0]);
-    ExecTask(spec, argv_ptrs.data(), envp.data(), groups, failure_pipe[1]);
+    ExecTask(spec, argv_ptrs.data(), envp.data(), groups, oom_score_adj, failure_pipe[1]);
   }
   setpgid(task, task);  // also done by the child; whichever runs first wins the race
   close(failure_pipe[1]);

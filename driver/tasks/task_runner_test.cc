@@ -300,5 +300,40 @@ TEST_F(TaskRunnerTest, DropsPrivilegesToTheTaskUser) {
                                                "\nnobody nobody ", nobody->home(), "\n/\n"));
 }
 
+#if defined(__linux__)
+std::string OomScoreAdjOf(pid_t pid) {
+  return std::string(
+      absl::StripAsciiWhitespace(ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/oom_score_adj"))));
+}
+
+TEST_F(TaskRunnerTest, TaskGetsItsOomScoreAdj) {
+  LaunchSpec spec = Shell("alloc/oom/500", "exec sleep 1000");
+  spec.oom_score_adj = 500;
+  absl::StatusOr<StartedTask> started = runner_->Start(spec);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(OomScoreAdjOf(started->pid), "500");
+}
+
+// raw_exec writes the value even when it is the default 0, so a task does not inherit the
+// agent's own adjustment. Lowering the value back needs root.
+TEST_F(TaskRunnerTest, DefaultOomScoreAdjDoesNotInheritThePlugins) {
+  if (geteuid() != 0) GTEST_SKIP() << "lowering oom_score_adj needs root";
+  const std::string own = "/proc/self/oom_score_adj";
+  const std::string before = std::string(absl::StripAsciiWhitespace(ReadFileOrEmpty(own)));
+  auto write_own = [&own](const std::string& value) {
+    const int fd = open(own.c_str(), O_WRONLY | O_CLOEXEC);
+    const bool ok =
+        fd >= 0 && write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
+    if (fd >= 0) close(fd);
+    return ok;
+  };
+  ASSERT_TRUE(write_own("300"));
+  absl::StatusOr<StartedTask> started = runner_->Start(Shell("alloc/oom/0", "exec sleep 1000"));
+  ASSERT_TRUE(write_own(before));
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(OomScoreAdjOf(started->pid), "0");
+}
+#endif
+
 }  // namespace
 }  // namespace carp_exec::tasks

@@ -32,6 +32,9 @@ struct LaunchSpec {
   std::string alloc_dir;
   bool guarded = false;  // the failover logic guards this task
   std::string ready;     // opaque bytes for the failover logic, kept across recovery
+  // Linux: written to the task's /proc/self/oom_score_adj before exec, like raw_exec (0 also
+  // undoes a value inherited from the agent). Ignored on other systems.
+  int oom_score_adj = 0;
 };
 
 struct StartedTask {
