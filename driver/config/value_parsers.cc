@@ -59,13 +59,6 @@ absl::StatusOr<std::vector<IdRange>> ParseIdRanges(absl::string_view text) {
   return ranges;
 }
 
-bool IdRangesContain(const std::vector<IdRange>& ranges, uint32_t id) {
-  for (const IdRange& range : ranges) {
-    if (id >= range.first && id <= range.last) return true;
-  }
-  return false;
-}
-
 absl::StatusOr<IpAddress> ParseIpAddress(absl::string_view text) {
   if (absl::StrContains(text, '/')) {
     return Bad(text, "has a prefix length; write the address alone, e.g. \"192.0.2.10\"");

@@ -21,8 +21,8 @@ struct IdRange {
 
 // Parses raw_exec's syntax: comma-separated ids or inclusive ranges, "0-100,600". Spaces
 // around items are ignored; "" is no ranges.
+// Membership is tasks::IdRanges::Contains (built with IdRanges::FromConfig).
 absl::StatusOr<std::vector<IdRange>> ParseIdRanges(absl::string_view text);
-bool IdRangesContain(const std::vector<IdRange>& ranges, uint32_t id);
 
 // An IPv4 or IPv6 address (no prefix length, no zone).
 struct IpAddress {

@@ -1,5 +1,6 @@
 #pragma once
-// Sets of user or group ids, written like raw_exec's `denied_host_uids`: "0-100,600".
+// Sets of user or group ids, written like raw_exec's `denied_host_uids`: "0-100,600". The text
+// is parsed once, by config::ParseIdRanges; this is the set the task runner checks users with.
 
 #include <cstdint>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "driver/config/value_parsers.h"
 
 namespace carp_exec::tasks {
 
@@ -18,8 +20,10 @@ class IdRanges {
   explicit IdRanges(std::vector<std::pair<uint32_t, uint32_t>> ranges)
       : ranges_(std::move(ranges)) {}
 
-  // Parses a comma-separated list of ids and `first-last` ranges; spaces around items are
-  // allowed, an empty text is the empty set. InvalidArgument names the bad item.
+  // The ranges of a plugin config field (denied_host_uids, denied_host_gids).
+  static IdRanges FromConfig(const std::vector<config::IdRange>& ranges);
+  // config::ParseIdRanges, as a set: "0-100,600"; an empty text is the empty set.
+  // InvalidArgument names the bad item.
   static absl::StatusOr<IdRanges> Parse(absl::string_view text);
 
   bool Contains(uint32_t id) const;
