@@ -23,26 +23,41 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
  private:
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the client closed its side; output continues until the command exits
-    if (session_ == nullptr) {
+    // Reads are sequential, so only this method sets session_; the lock orders it with the
+    // session's own thread (Send) and with OnCancel.
+    tasks::ExecSession* session = CurrentSession();
+    if (session == nullptr) {
       if (!Setup()) return;
     } else {
       if (request_.has_stdin()) {
-        if (!request_.stdin().data().empty()) session_->WriteStdin(request_.stdin().data());
-        if (request_.stdin().close()) session_->CloseStdin();
+        if (!request_.stdin().data().empty()) session->WriteStdin(request_.stdin().data());
+        if (request_.stdin().close()) session->CloseStdin();
       }
-      if (request_.has_tty_size() && session_->tty()) {
+      if (request_.has_tty_size() && session->tty()) {
         const absl::Status s =
-            session_->Resize({static_cast<uint16_t>(request_.tty_size().height()),
-                              static_cast<uint16_t>(request_.tty_size().width())});
+            session->Resize({static_cast<uint16_t>(request_.tty_size().height()),
+                             static_cast<uint16_t>(request_.tty_size().width())});
         if (!s.ok()) log::Debug("carp_exec", "exec resize failed", {{"error", s.message()}});
       }
     }
     request_.Clear();
-    StartRead(&request_);
+    // No read may start once the stream is finished (the command exited meanwhile). Under the
+    // lock, so Finish cannot slip in between; gRPC never runs a reaction inside StartRead.
+    absl::MutexLock lock(&mu_);
+    if (!finishing_) StartRead(&request_);
+  }
+
+  tasks::ExecSession* CurrentSession() {
+    absl::MutexLock lock(&mu_);
+    return session_.get();
   }
 
   // Returns false when the stream was finished with an error.
   bool Setup() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_ || cancelled_) return false;  // the client is gone: start nothing
+    }
     if (!request_.has_setup()) {
       FinishNow(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "exec stream: the first message must be `setup` (task_id, command)"));
@@ -97,13 +112,15 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
       FinishNow(ToGrpc(session.status()));
       return false;
     }
+    absl::MutexLock lock(&mu_);
     session_ = *std::move(session);
+    // The client may have gone while the command was being started.
+    if (cancelled_) session_->Terminate();
     return true;
   }
 
   void Send(drivers::ExecTaskStreamingResponse msg) {
     bool start = false;
-    bool pause = false;
     {
       absl::MutexLock lock(&mu_);
       if (finishing_) return;
@@ -113,16 +130,18 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
         current_ = std::move(queue_.front());
         queue_.pop_front();
       }
-      if (queue_.size() >= kPauseAtQueued && !paused_) paused_ = pause = true;
+      // ExecSession never calls back while it holds its own lock, so this order is safe.
+      if (queue_.size() >= kPauseAtQueued && !paused_ && session_ != nullptr) {
+        paused_ = true;
+        session_->SetOutputPaused(true);
+      }
     }
-    if (pause && session_ != nullptr) session_->SetOutputPaused(true);
     if (start) StartWrite(&current_);
   }
 
   void OnWriteDone(bool ok) override {
     bool start = false;
     bool finish = false;
-    bool resume = false;
     {
       absl::MutexLock lock(&mu_);
       if (!ok) {
@@ -140,10 +159,9 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
       }
       if (paused_ && queue_.size() < kPauseAtQueued / 2) {
         paused_ = false;
-        resume = true;
+        if (session_ != nullptr) session_->SetOutputPaused(false);
       }
     }
-    if (resume && session_ != nullptr) session_->SetOutputPaused(false);
     if (start) StartWrite(&current_);
     if (finish) Finish(close_status_);
   }
@@ -170,9 +188,16 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
   }
 
   void OnCancel() override {
-    // The client went away: kill the command; on_exit then closes the stream.
-    if (session_ != nullptr) {
-      session_->Terminate();
+    // The client went away: kill the command; on_exit then closes the stream. OnCancel may run
+    // while OnReadDone is still starting the command: Setup sees cancelled_ and kills it.
+    bool have_session;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      have_session = session_ != nullptr;
+      if (have_session) session_->Terminate();
+    }
+    if (have_session) {
       CloseAfterWrites(grpc::Status::CANCELLED);
     } else {
       FinishNow(grpc::Status::CANCELLED);
@@ -180,15 +205,22 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
   }
 
   void OnDone() override {
-    session_.reset();  // joins the session's loop; its callbacks see finishing_ and drop output
+    std::unique_ptr<tasks::ExecSession> session;
+    {
+      absl::MutexLock lock(&mu_);
+      session = std::move(session_);
+    }
+    session.reset();  // joins the session's loop; its callbacks see finishing_ and drop output
     delete this;
   }
 
   Driver* driver_;
   drivers::ExecTaskStreamingRequest request_;
-  std::unique_ptr<tasks::ExecSession> session_;  // set once, on the reading side
   drivers::ExecTaskStreamingResponse current_;
   absl::Mutex mu_;
+  // Set once by Setup (reading side); read by the session's thread and by OnCancel.
+  std::unique_ptr<tasks::ExecSession> session_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<drivers::ExecTaskStreamingResponse> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
