@@ -47,10 +47,9 @@ int RunPlugin(const char* argv0) {
   carp_exec::host::PluginHost host;
   host.AddService(&base);
   host.AddService(&service);
-  host.OnShutdown([&] {
-    service.CloseStreams();
-    driver.Shutdown();
-  });
+  // Streams end before the server stops; the driver's runtime goes once no call uses it.
+  host.OnStopServing([&] { service.CloseStreams(); });
+  host.OnShutdown([&] { driver.Shutdown(); });
   return host.Run();
 }
 

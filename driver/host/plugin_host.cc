@@ -69,6 +69,7 @@ PluginHost::PluginHost() {
 PluginHost::~PluginHost() { RemoveSocket(); }
 
 void PluginHost::AddService(grpc::Service* service) { services_.push_back(service); }
+void PluginHost::OnStopServing(std::function<void()> fn) { on_stop_serving_ = std::move(fn); }
 void PluginHost::OnShutdown(std::function<void()> fn) { on_shutdown_ = std::move(fn); }
 
 absl::Status PluginHost::MakeSocketDir() {
@@ -157,6 +158,8 @@ int PluginHost::Run() {
   }
   log::Debug(kModule, "plugin shutting down; tasks keep running under their supervisors");
   go_plugin.CloseStreams();
+  if (on_stop_serving_) on_stop_serving_();
+  // Waits for every call to finish (OnDone run), cancelling what is left at the deadline.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   if (on_shutdown_) on_shutdown_();
   RemoveSocket();

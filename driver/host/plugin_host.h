@@ -23,6 +23,10 @@ class PluginHost {
   // Registers a service; `service` must outlive Run().
   void AddService(grpc::Service* service);
 
+  // Called once when shutdown begins, before the server stops: end the long-lived streams
+  // here, so the server stops at once instead of cancelling them at its deadline.
+  void OnStopServing(std::function<void()> fn);
+
   // Called once, after the server stopped accepting RPCs and before Run() returns, so the
   // driver can release what it holds. It must not stop tasks: tasks outlive the plugin.
   void OnShutdown(std::function<void()> fn);
@@ -39,6 +43,7 @@ class PluginHost {
   void RemoveSocket();
 
   std::vector<grpc::Service*> services_;
+  std::function<void()> on_stop_serving_;
   std::function<void()> on_shutdown_;
   std::string socket_dir_;
   std::string socket_path_;
