@@ -16,6 +16,9 @@ namespace carp_exec::service {
 namespace {
 
 constexpr int kTaskHandleVersion = 1;
+// ExecTask answers like raw_exec: stdout and stderr merged, only the last 4 KiB (the end of a
+// failing check's output is where its error is; Consul keeps no more than 4 KiB either).
+constexpr size_t kExecOutputBytes = 4 * 1024;
 
 grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
   auto* reactor = ctx->DefaultReactor();
@@ -242,6 +245,7 @@ grpc::ServerUnaryReactor* DriverService::ExecTask(grpc::CallbackServerContext* c
   auto* reactor = ctx->DefaultReactor();
   tasks::ExecRequest exec;
   exec.command = *std::move(command);
+  exec.max_output_bytes = kExecOutputBytes;
   if (request->has_timeout()) {
     const absl::Duration timeout = FromProto(request->timeout());
     if (timeout > absl::ZeroDuration()) exec.timeout = timeout;
