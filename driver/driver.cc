@@ -12,6 +12,7 @@
 #include "driver/log/hclog.h"
 #include "driver/tasks/signal_names.h"
 #include "driver/tasks/state_dir.h"
+#include "driver/tasks/task_errors.h"
 #include "fingerprint/command_runner.h"
 
 namespace carp_exec {
@@ -30,13 +31,6 @@ FingerprintAttribute StringAttr(std::string v) {
   a.kind = FingerprintAttribute::Kind::kString;
   a.string_value = std::move(v);
   return a;
-}
-
-tasks::IdRanges ToIdRanges(const std::vector<config::IdRange>& ranges) {
-  std::vector<std::pair<uint32_t, uint32_t>> pairs;
-  pairs.reserve(ranges.size());
-  for (const config::IdRange& r : ranges) pairs.emplace_back(r.first, r.last);
-  return tasks::IdRanges(std::move(pairs));
 }
 
 bool MatchesAny(const std::string& name, const std::vector<std::string>& globs) {
@@ -74,114 +68,159 @@ Driver::Driver(Options options)
       command_runner_(std::make_unique<fingerprint::SystemCommandRunner>()),
       clock_(std::make_unique<failover::RealClock>()) {}
 
-Driver::~Driver() { Shutdown(); }
+Driver::~Driver() {
+  Shutdown();
+  // An activation that lost the race with Shutdown is still discarding what it built.
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](bool* activating) { return !*activating; }, &activating_));
+}
+
+Driver::Lease::~Lease() {
+  if (driver_ == nullptr) return;
+  absl::MutexLock lock(&driver_->mu_);
+  --driver_->leases_;
+}
 
 void Driver::SetEventSink(failover::EventSink* sink) { sink_ = sink; }
 
 absl::Status Driver::SetConfig(absl::string_view msgpack, bool from_agent) {
   absl::StatusOr<config::PluginConfig> decoded = config::DecodePluginConfig(msgpack);
   if (!decoded.ok()) return decoded.status();
-  absl::MutexLock lock(&mu_);
-  if (active_ && decoded->state_dir != config_.state_dir) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "plugin config: state_dir cannot change while the plugin runs (running with \"",
-        config_.state_dir, "\", got \"", decoded->state_dir,
-        "\"); restart the Nomad client to move the state directory"));
+  {
+    absl::MutexLock lock(&mu_);
+    if ((active_ || activating_) && decoded->state_dir != config_.state_dir) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "plugin config: state_dir cannot change while the plugin runs (running with \"",
+          config_.state_dir, "\", got \"", decoded->state_dir,
+          "\"); restart the Nomad client to move the state directory"));
+    }
+    config_ = *std::move(decoded);
+    configured_ = true;
+    log::SetLevel(config_.log_level);
   }
-  config_ = *std::move(decoded);
-  configured_ = true;
-  log::SetLevel(config_.log_level);
-  if (from_agent) return ActivateLocked();
+  if (from_agent) return Activate();
   return absl::OkStatus();
 }
 
-absl::Status Driver::Init() {
-  absl::MutexLock lock(&mu_);
-  return ActivateLocked();
-}
+absl::Status Driver::Init() { return Activate(); }
 
-absl::Status Driver::ActivateLocked() {
-  if (active_) return activation_error_;
-  active_ = true;
-  if (!configured_) {
-    // Reattached or called before SetConfig: run with the defaults, like an empty config block.
-    absl::StatusOr<config::PluginConfig> defaults = config::DecodePluginConfig("");
-    if (defaults.ok()) config_ = *std::move(defaults);
-    configured_ = true;
+namespace {
+
+// What activation builds; destroyed coordinator first (it may still call into the runner).
+struct Runtime {
+  std::unique_ptr<tasks::TaskRunner> runner;
+  std::unique_ptr<tasks::ProcessTable> process_table;
+  std::unique_ptr<failover::FailoverCoordinator> coordinator;
+  absl::Status status;
+};
+
+}  // namespace
+
+absl::Status Driver::Activate() {
+  config::PluginConfig config;
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &Driver::ActivationSettled));
+    if (active_ || shut_down_) return activation_error_;
+    if (!configured_) {
+      // Reattached or called before SetConfig: run with the defaults, like an empty config block.
+      absl::StatusOr<config::PluginConfig> defaults = config::DecodePluginConfig("");
+      if (defaults.ok()) config_ = *std::move(defaults);
+      configured_ = true;
+    }
+    activating_ = true;
+    config = config_;
   }
+
+  Runtime built;
   tasks::TaskRunnerOptions options;
-  options.state_dir = config_.state_dir;
+  options.state_dir = config.state_dir;
   options.supervisor_path = options_.self_exe;
-  options.denied_uids = ToIdRanges(config_.denied_host_uids);
-  options.denied_gids = ToIdRanges(config_.denied_host_gids);
+  options.denied_uids = tasks::IdRanges::FromConfig(config.denied_host_uids);
+  options.denied_gids = tasks::IdRanges::FromConfig(config.denied_host_gids);
   absl::StatusOr<std::unique_ptr<tasks::TaskRunner>> runner =
       tasks::TaskRunner::Create(std::move(options));
-  if (!runner.ok()) {
-    activation_error_ = runner.status();
+  if (runner.ok()) {
+    built.runner = *std::move(runner);
+    built.process_table = std::make_unique<tasks::ProcessTable>(tasks::NativeProcessSource());
+    if (config.failover.has_value()) {
+      built.coordinator = std::make_unique<failover::FailoverCoordinator>(
+          *config.failover, config.state_dir, command_runner_.get(), clock_.get(), sink_);
+      // Decide from the state directory, not from RecoverTask (which may come much later): a
+      // plugin restart while a guarded task serves must never move the IP.
+      const std::vector<tasks::PersistedTask> persisted = tasks::ScanStateDir(config.state_dir);
+      if (absl::Status s = built.coordinator->Start(persisted); !s.ok()) {
+        // The fingerprint reports the driver unhealthy with this reason; tasks still run.
+        log::Error(kModule, "failover is not usable", {{"error", s.message()}});
+      }
+    }
+  } else {
+    built.status = runner.status();
     log::Error(kModule, "cannot start the task runner", {{"error", runner.status().message()}});
-    return activation_error_;
   }
-  runner_ = *std::move(runner);
-  process_table_ = std::make_unique<tasks::ProcessTable>(tasks::NativeProcessSource());
-  if (config_.failover.has_value()) {
-    coordinator_ = std::make_unique<failover::FailoverCoordinator>(
-        *config_.failover, config_.state_dir, command_runner_.get(), clock_.get(), sink_);
-    // Decide from the state directory, not from RecoverTask (which may come much later): a
-    // plugin restart while a guarded task serves must never move the IP.
-    const std::vector<tasks::PersistedTask> persisted = tasks::ScanStateDir(config_.state_dir);
-    if (absl::Status s = coordinator_->Start(persisted); !s.ok()) {
-      // The fingerprint reports the driver unhealthy with this reason; tasks still run.
-      log::Error(kModule, "failover is not usable", {{"error", s.message()}});
+
+  {
+    absl::MutexLock lock(&mu_);
+    activating_ = false;
+    if (!shut_down_) {
+      active_ = true;
+      activation_error_ = built.status;
+      runner_ = std::move(built.runner);
+      process_table_ = std::move(built.process_table);
+      coordinator_ = std::move(built.coordinator);
+      if (!activation_error_.ok()) return activation_error_;
+      log::Info(
+          kModule, "driver active",
+          {{"state_dir", config.state_dir},
+           {"failover", config.failover.has_value()
+                            ? std::string(config::FailoverBackendName(config.failover->backend))
+                            : "off"}});
+      return absl::OkStatus();
     }
   }
-  log::Info(kModule, "driver active",
-            {{"state_dir", config_.state_dir},
-             {"failover", config_.failover.has_value()
-                              ? std::string(config::FailoverBackendName(config_.failover->backend))
-                              : "off"}});
-  return absl::OkStatus();
+  // Shutdown came while we were building: nothing of it may outlive the plugin's shutdown.
+  built.coordinator.reset();
+  built.runner.reset();
+  absl::MutexLock lock(&mu_);
+  return activation_error_;
 }
 
-absl::StatusOr<tasks::TaskRunner*> Driver::Runner() {
+absl::StatusOr<Driver::Lease> Driver::Acquire(bool for_start) {
+  const absl::Status activated = Activate();
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = ActivateLocked(); !s.ok()) return s;
-  if (runner_ == nullptr) return absl::UnavailableError("carp_exec is shutting down");
-  if (!config_.enabled) {
+  if (shut_down_) return activation_error_;
+  if (!activated.ok()) return activated;
+  if (for_start && !config_.enabled) {
     return absl::FailedPreconditionError(
         "carp_exec is disabled (plugin config enabled = false); set enabled = true in the "
         "plugin \"carp_exec\" config block to run tasks");
   }
-  return runner_.get();
-}
-
-failover::FailoverCoordinator* Driver::Coordinator() {
-  absl::MutexLock lock(&mu_);
-  return coordinator_.get();
+  ++leases_;
+  return Lease(this, runner_.get(), coordinator_.get(), process_table_.get());
 }
 
 FingerprintReport Driver::Fingerprint() {
   FingerprintReport report;
-  failover::FailoverCoordinator* coordinator = nullptr;
+  absl::StatusOr<Lease> lease = Acquire();
   {
     absl::MutexLock lock(&mu_);
-    absl::Status active = ActivateLocked();
     if (!config_.enabled) {
       report.health = FingerprintReport::Health::kUndetected;
       report.description = "disabled";
       return report;
     }
-    report.attributes["driver.carp_exec"] = BoolAttr(true);
-    report.attributes["driver.carp_exec.version"] = StringAttr(kPluginVersion);
-    if (!active.ok()) {
-      report.health = FingerprintReport::Health::kUnhealthy;
-      report.description = std::string(active.message());
-      return report;
-    }
-    coordinator = coordinator_.get();
+  }
+  report.attributes["driver.carp_exec"] = BoolAttr(true);
+  report.attributes["driver.carp_exec.version"] = StringAttr(kPluginVersion);
+  if (!lease.ok()) {
+    report.health = FingerprintReport::Health::kUnhealthy;
+    report.description = std::string(lease.status().message());
+    return report;
   }
   report.health = FingerprintReport::Health::kHealthy;
   report.description = "Healthy";
-  if (coordinator != nullptr) {
+  if (failover::FailoverCoordinator* coordinator = lease->coordinator(); coordinator != nullptr) {
     const failover::FailoverStatus status = coordinator->Status();
     report.attributes["driver.carp_exec.failover.backend"] = StringAttr(status.backend);
     report.attributes["driver.carp_exec.failover.state"] = StringAttr(status.state);
@@ -195,11 +234,11 @@ FingerprintReport Driver::Fingerprint() {
 }
 
 absl::StatusOr<tasks::StartedTask> Driver::StartTask(StartRequest request) {
-  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
-  if (!runner.ok()) return runner.status();
+  absl::StatusOr<Lease> lease = Acquire(/*for_start=*/true);
+  if (!lease.ok()) return lease.status();
   absl::StatusOr<config::TaskConfig> task = config::DecodeTaskConfig(request.msgpack_config);
   if (!task.ok()) return task.status();
-  failover::FailoverCoordinator* coordinator = Coordinator();
+  failover::FailoverCoordinator* coordinator = lease->coordinator();
   if (task->failover && coordinator == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "task ", request.launch.task_id,
@@ -211,6 +250,14 @@ absl::StatusOr<tasks::StartedTask> Driver::StartTask(StartRequest request) {
   launch.args = task->args;
   if (!task->work_dir.empty()) launch.work_dir = task->work_dir;
   launch.guarded = task->failover;
+#if defined(__linux__)
+  launch.oom_score_adj = task->oom_score_adj;
+#else
+  if (task->oom_score_adj != 0) {
+    log::Debug(kModule, "oom_score_adj is Linux-only; ignored",
+               {{"task_id", launch.task_id}, {"oom_score_adj", absl::StrCat(task->oom_score_adj)}});
+  }
+#endif
   // The ready check is kept with the task: Nomad does not give msgpack_driver_config back after
   // an agent restart, and the failover logic re-checks a recovered task with it.
   launch.ready = failover::EncodeReadyCheck(task->ready);
@@ -225,83 +272,91 @@ absl::StatusOr<tasks::StartedTask> Driver::StartTask(StartRequest request) {
       it = MatchesAny(it->first, denied) ? launch.env.erase(it) : std::next(it);
     }
   }
-  absl::StatusOr<tasks::StartedTask> started = (*runner)->Start(launch);
+  absl::StatusOr<tasks::StartedTask> started = lease->runner()->Start(launch);
   if (!started.ok()) return started.status();
   if (task->failover) {
     const failover::TaskRef ref = RefOf(launch);
     coordinator->GuardedTaskStarted(ref, task->ready);
-    WatchGuardedTask(launch.task_id, ref);
+    WatchGuardedTask(lease->runner(), ref);
   }
   return started;
 }
 
-void Driver::WatchGuardedTask(const std::string& task_id, const failover::TaskRef& ref) {
-  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
-  if (!runner.ok()) return;
-  (*runner)->Wait(task_id, [this, ref](absl::StatusOr<tasks::ExitResult> result) {
+void Driver::WatchGuardedTask(tasks::TaskRunner* runner, const failover::TaskRef& ref) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!watched_.insert(ref.task_id).second) return;
+  }
+  runner->Wait(ref.task_id, [this, ref](absl::StatusOr<tasks::ExitResult> result) {
     bool during_stop;
     failover::FailoverCoordinator* coordinator;
     {
       absl::MutexLock lock(&mu_);
+      watched_.erase(ref.task_id);
       // The flag is consumed here, by the only observer of a guarded task's exit.
       during_stop = stopping_.erase(ref.task_id) > 0;
       coordinator = coordinator_.get();
     }
+    // Not an exit: the runner shut down (the task keeps running) or forgot the task.
+    if (!result.ok()) return;
+    // Runs on the runner's thread, which Shutdown joins only after the coordinator is gone.
     if (coordinator != nullptr) coordinator->GuardedTaskExited(ref, during_stop);
   });
 }
 
 absl::Status Driver::RecoverTask(absl::string_view task_id, absl::string_view driver_state) {
-  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
-  if (!runner.ok()) return runner.status();
-  const bool known = (*runner)->Inspect(task_id).ok();
-  if (absl::Status s = (*runner)->Recover(task_id, driver_state); !s.ok()) return s;
+  absl::StatusOr<Lease> lease = Acquire();
+  if (!lease.ok()) return lease.status();
+  tasks::TaskRunner* runner = lease->runner();
+  const bool known = runner->Inspect(task_id).ok();
+  if (absl::Status s = runner->Recover(task_id, driver_state); !s.ok()) return s;
   if (known) return absl::OkStatus();
-  absl::StatusOr<tasks::TaskStatus> status = (*runner)->Inspect(task_id);
-  failover::FailoverCoordinator* coordinator = Coordinator();
+  absl::StatusOr<tasks::TaskStatus> status = runner->Inspect(task_id);
+  failover::FailoverCoordinator* coordinator = lease->coordinator();
   if (!status.ok() || !status->guarded || coordinator == nullptr) return absl::OkStatus();
   const failover::TaskRef ref{status->task_id, status->alloc_id, status->task_name};
   absl::StatusOr<std::optional<config::ReadyCheck>> ready =
       failover::DecodeReadyCheck(status->ready);
   if (status->state == tasks::TaskState::kRunning) {
     coordinator->GuardedTaskStarted(ref, ready.ok() ? *ready : std::nullopt);
-    WatchGuardedTask(std::string(task_id), ref);
+    WatchGuardedTask(runner, ref);
   }
   return absl::OkStatus();
 }
 
 tasks::WaitHandle Driver::WaitTask(absl::string_view task_id, tasks::WaitCallback done) {
-  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
-  if (!runner.ok()) {
-    done(runner.status());
+  absl::StatusOr<Lease> lease = Acquire();
+  if (!lease.ok()) {
+    done(lease.status());
     return 0;
   }
-  return (*runner)->Wait(task_id, std::move(done));
+  return lease->runner()->Wait(task_id, std::move(done));
 }
 
 bool Driver::CancelWait(tasks::WaitHandle handle) {
-  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
-  return runner.ok() && (*runner)->CancelWait(handle);
+  absl::StatusOr<Lease> lease = Acquire();
+  return lease.ok() && lease->runner()->CancelWait(handle);
 }
 
 void Driver::StopTask(absl::string_view task_id_view, absl::Duration timeout,
                       absl::string_view signal, std::function<void(absl::Status)> done) {
   const std::string task_id(task_id_view);
-  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
-  if (!runner.ok()) return done(runner.status());
+  absl::StatusOr<Lease> lease = Acquire();
+  if (!lease.ok()) return done(lease.status());
   int signo = SIGINT;  // raw_exec's default when the job names none
   if (!signal.empty()) {
     absl::StatusOr<int> parsed = tasks::ParseSignalName(signal);
     if (!parsed.ok()) return done(parsed.status());
     signo = *parsed;
   }
-  absl::StatusOr<tasks::TaskStatus> status = (*runner)->Inspect(task_id);
+  tasks::TaskRunner* r = lease->runner();
+  absl::StatusOr<tasks::TaskStatus> status = r->Inspect(task_id);
   if (!status.ok()) return done(status.status());
-  tasks::TaskRunner* r = *runner;
+  // Safe after the lease ends: the coordinator that may run it later dies before the runner.
   auto stop = [r, task_id, timeout, signo, done = std::move(done)]() {
     r->Stop(task_id, timeout, signo, done);
   };
-  failover::FailoverCoordinator* coordinator = Coordinator();
+  failover::FailoverCoordinator* coordinator = lease->coordinator();
   if (!status->guarded || coordinator == nullptr || status->state != tasks::TaskState::kRunning) {
     return stop();
   }
@@ -316,9 +371,10 @@ void Driver::StopTask(absl::string_view task_id_view, absl::Duration timeout,
 }
 
 absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
-  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
-  if (!runner.ok()) return runner.status();
-  absl::StatusOr<tasks::TaskStatus> status = (*runner)->Inspect(task_id);
+  absl::StatusOr<Lease> lease = Acquire();
+  if (!lease.ok()) return lease.status();
+  tasks::TaskRunner* runner = lease->runner();
+  absl::StatusOr<tasks::TaskStatus> status = runner->Inspect(task_id);
   // A forced destroy of a running guarded task is Nomad's decision, not a crash: the failover
   // logic must not report it as one (the node still ends up demoted: the guarded task is gone).
   const bool guarded_running =
@@ -327,7 +383,7 @@ absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
     absl::MutexLock lock(&mu_);
     stopping_.insert(std::string(task_id));
   }
-  if (absl::Status s = (*runner)->Destroy(task_id, force); !s.ok()) {
+  if (absl::Status s = runner->Destroy(task_id, force); !s.ok()) {
     if (guarded_running && force) {
       absl::MutexLock lock(&mu_);
       stopping_.erase(std::string(task_id));
@@ -337,8 +393,10 @@ absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
   {
     absl::MutexLock lock(&mu_);
     samplers_.erase(task_id);
+    // A stop whose task exited before its flag was set leaves the flag behind; ids never return.
+    stopping_.erase(std::string(task_id));
   }
-  failover::FailoverCoordinator* coordinator = Coordinator();
+  failover::FailoverCoordinator* coordinator = lease->coordinator();
   if (status.ok() && status->guarded && coordinator != nullptr) {
     coordinator->GuardedTaskDestroyed(
         failover::TaskRef{status->task_id, status->alloc_id, status->task_name});
@@ -347,26 +405,25 @@ absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
 }
 
 absl::StatusOr<tasks::TaskStatus> Driver::InspectTask(absl::string_view task_id) {
-  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
-  if (!runner.ok()) return runner.status();
-  return (*runner)->Inspect(task_id);
+  absl::StatusOr<Lease> lease = Acquire();
+  if (!lease.ok()) return lease.status();
+  return lease->runner()->Inspect(task_id);
 }
 
 absl::Status Driver::SignalTask(absl::string_view task_id, absl::string_view signal) {
-  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
-  if (!runner.ok()) return runner.status();
+  absl::StatusOr<Lease> lease = Acquire();
+  if (!lease.ok()) return lease.status();
   absl::StatusOr<int> signo = tasks::ParseSignalName(signal);
   if (!signo.ok()) return signo.status();
-  return (*runner)->Signal(task_id, *signo);
+  return lease->runner()->Signal(task_id, *signo);
 }
 
 absl::StatusOr<tasks::TaskStats> Driver::TaskStats(absl::string_view task_id) {
-  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
-  if (!runner.ok()) return runner.status();
-  absl::StatusOr<tasks::TaskProcessInfo> process = (*runner)->ProcessOf(task_id);
+  absl::StatusOr<Lease> lease = Acquire();
+  if (!lease.ok()) return lease.status();
+  absl::StatusOr<tasks::TaskProcessInfo> process = lease->runner()->ProcessOf(task_id);
   if (!process.ok()) return process.status();
   std::shared_ptr<tasks::TaskStatsSampler> sampler;
-  tasks::ProcessTable* table;
   {
     absl::MutexLock lock(&mu_);
     std::shared_ptr<tasks::TaskStatsSampler>& slot = samplers_[std::string(task_id)];
@@ -376,9 +433,9 @@ absl::StatusOr<tasks::TaskStats> Driver::TaskStats(absl::string_view task_id) {
           tasks::CpuCompute{});
     }
     sampler = slot;
-    table = process_table_.get();
   }
-  absl::StatusOr<std::shared_ptr<const tasks::ProcessSnapshot>> snapshot = table->Snapshot();
+  absl::StatusOr<std::shared_ptr<const tasks::ProcessSnapshot>> snapshot =
+      lease->process_table()->Snapshot();
   if (!snapshot.ok()) return snapshot.status();
   return sampler->Sample(**snapshot);
 }
@@ -389,9 +446,9 @@ absl::StatusOr<tasks::ExecCommand> Driver::ExecContext(absl::string_view task_id
     return absl::InvalidArgumentError(absl::StrCat(
         "exec in task ", task_id, ": the command is empty; give a command such as /bin/sh"));
   }
-  absl::StatusOr<tasks::TaskRunner*> runner = Runner();
-  if (!runner.ok()) return runner.status();
-  absl::StatusOr<state::LaunchSpec> launch = (*runner)->ResolvedLaunch(task_id);
+  absl::StatusOr<Lease> lease = Acquire();
+  if (!lease.ok()) return lease.status();
+  absl::StatusOr<state::LaunchSpec> launch = lease->runner()->ResolvedLaunch(task_id);
   if (!launch.ok()) return launch.status();
   tasks::ExecCommand command;
   command.argv = std::move(argv);
@@ -410,16 +467,24 @@ absl::StatusOr<tasks::ExecCommand> Driver::ExecContext(absl::string_view task_id
 void Driver::Shutdown() {
   std::unique_ptr<failover::FailoverCoordinator> coordinator;
   std::unique_ptr<tasks::TaskRunner> runner;
+  std::unique_ptr<tasks::ProcessTable> process_table;
   {
     absl::MutexLock lock(&mu_);
+    if (!shut_down_) {
+      shut_down_ = true;
+      // Recoverable: a StartTask refused now succeeds on the relaunched plugin.
+      activation_error_ = tasks::MarkRecoverable(absl::UnavailableError(
+          "carp_exec is shutting down; the Nomad client retries on the relaunched plugin"));
+    }
+    // Calls in progress finish with what they leased; new ones are refused from here on.
+    mu_.Await(absl::Condition(
+        +[](int* leases) { return *leases == 0; }, &leases_));
     coordinator = std::move(coordinator_);
     runner = std::move(runner_);
-    if (active_ && activation_error_.ok()) {
-      activation_error_ = absl::UnavailableError("carp_exec is shutting down");
-    }
-    active_ = true;
+    process_table = std::move(process_table_);
   }
-  // Destroyed outside the lock: their threads may be calling back into us.
+  // Destroyed outside the lock: their threads may be calling back into us. The coordinator
+  // first: a hand-over it drops still stops its task through the runner.
   coordinator.reset();
   runner.reset();
 }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -64,6 +65,8 @@ class Driver {
     std::string self_exe;  // this binary, re-executed as `carp_exec supervise`
   };
   explicit Driver(Options options);
+  // Shuts down, then waits for an activation still running on another thread. Destroy the
+  // Driver only once no call into it is in progress (the gRPC server has stopped).
   ~Driver();
   Driver(const Driver&) = delete;
   Driver& operator=(const Driver&) = delete;
@@ -81,6 +84,8 @@ class Driver {
 
   FingerprintReport Fingerprint();
 
+  // Only StartTask is refused while the plugin config says enabled = false (like raw_exec):
+  // tasks started before the operator disabled the driver stay recoverable and stoppable.
   absl::StatusOr<tasks::StartedTask> StartTask(StartRequest request);
   absl::Status RecoverTask(absl::string_view task_id, absl::string_view driver_state);
   tasks::WaitHandle WaitTask(absl::string_view task_id, tasks::WaitCallback done);
@@ -98,16 +103,57 @@ class Driver {
                                                  std::vector<std::string> argv);
 
   // Agent shutdown (Driver.Shutdown) and plugin exit: release threads; tasks keep running.
+  // Returns once the calls in progress are done with the runtime and it is destroyed; later
+  // calls fail with a recoverable "shutting down" error.
   void Shutdown();
 
  private:
-  absl::Status ActivateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The runtime after activation (activating on first use), or the activation error.
-  absl::StatusOr<tasks::TaskRunner*> Runner();
-  // Null when no failover block is configured.
-  failover::FailoverCoordinator* Coordinator();
-  // Follows a guarded task until it exits, so a crash demotes the node at once.
-  void WatchGuardedTask(const std::string& task_id, const failover::TaskRef& ref);
+  // A call's hold on the runtime. Shutdown waits until every lease is returned before it
+  // destroys the coordinator and the runner, so a call in progress never sees them vanish.
+  // Deferred work (the stop after a hand-over) needs no lease: the coordinator, which runs it,
+  // is destroyed before the runner.
+  class Lease {
+   public:
+    Lease(Driver* driver, tasks::TaskRunner* runner, failover::FailoverCoordinator* coordinator,
+          tasks::ProcessTable* process_table)
+        : driver_(driver),
+          runner_(runner),
+          coordinator_(coordinator),
+          process_table_(process_table) {}
+    Lease(Lease&& other) noexcept
+        : driver_(std::exchange(other.driver_, nullptr)),
+          runner_(other.runner_),
+          coordinator_(other.coordinator_),
+          process_table_(other.process_table_) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+
+    tasks::TaskRunner* runner() const { return runner_; }
+    // Null when no failover block is configured.
+    failover::FailoverCoordinator* coordinator() const { return coordinator_; }
+    tasks::ProcessTable* process_table() const { return process_table_; }
+
+   private:
+    Driver* driver_;
+    tasks::TaskRunner* runner_;
+    failover::FailoverCoordinator* coordinator_;
+    tasks::ProcessTable* process_table_;
+  };
+
+  // Starts the runtime once (later calls return the first outcome). The slow part — the state
+  // directory, the supervisor check, the failover backend's tools — runs without mu_ held;
+  // concurrent callers wait for it. A Shutdown meanwhile wins: what was built is discarded.
+  absl::Status Activate() ABSL_LOCKS_EXCLUDED(mu_);
+  // Nothing to wait for: no activation runs, or Shutdown made its outcome irrelevant.
+  bool ActivationSettled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !activating_ || shut_down_;
+  }
+  // Activates if needed and leases the runtime. `for_start`: also refuse when the plugin
+  // config says enabled = false.
+  absl::StatusOr<Lease> Acquire(bool for_start = false) ABSL_LOCKS_EXCLUDED(mu_);
+  // Follows a guarded task until it exits, so a crash demotes the node at once. At most one
+  // watcher per task, however often it is started or recovered.
+  void WatchGuardedTask(tasks::TaskRunner* runner, const failover::TaskRef& ref);
 
   const Options options_;
   const std::unique_ptr<fingerprint::CommandRunner> command_runner_;  // failover tools
@@ -115,7 +161,10 @@ class Driver {
   absl::Mutex mu_;
   config::PluginConfig config_ ABSL_GUARDED_BY(mu_);
   bool configured_ ABSL_GUARDED_BY(mu_) = false;
-  bool active_ ABSL_GUARDED_BY(mu_) = false;
+  bool activating_ ABSL_GUARDED_BY(mu_) = false;  // Activate() is building the runtime
+  bool active_ ABSL_GUARDED_BY(mu_) = false;      // it finished; activation_error_ says how
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  int leases_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status activation_error_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<tasks::TaskRunner> runner_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<failover::FailoverCoordinator> coordinator_ ABSL_GUARDED_BY(mu_);
@@ -123,8 +172,11 @@ class Driver {
   absl::flat_hash_map<std::string, std::shared_ptr<tasks::TaskStatsSampler>> samplers_
       ABSL_GUARDED_BY(mu_);
   failover::EventSink* sink_ = nullptr;
-  // Tasks whose StopTask is in progress: their exit is expected, not a crash.
+  // Tasks whose StopTask (or forced DestroyTask) is in progress: their exit is expected, not a
+  // crash. Consumed by the task's exit watcher; dropped when the task is destroyed.
   absl::flat_hash_set<std::string> stopping_ ABSL_GUARDED_BY(mu_);
+  // Guarded tasks with an exit watcher registered.
+  absl::flat_hash_set<std::string> watched_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace carp_exec

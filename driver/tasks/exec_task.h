@@ -5,9 +5,9 @@
 //
 // Output decision: by default stderr is merged into stdout through ONE pipe (real interleaving
 // order), like raw_exec, so an error message such as "No such file or directory" reaches the
-// check output; only the last `max_output_bytes` are kept. raw_exec keeps 4 KiB; we keep
-// 64 KiB by default, far below gRPC's 4 MiB message limit. kSeparate captures both streams
-// separately, each capped the same way.
+// check output; only the last `max_output_bytes` are kept. The Driver service asks for raw_exec's
+// 4 KiB; the default here is 64 KiB, far below gRPC's 4 MiB message limit. kSeparate captures both
+// streams separately, each capped the same way.
 //
 // RunExec BLOCKS the calling thread until the command ended and its output was drained (or the
 // timeout hit): call it from a worker thread, never from a gRPC callback thread.
