@@ -83,6 +83,9 @@ void LogmonFifo::Run() {
         continue;
       }
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      // End-of-file cannot happen (we hold a write end); any other error ends the copy
+      // rather than spinning on a descriptor that stays ready.
+      return;
     }
     if (fds[1].revents != 0) return;
   }
