@@ -23,7 +23,7 @@ from xml.sax.saxutils import escape
 WIDTH = 1100
 LEFT = 250  # lane titles
 RIGHT = 30
-TOP = 124  # title, subtitles, legend
+TOP = 140  # title, subtitles, legend
 LABEL_ROW = 15  # height of one row of event labels
 LABEL_ROWS = 4
 BAND = 34  # height of the request ticks
@@ -31,6 +31,7 @@ LANE_GAP = 26
 CHAR_WIDTH = 6.1  # average width of an 11 px sans-serif character, for overlap avoidance
 OK_COLOUR = "#1e8e3e"
 FAIL_COLOUR = "#d93025"
+PEER_COLOUR = "#8ab4f8"
 
 # kind -> (colour, label); kinds not listed are not drawn (their text is in the console timeline).
 EVENTS = {
@@ -84,7 +85,7 @@ def render(timeline):
         for e in lane["events"]:
             span = max(span, e["t"])
         span = max(span, lane["summary"].get("window", 0))
-    span = math.ceil(span * 2) / 2
+    span = math.ceil((span + 0.04) * 10) / 10
     plot_left, plot_right = LEFT, WIDTH - RIGHT
     scale = (plot_right - plot_left) / span
 
@@ -122,7 +123,12 @@ def render(timeline):
     out.append(f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 26}" y2="{ly - 4}" stroke="#202124" '
                f'stroke-width="2"/>')
     out.append(text(lx + 31, ly, "longest gap without an answer"))
-    lx += 230
+    lx += 222
+    out.append(f'<rect x="{lx}" y="{ly - 8}" width="26" height="6" fill="{PEER_COLOUR}"/>')
+    out.append(text(lx + 31, ly, "VIP on the peer, edge-b"))
+    lx, ly = 20, ly + 20
+    out.append(text(lx, ly, "steps:", colour="#3c4043"))
+    lx += 45
     for kind in LEGEND_ORDER:
         colour, label = EVENTS[kind]
         out.append(f'<line x1="{lx}" y1="{ly - 12}" x2="{lx}" y2="{ly + 3}" stroke="{colour}" '
@@ -188,6 +194,15 @@ def draw_lane(out, lane, y, x_of, plot_left, plot_right):
         colour = OK_COLOUR if r["ok"] else FAIL_COLOUR
         out.append(f'<rect x="{x_of(r["t"]):.1f}" y="{band_top + 3}" width="{tick:.1f}" '
                    f'height="{BAND - 6}" fill="{colour}"/>')
+
+    # Where the VIP was on the peer: a strip above the ticks, from "moved" to "back" (or the end).
+    moved = next((e["t"] for e in lane["events"] if e["kind"] == "moved"), None)
+    if moved is not None:
+        back = next((e["t"] for e in lane["events"] if e["kind"] == "back" and e["t"] >= moved),
+                    None)
+        x1, x2 = x_of(moved), x_of(back) if back is not None else plot_right
+        out.append(f'<rect x="{x1:.1f}" y="{band_top - 7}" width="{max(1.0, x2 - x1):.1f}" '
+                   f'height="6" fill="{PEER_COLOUR}"/>')
 
     # The longest gap: a bracket under the band, labelled when it is wide enough to matter.
     if s["longest_gap"] >= 0.2:
