@@ -1,4 +1,4 @@
-#include "driver/failover/atomic_file.h"
+#include "driver/tasks/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 
-namespace carp_exec::failover {
+namespace carp_exec::tasks {
 namespace {
 
 absl::Status ErrnoError(absl::string_view what, const std::string& path, int err) {
@@ -53,10 +53,15 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   if (fd < 0) return ErrnoError("cannot create", temp, errno);
   {
     absl::Cleanup close_fd = [fd] { ::close(fd); };
-    if (absl::Status s = WriteAll(fd, contents, temp); !s.ok()) return s;
-    if (::fchmod(fd, static_cast<mode_t>(mode)) != 0)
-      return ErrnoError("cannot chmod", temp, errno);
-    if (::fsync(fd) != 0) return ErrnoError("cannot fsync", temp, errno);
+    absl::Status written = WriteAll(fd, contents, temp);
+    if (written.ok() && ::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
+      written = ErrnoError("cannot chmod", temp, errno);
+    }
+    if (written.ok() && ::fsync(fd) != 0) written = ErrnoError("cannot fsync", temp, errno);
+    if (!written.ok()) {
+      ::unlink(temp.c_str());
+      return written;
+    }
   }
   if (Stop(interrupt, AtomicWriteStep::kRename)) {
     return absl::AbortedError(absl::StrCat("write of ", path, " interrupted before the rename"));
@@ -119,4 +124,4 @@ absl::Status MakeDirectories(const std::string& path) {
   return absl::OkStatus();
 }
 
-}  // namespace carp_exec::failover
+}  // namespace carp_exec::tasks

@@ -1,7 +1,8 @@
 #pragma once
-// Whole-file reads and crash-safe whole-file replacement, for the demotion ledger and the
-// keepalived track_file. A reader (another process, or we after a SIGKILL) sees either the old
-// or the new contents, never a mix, and a completed write survives a power cut.
+// Whole-file reads and crash-safe whole-file replacement: the task records of the state
+// directory (spec, pid, exit), the demotion ledger and the keepalived track_file. A reader (another
+// process, or we after a SIGKILL) sees either the old or the new contents, never a mix, and a
+// completed write survives a power cut.
 
 #include <functional>
 #include <optional>
@@ -11,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace carp_exec::failover {
+namespace carp_exec::tasks {
 
 // The steps of WriteFileAtomically, named so crash tests can stop between any two of them.
 enum class AtomicWriteStep { kWriteTemp, kRename, kSyncDir };
@@ -22,7 +23,7 @@ using AtomicWriteInterrupt = std::function<bool(AtomicWriteStep)>;
 
 // Writes `contents` to `path` by writing `path`.tmp, fsync, rename over `path`, fsync of the
 // directory. `mode` applies to the new file. The directory must exist. An interrupted write
-// returns AbortedError.
+// returns AbortedError and leaves the temporary file, as a crash would; a failed one removes it.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,
                                  int mode = 0644, const AtomicWriteInterrupt& interrupt = nullptr);
 
@@ -33,4 +34,4 @@ absl::StatusOr<std::optional<std::string>> ReadFileIfExists(const std::string& p
 // Creates `path` and missing parents with mode 0700 (like mkdir -p).
 absl::Status MakeDirectories(const std::string& path);
 
-}  // namespace carp_exec::failover
+}  // namespace carp_exec::tasks

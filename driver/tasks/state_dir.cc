@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "carp_exec/driver_state.pb.h"
 #include "driver/log/hclog.h"
+#include "driver/tasks/atomic_file.h"
 #include "driver/tasks/supervisor_protocol.h"
 
 namespace carp_exec::tasks {
@@ -28,28 +29,6 @@ absl::Status ErrnoStatus(absl::string_view what, absl::string_view path, int err
   if (error_number == ENOENT) return absl::NotFoundError(message);
   if (error_number == EACCES || error_number == EPERM) return absl::PermissionDeniedError(message);
   return absl::InternalError(message);
-}
-
-absl::Status WriteAll(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::InternalError(strerror(errno));
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SyncDir(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("state dir: cannot open", dir, errno);
-  int rc = fsync(fd);
-  int saved = errno;
-  close(fd);
-  if (rc != 0) return ErrnoStatus("state dir: cannot fsync", dir, saved);
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -82,47 +61,17 @@ absl::Status CheckSocketPathFits(absl::string_view state_dir) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFileAtomically(absl::string_view dir, absl::string_view name,
-                                 absl::string_view data) {
-  std::string final_path = absl::StrCat(dir, "/", name);
-  std::string temp_path = absl::StrCat(final_path, ".tmp.", getpid());
-  int fd = open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus("state file: cannot create", temp_path, errno);
-  absl::Status written = WriteAll(fd, data);
-  if (written.ok() && fsync(fd) != 0) written = absl::InternalError(strerror(errno));
-  close(fd);
-  if (!written.ok()) {
-    unlink(temp_path.c_str());
-    return absl::InternalError(
-        absl::StrCat("state file: cannot write \"", temp_path, "\": ", written.message()));
-  }
-  if (rename(temp_path.c_str(), final_path.c_str()) != 0) {
-    int saved = errno;
-    unlink(temp_path.c_str());
-    return ErrnoStatus("state file: cannot rename into", final_path, saved);
-  }
-  return SyncDir(std::string(dir));
+absl::Status WriteTaskFile(absl::string_view dir, absl::string_view name, absl::string_view data) {
+  return WriteFileAtomically(absl::StrCat(dir, "/", name), data, 0600);
 }
 
 absl::StatusOr<std::string> ReadWholeFile(absl::string_view path) {
-  std::string p(path);
-  int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("state file: cannot open", path, errno);
-  std::string data;
-  char buf[8192];
-  while (true) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int saved = errno;
-      close(fd);
-      return ErrnoStatus("state file: cannot read", path, saved);
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
+  absl::StatusOr<std::optional<std::string>> data = ReadFileIfExists(std::string(path));
+  if (!data.ok()) return data.status();
+  if (!data->has_value()) {
+    return absl::NotFoundError(absl::StrCat("state file \"", path, "\" does not exist"));
   }
-  close(fd);
-  return data;
+  return **std::move(data);
 }
 
 absl::Status ReadMessage(absl::string_view path, google::protobuf::MessageLite* message) {

@@ -42,9 +42,8 @@ std::string TaskStateDir(absl::string_view state_dir, absl::string_view task_id)
 absl::Status CheckSocketPathFits(absl::string_view state_dir);
 
 // Writes `data` to <dir>/<name> so that a crash leaves the old file or the new one, never a
-// mix: temp file, fsync, rename, fsync of the directory. Mode 0600.
-absl::Status WriteFileAtomically(absl::string_view dir, absl::string_view name,
-                                 absl::string_view data);
+// mix (WriteFileAtomically of atomic_file.h). Mode 0600.
+absl::Status WriteTaskFile(absl::string_view dir, absl::string_view name, absl::string_view data);
 
 // NotFound if the file does not exist.
 absl::StatusOr<std::string> ReadWholeFile(absl::string_view path);

@@ -31,20 +31,20 @@ TEST(StateDirTest, SocketPathLimitIsCheckedWithAClearError) {
 
 TEST(StateDirTest, AtomicWriteReplacesAndLeavesNoTempFiles) {
   testing::TempDir dir;
-  ASSERT_TRUE(WriteFileAtomically(dir.path(), "exit.pb", "first").ok());
-  ASSERT_TRUE(WriteFileAtomically(dir.path(), "exit.pb", "second").ok());
+  ASSERT_TRUE(WriteTaskFile(dir.path(), "exit.pb", "first").ok());
+  ASSERT_TRUE(WriteTaskFile(dir.path(), "exit.pb", "second").ok());
   EXPECT_EQ(*ReadWholeFile(dir.Sub("exit.pb")), "second");
   EXPECT_EQ(testing::CountEntries(dir.path()), 1);
   struct stat st;
   ASSERT_EQ(stat(dir.Sub("exit.pb").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(ReadWholeFile(dir.Sub("missing")).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_FALSE(WriteFileAtomically(dir.Sub("no/such"), "x", "y").ok());
+  EXPECT_FALSE(WriteTaskFile(dir.Sub("no/such"), "x", "y").ok());
 }
 
 TEST(StateDirTest, CorruptRecordIsDataLoss) {
   testing::TempDir dir;
-  ASSERT_TRUE(WriteFileAtomically(dir.path(), "exit.pb", "\xff\xff\xff").ok());
+  ASSERT_TRUE(WriteTaskFile(dir.path(), "exit.pb", "\xff\xff\xff").ok());
   state::ExitRecord record;
   EXPECT_EQ(ReadMessage(dir.Sub("exit.pb"), &record).code(), absl::StatusCode::kDataLoss);
 }
@@ -53,8 +53,8 @@ TEST(StateDirTest, RemoveTaskDirRemovesFilesAndToleratesAbsence) {
   testing::TempDir dir;
   std::string task = dir.Sub("t");
   ASSERT_EQ(mkdir(task.c_str(), 0700), 0);
-  ASSERT_TRUE(WriteFileAtomically(task, "spec.pb", "x").ok());
-  ASSERT_TRUE(WriteFileAtomically(task, "exit.pb", "y").ok());
+  ASSERT_TRUE(WriteTaskFile(task, "spec.pb", "x").ok());
+  ASSERT_TRUE(WriteTaskFile(task, "exit.pb", "y").ok());
   EXPECT_TRUE(RemoveTaskDir(task).ok());
   EXPECT_NE(access(task.c_str(), F_OK), 0);
   EXPECT_TRUE(RemoveTaskDir(task).ok());
@@ -70,7 +70,7 @@ TEST(StateDirTest, ScanSkipsUnreadableEntriesAndReportsLostOnes) {
   state::LaunchSpec spec;
   spec.set_task_id("lost-task");
   spec.set_guarded(true);
-  ASSERT_TRUE(WriteFileAtomically(lost, kSpecFile, spec.SerializeAsString()).ok());
+  ASSERT_TRUE(WriteTaskFile(lost, kSpecFile, spec.SerializeAsString()).ok());
   std::vector<PersistedTask> found = ScanStateDir(dir.path());
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].task_id, "lost-task");

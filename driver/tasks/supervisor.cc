@@ -403,7 +403,7 @@ int RunSupervisor(int argc, char** argv) {
   record.mutable_task()->set_start_time(ProcessStartTime(task).value_or(0));
   record.set_task_pgid(task);
   record.set_started_at_unix_nanos(absl::ToUnixNanos(absl::Now()));
-  if (absl::Status written = WriteFileAtomically(dir, kPidFile, record.SerializeAsString());
+  if (absl::Status written = WriteTaskFile(dir, kPidFile, record.SerializeAsString());
       !written.ok()) {
     Log("cannot record the task's pid: %s", std::string(written.message()).c_str());
   }
@@ -454,7 +454,7 @@ int RunSupervisor(int argc, char** argv) {
 
   state::ExitRecord exit_record = ExitRecordOf(*wait_status);
   int rc = 0;
-  if (absl::Status written = WriteFileAtomically(dir, kExitFile, exit_record.SerializeAsString());
+  if (absl::Status written = WriteTaskFile(dir, kExitFile, exit_record.SerializeAsString());
       !written.ok()) {
     Log("cannot record the task's exit: %s", std::string(written.message()).c_str());
     rc = 1;

@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "driver/tasks/atomic_file.h"
 #include "driver/tasks/signal_names.h"
 #include "driver/tasks/state_dir.h"
 #include "driver/tasks/supervisor_protocol.h"
@@ -27,19 +28,6 @@ absl::Status NotFound(absl::string_view id) {
   return absl::NotFoundError(absl::StrCat("task \"", id,
                                           "\" not found: it was never started or recovered by "
                                           "this plugin, or was destroyed"));
-}
-
-absl::Status MakeDirs(const std::string& path) {
-  for (size_t slash = 1; slash != std::string::npos;) {
-    slash = path.find('/', slash + 1);
-    std::string prefix = path.substr(0, slash);
-    if (mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-      return absl::PermissionDeniedError(absl::StrCat("state_dir: cannot create \"", prefix,
-                                                      "\": ", strerror(errno),
-                                                      "; create it or choose another state_dir"));
-    }
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -58,7 +46,10 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(TaskRunnerOptions
                                                       options.supervisor_path,
                                                       "\" cannot be run: ", strerror(errno)));
   }
-  if (absl::Status made = MakeDirs(TasksRoot(options.state_dir)); !made.ok()) return made;
+  if (absl::Status made = MakeDirectories(TasksRoot(options.state_dir)); !made.ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("state_dir: ", made.message(), "; create it or choose another state_dir"));
+  }
   int wake[2];
   if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
     return absl::ResourceExhaustedError(absl::StrCat("task runner: pipe: ", strerror(errno)));

@@ -119,7 +119,7 @@ absl::StatusOr<StartedTask> TaskRunner::Launch(const LaunchSpec& spec) {
     return IsTransientErrno(errno) ? MarkRecoverable(status) : status;
   }
   absl::Cleanup remove_dir = [&dir] { (void)RemoveTaskDir(dir); };
-  if (absl::Status written = WriteFileAtomically(dir, kSpecFile, resolved->SerializeAsString());
+  if (absl::Status written = WriteTaskFile(dir, kSpecFile, resolved->SerializeAsString());
       !written.ok()) {
     return MarkRecoverable(written);
   }
