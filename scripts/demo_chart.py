@@ -32,6 +32,7 @@ CHAR_WIDTH = 6.1  # average width of an 11 px sans-serif character, for overlap 
 OK_COLOUR = "#1e8e3e"
 FAIL_COLOUR = "#d93025"
 PEER_COLOUR = "#8ab4f8"
+AMBER = "#b06000"  # failures only at a VIP move: not the procedure's doing
 
 # kind -> (colour, label); kinds not listed are not drawn (their text is in the console timeline).
 EVENTS = {
@@ -42,9 +43,11 @@ EVENTS = {
     "back": ("#0b3d91", "VIP back"),
     "signalled": ("#b31412", "signalled"),
     "ready": ("#137333", "ready"),
+    "started": ("#137333", "replacement up"),
     "restored": ("#9334e6", "restored"),
 }
-LEGEND_ORDER = ["stop", "demoted", "moved", "signalled", "ready", "restored", "back"]
+LEGEND_ORDER = ["stop", "demoted", "moved", "signalled", "undemoted", "back", "started", "ready",
+                "restored"]
 
 
 def lane_height():
@@ -170,12 +173,16 @@ def draw_lane(out, lane, y, x_of, plot_left, plot_right):
                f'fill="#f8f9fa" stroke="#dadce0"/>')
 
     # Lane title and its figures.
-    failed_colour = OK_COLOUR if s["failed"] == 0 else FAIL_COLOUR
+    at_move = s.get("failed_at_move", 0)
+    failed_colour = FAIL_COLOUR if s["failed"] - at_move else AMBER if at_move else OK_COLOUR
     out.append(text(22, y + 16, lane["name"], size=15, weight="bold"))
     for i, line in enumerate(wrap(lane.get("what", ""), 36)[:3]):
         out.append(text(22, y + 33 + i * 13, line, size=10, colour="#5f6368"))
     out.append(text(22, band_top + 14, f"{s['failed']} of {s['total']} requests failed", size=12,
                     colour=failed_colour, weight="bold"))
+    if at_move:
+        out.append(text(22, band_top + 44, f"({at_move} in flight while the VIP moved)", size=10,
+                        colour="#5f6368"))
     gap = f"longest gap {s['longest_gap']:.2f} s"
     stop = s.get("time_to_stop")
     stop_text = "" if stop is None else f" · time to stop {stop:.2f} s"
