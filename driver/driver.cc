@@ -103,6 +103,11 @@ absl::Status Driver::SetConfig(absl::string_view msgpack, bool from_agent) {
   return absl::OkStatus();
 }
 
+void Driver::SetCpuCompute(tasks::CpuCompute compute) {
+  absl::MutexLock lock(&mu_);
+  cpu_compute_ = compute;
+}
+
 absl::Status Driver::Init() { return Activate(); }
 
 namespace {
@@ -430,7 +435,7 @@ absl::StatusOr<tasks::TaskStats> Driver::TaskStats(absl::string_view task_id) {
     if (slot == nullptr) {
       slot = std::make_shared<tasks::TaskStatsSampler>(
           tasks::TaskProcessGroup{std::string(task_id), process->pgid, process->start_time},
-          tasks::CpuCompute{});
+          cpu_compute_);
     }
     sampler = slot;
   }

@@ -76,6 +76,8 @@ class Driver {
   // which activates the runtime. An invalid config is an error naming the field; the previous
   // config stays in force.
   absl::Status SetConfig(absl::string_view msgpack, bool from_agent);
+  // The node's CPU from nomad_config's topology, for TaskStats' total_ticks (MHz used).
+  void SetCpuCompute(tasks::CpuCompute compute);
   // Driver.Init: activates the runtime. Idempotent.
   absl::Status Init();
 
@@ -161,6 +163,7 @@ class Driver {
   absl::Mutex mu_;
   config::PluginConfig config_ ABSL_GUARDED_BY(mu_);
   bool configured_ ABSL_GUARDED_BY(mu_) = false;
+  tasks::CpuCompute cpu_compute_ ABSL_GUARDED_BY(mu_);
   bool activating_ ABSL_GUARDED_BY(mu_) = false;  // Activate() is building the runtime
   bool active_ ABSL_GUARDED_BY(mu_) = false;      // it finished; activation_error_ says how
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;

@@ -83,7 +83,9 @@ class StopReactor final : public grpc::ServerUnaryReactor {
 }  // namespace
 
 DriverService::DriverService(Driver* driver)
-    : driver_(driver), streams_(std::make_unique<TaskStreams>(driver)) {
+    : driver_(driver),
+      streams_(std::make_unique<TaskStreams>(driver)),
+      blocking_(std::make_unique<BlockingCalls>(kBlockingThreads)) {
   driver_->SetEventSink(streams_.get());
 }
 
@@ -134,12 +136,16 @@ grpc::ServerUnaryReactor* DriverService::RecoverTask(grpc::CallbackServerContext
                                   "RecoverTask: the handle has no task id (handle.config.id is "
                                   "empty); Nomad will restart the task"));
   }
-  const absl::Status status = driver_->RecoverTask(task_id, request->handle().driver_state());
-  if (!status.ok()) {
-    log::Warn("carp_exec", "task could not be recovered",
-              {{"task_id", task_id}, {"error", status.message()}});
-  }
-  return Done(ctx, ToGrpc(status));
+  auto* reactor = ctx->DefaultReactor();
+  blocking_->Run([this, reactor, request, task_id] {
+    const absl::Status status = driver_->RecoverTask(task_id, request->handle().driver_state());
+    if (!status.ok()) {
+      log::Warn("carp_exec", "task could not be recovered",
+                {{"task_id", task_id}, {"error", status.message()}});
+    }
+    reactor->Finish(ToGrpc(status));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* DriverService::StartTask(grpc::CallbackServerContext* ctx,
@@ -160,20 +166,26 @@ grpc::ServerUnaryReactor* DriverService::StartTask(grpc::CallbackServerContext* 
   if (!task.alloc_dir().empty()) launch.task_dir = absl::StrCat(task.alloc_dir(), "/", task.name());
   start.msgpack_config = task.msgpack_driver_config();
 
-  absl::StatusOr<tasks::StartedTask> started = driver_->StartTask(std::move(start));
-  if (!started.ok()) {
-    log::Error("carp_exec", "task failed to start",
-               {{"task_id", task.id()}, {"error", started.status().message()}});
-    return Done(ctx, ToGrpcStartError(started.status()));
-  }
-  // Nomad persists this handle and gives it back in RecoverTask; a handle without `config` is
-  // skipped at restore and the task would be started twice.
-  auto* handle = response->mutable_handle();
-  handle->set_version(kTaskHandleVersion);
-  *handle->mutable_config() = task;
-  handle->set_state(drivers::RUNNING);
-  handle->set_driver_state(started->driver_state);
-  return Done(ctx, grpc::Status::OK);
+  auto* reactor = ctx->DefaultReactor();
+  blocking_->Run([this, reactor, request, response, start = std::move(start)]() mutable {
+    const drivers::TaskConfig& task = request->task();
+    absl::StatusOr<tasks::StartedTask> started = driver_->StartTask(std::move(start));
+    if (!started.ok()) {
+      log::Error("carp_exec", "task failed to start",
+                 {{"task_id", task.id()}, {"error", started.status().message()}});
+      reactor->Finish(ToGrpcStartError(started.status()));
+      return;
+    }
+    // Nomad persists this handle and gives it back in RecoverTask; a handle without `config`
+    // is skipped at restore and the task would be started twice.
+    auto* handle = response->mutable_handle();
+    handle->set_version(kTaskHandleVersion);
+    *handle->mutable_config() = task;
+    handle->set_state(drivers::RUNNING);
+    handle->set_driver_state(started->driver_state);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* DriverService::WaitTask(grpc::CallbackServerContext*,
@@ -188,15 +200,21 @@ grpc::ServerUnaryReactor* DriverService::StopTask(grpc::CallbackServerContext*,
                                                   const drivers::StopTaskRequest* request,
                                                   drivers::StopTaskResponse*) {
   auto* reactor = new StopReactor();
-  driver_->StopTask(request->task_id(), FromProto(request->timeout()), request->signal(),
-                    [reactor](absl::Status status) { reactor->Complete(ToGrpc(status)); });
+  blocking_->Run([this, reactor, request] {
+    driver_->StopTask(request->task_id(), FromProto(request->timeout()), request->signal(),
+                      [reactor](absl::Status status) { reactor->Complete(ToGrpc(status)); });
+  });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* DriverService::DestroyTask(grpc::CallbackServerContext* ctx,
                                                      const drivers::DestroyTaskRequest* request,
                                                      drivers::DestroyTaskResponse*) {
-  return Done(ctx, ToGrpc(driver_->DestroyTask(request->task_id(), request->force())));
+  auto* reactor = ctx->DefaultReactor();
+  blocking_->Run([this, reactor, request] {
+    reactor->Finish(ToGrpc(driver_->DestroyTask(request->task_id(), request->force())));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* DriverService::InspectTask(grpc::CallbackServerContext* ctx,
@@ -233,7 +251,11 @@ grpc::ServerUnaryReactor* DriverService::Shutdown(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* DriverService::SignalTask(grpc::CallbackServerContext* ctx,
                                                     const drivers::SignalTaskRequest* request,
                                                     drivers::SignalTaskResponse*) {
-  return Done(ctx, ToGrpc(driver_->SignalTask(request->task_id(), request->signal())));
+  auto* reactor = ctx->DefaultReactor();
+  blocking_->Run([this, reactor, request] {
+    reactor->Finish(ToGrpc(driver_->SignalTask(request->task_id(), request->signal())));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* DriverService::ExecTask(grpc::CallbackServerContext* ctx,

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "driver/driver.h"
+#include "driver/service/blocking_calls.h"
 #include "driver/service/task_streams.h"
 #include "nomad/driver.grpc.pb.h"
 
@@ -69,8 +70,13 @@ class DriverService final : public drivers::Driver::CallbackService {
   ExecTaskStreaming(grpc::CallbackServerContext* ctx) override;
 
  private:
+  // Work that may block (a stuck supervisor) runs here, never on gRPC's few handler threads.
+  // Eight keeps the plugin far under Nomad-scale thread budgets (bench: 13 threads idle).
+  static constexpr int kBlockingThreads = 8;
+
   Driver* driver_;
   std::unique_ptr<TaskStreams> streams_;
+  std::unique_ptr<BlockingCalls> blocking_;  // last: joined first on destruction
 };
 
 }  // namespace carp_exec::service
