@@ -3,7 +3,7 @@
 //   supervise <dir>                     the per-task supervisor (started by the plugin itself)
 //   version | status | check            operator commands
 
-#ifdef __GLIBC__
+#if __has_include(<malloc.h>)
 #include <malloc.h>
 #endif
 
@@ -35,7 +35,7 @@ int RunPlugin(const char* argv0) {
     return 1;
   }
   carp_exec::host::InstallPluginSignalHandlers();
-#ifdef __GLIBC__
+#ifdef M_ARENA_MAX
   // glibc gives each thread that allocates its own arena and keeps freed memory there: after
   // 1,000 tasks came and went the plugin held ~50 MiB it no longer used (bench/scale_bench).
   // Two arenas are plenty for a mostly idle control plane.
