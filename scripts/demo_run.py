@@ -104,6 +104,7 @@ class LaneWatcher:
         self.seen = set()
         self.track_value = "0"
         self.demoted_wall = None
+        self.track_polled = 0.0  # wall time of the previous look at the track file
         self.stop_wall = None  # D: from the plugin driver's "start" line
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
@@ -145,6 +146,7 @@ class LaneWatcher:
                 for tail in self.tails.values():
                     tail.skip_to_end()
                 self.track_value = read_text(self.track) or "0"
+                self.track_polled = time.time()
                 return
             self.t0 = time.time()
             self.console.add(self.t0, f"  {0:6.3f} s  client starts probing the VIP: one GET every "
@@ -181,10 +183,16 @@ class LaneWatcher:
                 self.report(record["wall"], "ready", "replacement ready (answers /ping)")
 
     def poll_track(self):
+        now = time.time()
         value = read_text(self.track)
-        if value is None or value == self.track_value:
+        # Empty: read between the writer's truncate and its write; look again next round.
+        if not value or value == self.track_value or not value.lstrip("-").isdigit():
+            self.track_polled = now
             return
-        wall = os.stat(self.track).st_mtime
+        # The write happened after our previous look and before this one; the mtime (the
+        # kernel's coarse clock) says when more precisely, if it falls in that interval.
+        wall = min(now, max(os.stat(self.track).st_mtime, self.track_polled))
+        self.track_polled = now
         before, self.track_value = self.track_value, value
         if value != "0" and before == "0":
             self.demoted_wall = wall
