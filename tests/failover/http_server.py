@@ -17,6 +17,7 @@ import argparse
 import http.server
 import json
 import os
+import select
 import signal
 import socketserver
 import sys
@@ -33,10 +34,12 @@ class EventLog:
         self._name = name
         self._lock = threading.Lock()
 
-    def write(self, event, **fields):
+    def write(self, event, wall=None, mono=None, **fields):
+        """wall/mono: when it happened, if not now."""
         if not self._path:
             return
-        record = {"wall": time.time(), "mono": time.monotonic(), "event": event,
+        record = {"wall": time.time() if wall is None else wall,
+                  "mono": time.monotonic() if mono is None else mono, "event": event,
                   "name": self._name, "pid": os.getpid()}
         record.update(fields)
         line = json.dumps(record) + "\n"
@@ -105,21 +108,37 @@ def main():
         return check(args.check)
 
     log = EventLog(args.log, args.name)
-    server = Server((args.bind, args.port), Handler)
-    server.state = State(args.name, log)
-    stop = threading.Event()
+    # The handler only records the signal: it takes no lock (one the main thread holds, e.g. inside
+    # EventLog.write, would deadlock it) and the main thread logs it. The kernel may deliver a
+    # process-directed signal to any thread; then only the C-level part runs there, and the Python
+    # handler waits until the main thread runs bytecode again. An unbounded Event.wait() never
+    # does, so the server ignored such a SIGTERM until SIGKILL. The wakeup fd (written by the C
+    # part in whatever thread) ends the main thread's wait at once; the 50 ms bound is the backstop.
+    received = []  # (signal name, wall, mono); list.append needs no lock
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
 
     def on_signal(signum, _frame):
-        log.write("signal", signal=signal.Signals(signum).name)
-        stop.set()
+        received.append((signal.Signals(signum).name, time.time(), time.monotonic()))
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    server = Server((args.bind, args.port), Handler)
+    server.state = State(args.name, log)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
     log.write("listening", port=args.port)
-    stop.wait()
+    while not received:
+        select.select([wake_read], [], [], 0.05)
+        try:
+            os.read(wake_read, 64)  # drain, so the next select waits again
+        except BlockingIOError:
+            pass
+    name, wall, mono = received[0]
+    log.write("signal", wall=wall, mono=mono, signal=name)
     # Refuse new connections at once: this is the moment a real proxy stops taking traffic.
     server.socket.close()
     time.sleep(max(0.0, args.drain))
