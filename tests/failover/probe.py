@@ -3,7 +3,8 @@
 
 Sends one GET at a time to --url, starting a request every --interval seconds (the next one starts
 at once when a request took longer), each with --timeout, for at most --duration seconds and at most
---count requests. Every result is one JSON line in --out:
+--count requests. Every result is one JSON line in --out, flushed as soon as the request ends (the
+demo shows failures live):
   {"seq", "mono", "wall", "ok", "status", "latency", "served_by", "error"}
 (mono = CLOCK_MONOTONIC at the start of the request, wall = unix time at the start).
 
@@ -114,6 +115,9 @@ def main():
                          "`ip netns exec <prefix>-client` (or pass --allow-root-netns)")
     if args.duration <= 0 or args.duration > 3600 or args.count <= 0:
         raise SystemExit("probe: --duration must be in (0, 3600] seconds and --count positive")
+    if not 0.005 <= args.interval <= 60 or not 0 < args.timeout <= 60:
+        raise SystemExit("probe: --interval must be in [0.005, 60] and --timeout in (0, 60] "
+                         "seconds (the test bed's pace is --interval 0.05 --timeout 0.5)")
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
@@ -138,6 +142,7 @@ def main():
             record["seq"] = len(results)
             results.append(record)
             out.write(json.dumps(record) + "\n")
+            out.flush()  # readers (the demo) see each result live; one write per request
             next_start = started + args.interval
     window_end = min(time.monotonic(), deadline) if not stopping else time.monotonic()
 
