@@ -37,7 +37,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 BENCH_PATH = os.path.join(REPO, "bench", "procedures", "run")
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "failover"))
 import demo_chart  # noqa: E402  (beside this file)
+# The rule for requests lost in flight at a VIP move (windows, error classes), shared with the
+# testbed self-test; failover_e2e applies the same rule in C++ (tests/failover/move_losses.h).
+from move_losses import caught_by_move  # noqa: E402
 
 POLL_SECONDS = 0.01
 LANES = ["D", "B", "A"]
@@ -312,25 +316,6 @@ def failure_runs(requests):
     return [(s, e, n, max(errors, key=errors.get), m) for s, e, n, errors, m in runs]
 
 
-# A request whose TCP connection is open at the instant the VIP changes node is lost whatever
-# stopped the task: the client's next packet reaches the other node, which answers with a reset
-# (or, for a SYN caught mid-move, nothing: a timeout). The notify hook records the move a few ms
-# after it happened, so the window reaches back further than forward.
-MOVE_WINDOW_BEFORE = 0.06
-MOVE_WINDOW_AFTER = 0.02
-MOVE_ERRORS = ("ConnectionResetError", "TimeoutError", "BrokenPipeError", "RemoteDisconnected")
-
-
-def caught_by_move(request, moves):
-    """True for a failed request that was reset or timed out while the VIP moved. A refused
-    connection is never excused: it means the VIP pointed at a node with no server."""
-    if request["ok"] or not (request.get("error") or "").startswith(MOVE_ERRORS):
-        return False
-    start, end = request["t"], request["t"] + request["latency"]
-    return any(start <= move + MOVE_WINDOW_AFTER and end >= move - MOVE_WINDOW_BEFORE
-               for move in moves)
-
-
 def read_jsonl(path):
     rows = []
     with open(path, encoding="utf-8") as f:
@@ -412,12 +397,14 @@ class Demo:
                 wall = start
             events.append({"t": wall - t0, "kind": kind, "text": text})
         name, what = self.describe(key)
-        moves = [e["t"] for e in events if e["kind"] in ("moved", "back")]
+        # The notify logs are the witnesses here: one instant per move.
+        moves = [(e["t"], e["t"]) for e in events if e["kind"] in ("moved", "back")]
         requests = [{"t": r["wall"] - t0, "latency": r["latency"], "ok": r["ok"],
                      "error": r.get("error"), "status": r.get("status"),
                      "served_by": r.get("served_by")} for r in records]
         for r in requests:
-            r["at_move"] = caught_by_move(r, moves)
+            r["at_move"] = caught_by_move(r["ok"], r["error"], r["t"], r["latency"],
+                                          moves) is not None
         return {
             "key": key, "name": name, "what": what,
             "requests": requests,

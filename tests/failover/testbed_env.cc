@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -229,6 +230,16 @@ std::optional<std::string> JsonString(absl::string_view line, absl::string_view 
   return std::string(rest.substr(1, end - 1));
 }
 
+std::optional<bool> JsonBool(absl::string_view line, absl::string_view key) {
+  const std::string needle = absl::StrCat("\"", key, "\":");
+  size_t at = line.find(needle);
+  if (at == absl::string_view::npos) return std::nullopt;
+  absl::string_view rest = absl::StripLeadingAsciiWhitespace(line.substr(at + needle.size()));
+  if (absl::StartsWith(rest, "true")) return true;
+  if (absl::StartsWith(rest, "false")) return false;
+  return std::nullopt;
+}
+
 absl::Time FromUnixSeconds(double seconds) {
   return absl::FromUnixNanos(static_cast<int64_t>(std::llround(seconds * 1e9)));
 }
@@ -298,6 +309,31 @@ absl::StatusOr<ProbeSummary> ReadProbeSummary(const std::string& path) {
   summary.longest_gap = *gap;
   summary.longest_gap_open = s.find("\"longest_gap_open\": true") != std::string::npos;
   return summary;
+}
+
+absl::StatusOr<std::vector<ProbeRequest>> ReadProbeLog(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("probe log \"", path, "\" cannot be read; see the probe's log beside it"));
+  }
+  std::vector<ProbeRequest> out;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    std::optional<double> wall = JsonNumber(line, "wall");
+    std::optional<double> latency = JsonNumber(line, "latency");
+    std::optional<bool> ok = JsonBool(line, "ok");
+    if (!wall || !latency || !ok) {
+      return absl::DataLossError(absl::StrCat("probe log \"", path, "\" line ", number,
+                                              " lacks wall, latency or ok: ", line));
+    }
+    out.push_back({FromUnixSeconds(*wall), absl::Seconds(*latency), *ok,
+                   JsonString(line, "error").value_or("")});
+  }
+  return out;
 }
 
 }  // namespace carp_exec::failover_test

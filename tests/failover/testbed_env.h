@@ -99,9 +99,22 @@ struct ProbeSummary {
 };
 absl::StatusOr<ProbeSummary> ReadProbeSummary(const std::string& path);
 
-// Reads a number or string field from one flat JSON object line (enough for our own logs).
+// One line of the probe's --out JSONL: one request.
+struct ProbeRequest {
+  absl::Time start;        // "wall"
+  absl::Duration latency;  // "latency"
+  bool ok = false;         // "ok"
+  std::string error;       // "error" ("" for null): "<exception class>: <text>"
+};
+// Every complete line of the probe's JSONL; an error when the file cannot be read or a line lacks
+// wall, latency or ok.
+absl::StatusOr<std::vector<ProbeRequest>> ReadProbeLog(const std::string& path);
+
+// Reads a number, string or boolean field from one flat JSON object line (enough for our own
+// logs). JsonString stops at the first quote, escaped or not (our values' prefixes never hold one).
 std::optional<double> JsonNumber(absl::string_view line, absl::string_view key);
 std::optional<std::string> JsonString(absl::string_view line, absl::string_view key);
+std::optional<bool> JsonBool(absl::string_view line, absl::string_view key);
 
 absl::Time FromUnixSeconds(double seconds);
 // Seconds from `from` to `to` with millisecond text, for reports: "0.342 s".
