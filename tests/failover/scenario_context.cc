@@ -146,6 +146,10 @@ absl::Status ScenarioContext::WaitServing(const FileWatcher& track, absl::Durati
   return Testbed({"wait-master", "edge-a", absl::StrCat(seconds)});
 }
 
+std::string ScenarioContext::ProbeLog(absl::string_view tag) const {
+  return absl::StrCat(run_dir(), "/client/probe-", tag, ".jsonl");
+}
+
 absl::StatusOr<ChildProcess> ScenarioContext::StartProbe(absl::string_view tag,
                                                          absl::Duration window,
                                                          std::string* summary_path) {
@@ -161,7 +165,7 @@ absl::StatusOr<ChildProcess> ScenarioContext::StartProbe(absl::string_view tag,
                               "--timeout",  "0.5",
                               "--duration", absl::StrCat(seconds),
                               "--count",    absl::StrCat(static_cast<int64_t>(seconds / 0.05) + 10),
-                              "--out",      base + ".jsonl",
+                              "--out",      ProbeLog(tag),
                               "--summary",  *summary_path},
                              base + ".log");
 }

@@ -61,9 +61,11 @@ class ScenarioContext {
   // edge-a is MASTER with the VIP again.
   absl::Status WaitServing(const FileWatcher& track, absl::Duration timeout);
 
-  // Starts the probe from the client namespace for `window`; summary at `summary_path`.
+  // Starts the probe from the client namespace for `window`; summary at `summary_path`, one line
+  // per request at ProbeLog(tag).
   absl::StatusOr<ChildProcess> StartProbe(absl::string_view tag, absl::Duration window,
                                           std::string* summary_path);
+  std::string ProbeLog(absl::string_view tag) const;
 
   // Verdicts: Expect prints "  ok   ..." or "  FAIL ..." and counts failures.
   void Expect(bool condition, absl::string_view what);
