@@ -122,14 +122,12 @@ absl::Status WriteNumber(Writer& w, const CtyNumber& n) {
   }
   if (n.AsInt64().has_value()) {
     w.Int(*n.AsInt64());
-  } else if (std::isinf(n.AsDouble()) && n.source() == CtyNumber::Source::kFloat) {
-    w.Float64(n.AsDouble());
-  } else if (n.IsWhole()) {
-    w.Str(n.text());  // an integer beyond int64 goes as text, even when float64 holds it
-  } else if (n.source() == CtyNumber::Source::kFloat ||
-             DecimalIsExactDouble(n.text(), n.AsDouble())) {
-    w.Float64(n.AsDouble());
+  } else if (!n.IsWhole() && (n.source() == CtyNumber::Source::kFloat ||
+                              DecimalIsExactDouble(n.text(), n.AsDouble()))) {
+    w.Float64(n.AsDouble());  // a float64 (±inf is never whole) or a fraction it holds exactly
   } else {
+    // An integer beyond int64 goes as text, even when float64 holds it; so does a decimal
+    // fraction that float64 would round.
     w.Str(n.text());
   }
   return absl::OkStatus();

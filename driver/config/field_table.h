@@ -170,10 +170,10 @@ class FieldTable {
 
 // Builds a field from a conversion `read` (value → T) stored into `member`.
 template <typename S, typename T, typename Read>
-Field<S> MakeField(std::string name, std::string hcl_type, T S::*member, Read read) {
+Field<S> MakeField(absl::string_view name, absl::string_view hcl_type, T S::*member, Read read) {
   Field<S> field;
-  field.name = std::move(name);
-  field.hcl_type = std::move(hcl_type);
+  field.name = std::string(name);
+  field.hcl_type = std::string(hcl_type);
   field.assign = [member, read](const CtyValue& value, const FieldPath& path, S& out) {
     absl::StatusOr<T> converted = read(value, path);
     if (!converted.ok()) return converted.status();
@@ -188,17 +188,17 @@ Field<S> MakeField(std::string name, std::string hcl_type, T S::*member, Read re
 }
 
 template <typename S>
-Field<S> StringField(std::string name, std::string S::*member) {
-  return MakeField<S, std::string>(std::move(name), "string", member, &ReadString);
+Field<S> StringField(absl::string_view name, std::string S::*member) {
+  return MakeField<S, std::string>(name, "string", member, &ReadString);
 }
 
 // A string option parsed into T; `parse` returns errors that name the text and the fix.
 template <typename S, typename T>
 Field<S> ParsedField(
-    std::string name, T S::*member,
+    absl::string_view name, T S::*member,
     std::type_identity_t<std::function<absl::StatusOr<T>(absl::string_view)>> parse) {
   return MakeField<S, T>(
-      std::move(name), "string", member,
+      name, "string", member,
       [parse](const CtyValue& value, const FieldPath& path) -> absl::StatusOr<T> {
         absl::StatusOr<std::string> text = ReadString(value, path);
         if (!text.ok()) return text.status();
@@ -209,14 +209,14 @@ Field<S> ParsedField(
 }
 
 template <typename S>
-Field<S> BoolField(std::string name, bool S::*member) {
-  return MakeField<S, bool>(std::move(name), "bool", member, &ReadBool);
+Field<S> BoolField(absl::string_view name, bool S::*member) {
+  return MakeField<S, bool>(name, "bool", member, &ReadBool);
 }
 
 template <typename S, typename Int>
-Field<S> WholeNumberField(std::string name, Int S::*member, int64_t min, int64_t max) {
+Field<S> WholeNumberField(absl::string_view name, Int S::*member, int64_t min, int64_t max) {
   return MakeField<S, Int>(
-      std::move(name), "number", member,
+      name, "number", member,
       [min, max](const CtyValue& value, const FieldPath& path) -> absl::StatusOr<Int> {
         absl::StatusOr<int64_t> n = ReadWholeNumber(value, path, min, max);
         if (!n.ok()) return n.status();
@@ -228,10 +228,10 @@ Field<S> WholeNumberField(std::string name, Int S::*member, int64_t min, int64_t
 // (fields are decoded in table order), e.g. demote_by's limit per failover backend.
 template <typename S, typename Int>
 Field<S> WholeNumberField(
-    std::string name, Int S::*member,
+    absl::string_view name, Int S::*member,
     std::type_identity_t<std::function<std::pair<int64_t, int64_t>(const S& earlier_fields)>>
         range) {
-  Field<S> field = WholeNumberField(std::move(name), member, 0, 0);
+  Field<S> field = WholeNumberField(name, member, 0, 0);
   field.assign = [member, range](const CtyValue& value, const FieldPath& path, S& out) {
     const auto [min, max] = range(out);
     absl::StatusOr<int64_t> n = ReadWholeNumber(value, path, min, max);
@@ -243,18 +243,17 @@ Field<S> WholeNumberField(
 }
 
 template <typename S>
-Field<S> StringListField(std::string name, std::vector<std::string> S::*member) {
-  return MakeField<S, std::vector<std::string>>(std::move(name), "list(string)", member,
-                                                &ReadStringList);
+Field<S> StringListField(absl::string_view name, std::vector<std::string> S::*member) {
+  return MakeField<S, std::vector<std::string>>(name, "list(string)", member, &ReadStringList);
 }
 
 // A list(string) option whose items are each parsed into T.
 template <typename S, typename T>
 Field<S> ParsedListField(
-    std::string name, std::vector<T> S::*member,
+    absl::string_view name, std::vector<T> S::*member,
     std::type_identity_t<std::function<absl::StatusOr<T>(absl::string_view)>> parse) {
   return MakeField<S, std::vector<T>>(
-      std::move(name), "list(string)", member,
+      name, "list(string)", member,
       [parse](const CtyValue& value, const FieldPath& path) -> absl::StatusOr<std::vector<T>> {
         absl::StatusOr<std::vector<std::string>> texts = ReadStringList(value, path);
         if (!texts.ok()) return texts.status();
@@ -270,16 +269,16 @@ Field<S> ParsedListField(
 
 // A Go-syntax duration of zero or more ("250ms").
 template <typename S>
-Field<S> DurationField(std::string name, absl::Duration S::*member) {
-  return MakeField<S, absl::Duration>(std::move(name), "string", member, &ReadDuration);
+Field<S> DurationField(absl::string_view name, absl::Duration S::*member) {
+  return MakeField<S, absl::Duration>(name, "string", member, &ReadDuration);
 }
 
 // An optional block `name { ... }` decoded by `table`; absent leaves the optional empty.
 template <typename S, typename B>
-Field<S> BlockField(std::string name, std::optional<B> S::*member,
+Field<S> BlockField(absl::string_view name, std::optional<B> S::*member,
                     const FieldTable<B>& (*table)()) {
   Field<S> field;
-  field.name = std::move(name);
+  field.name = std::string(name);
   field.nested_schema = [table] { return table().Schema(); };
   field.assign = [member, table](const CtyValue& value, const FieldPath& path, S& out) {
     if (value.kind() != CtyValue::Kind::kMap) {

@@ -44,7 +44,7 @@ hclspec::Spec BlockSpec(absl::string_view name, bool required, hclspec::Spec nes
 hclspec::Spec ObjectSpec(std::vector<std::pair<std::string, hclspec::Spec>> attributes) {
   hclspec::Spec spec;
   auto* object = spec.mutable_object()->mutable_attributes();
-  for (auto& [name, attribute] : attributes) (*object)[name] = std::move(attribute);
+  for (auto& attribute : attributes) (*object)[attribute.first] = std::move(attribute.second);
   return spec;
 }
 
