@@ -193,11 +193,12 @@ void FailoverCoordinator::HandOver(TaskRef task, std::function<void(HandoverRepo
                      "failover not started; stopping the task without a hand-over"));
     return;
   }
-  worker_->Post([this, task, done] { DoHandOver(task, done); },
-                [done] {
-                  done(ErrorReport(absl::CancelledError("failover: plugin shutting down"),
-                                   "plugin shutting down; stopping the task without a hand-over"));
-                });
+  // Only one of the two jobs runs; `job` copies `done` before the drop path takes it.
+  auto job = [this, task = std::move(task), done] { DoHandOver(task, done); };
+  worker_->Post(std::move(job), [done = std::move(done)] {
+    done(ErrorReport(absl::CancelledError("failover: plugin shutting down"),
+                     "plugin shutting down; stopping the task without a hand-over"));
+  });
 }
 
 void FailoverCoordinator::DoHandOver(const TaskRef& task,
@@ -222,7 +223,8 @@ void FailoverCoordinator::DoHandOver(const TaskRef& task,
 void FailoverCoordinator::GuardedTaskStarted(TaskRef task,
                                              std::optional<config::ReadyCheck> ready) {
   if (worker_ == nullptr) return;
-  worker_->Post([this, task, ready] { DoStarted(task, ready); });
+  worker_->Post(
+      [this, task = std::move(task), ready = std::move(ready)] { DoStarted(task, ready); });
 }
 
 void FailoverCoordinator::DoStarted(const TaskRef& task, std::optional<config::ReadyCheck> ready) {
@@ -284,7 +286,7 @@ void FailoverCoordinator::ProbeAttempt(const std::string& task_id, uint64_t gene
 
 void FailoverCoordinator::GuardedTaskExited(TaskRef task, bool during_stop) {
   if (worker_ == nullptr) return;
-  worker_->Post([this, task, during_stop] { DoExited(task, during_stop); });
+  worker_->Post([this, task = std::move(task), during_stop] { DoExited(task, during_stop); });
 }
 
 void FailoverCoordinator::DoExited(const TaskRef& task, bool during_stop) {
@@ -308,7 +310,7 @@ void FailoverCoordinator::DoExited(const TaskRef& task, bool during_stop) {
 
 void FailoverCoordinator::GuardedTaskDestroyed(TaskRef task) {
   if (worker_ == nullptr) return;
-  worker_->Post([this, task] { DoDestroyed(task); });
+  worker_->Post([this, task = std::move(task)] { DoDestroyed(task); });
 }
 
 void FailoverCoordinator::DoDestroyed(const TaskRef& task) {
