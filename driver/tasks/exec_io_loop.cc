@@ -23,7 +23,7 @@ namespace {
 
 // Without a pollable process handle, the loop checks waitpid this often.
 constexpr absl::Duration kExitPollInterval = absl::Milliseconds(20);
-constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kReadChunk = size_t{16} * 1024;
 constexpr size_t kFinalDrainLimit = 1 << 20;  // per fd, against a child that never stops
 
 // A pollable fd that becomes readable when the process exits (Linux ≥ 5.3), else -1.

@@ -247,15 +247,15 @@ void ExecSession::SetOutputPaused(bool paused) {
 
 void ExecSession::Terminate() { Enqueue(Command{Command::Kind::kTerminate, {}, {}}); }
 
-void ExecSession::RunLoop(int out_fd, int err_fd, int in_fd, ExecSessionOptions options,
+void ExecSession::RunLoop(int out_fd, int err_fd, int in_fd, const ExecSessionOptions& options,
                           ExecSessionCallbacks callbacks) {
   ChildIoLoop::Outcome outcome;
   {
     ChildIoLoop loop(pid_, tty_, out_fd, err_fd, in_fd, wake_read_);
     loop.set_drain_after_exit(tty_ ? options.tty_drain_after_exit : options.pipe_drain_after_exit);
     ChildIoLoop::Hooks hooks;
-    hooks.on_stdout = callbacks.on_stdout;
-    hooks.on_stderr = callbacks.on_stderr;
+    hooks.on_stdout = std::move(callbacks.on_stdout);
+    hooks.on_stderr = std::move(callbacks.on_stderr);
     hooks.output_paused = [this] {
       absl::MutexLock lock(&mu_);
       return paused_;

@@ -127,7 +127,7 @@ class ExecSession {
 
   ExecSession(pid_t pid, bool tty, int wake_read, int wake_write);
   void Enqueue(Command command);
-  void RunLoop(int out_fd, int err_fd, int in_fd, ExecSessionOptions options,
+  void RunLoop(int out_fd, int err_fd, int in_fd, const ExecSessionOptions& options,
                ExecSessionCallbacks callbacks);
 
   const pid_t pid_;

@@ -28,7 +28,7 @@ class OutputTail {
   }
 
  private:
-  static constexpr size_t kReadSlack = 64 * 1024;
+  static constexpr size_t kReadSlack = size_t{64} * 1024;
   void Trim() {
     if (text_.size() <= cap_) return;
     text_.erase(0, text_.size() - cap_);

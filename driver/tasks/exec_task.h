@@ -28,7 +28,7 @@ struct ExecRequest {
   absl::Duration timeout = absl::InfiniteDuration();
   enum class Output { kMergedIntoStdout, kSeparate };
   Output output = Output::kMergedIntoStdout;
-  size_t max_output_bytes = 64 * 1024;  // per captured stream; the tail is kept
+  size_t max_output_bytes = size_t{64} * 1024;  // per captured stream; the tail is kept
   // After the main process exited, how long to keep reading output that background children
   // may still hold open. The main process's own output is always read completely.
   absl::Duration drain_after_exit = absl::Milliseconds(200);

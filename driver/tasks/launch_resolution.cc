@@ -94,6 +94,7 @@ absl::StatusOr<std::string> ResolveCommand(absl::string_view command, absl::stri
                                                     "\" but it is not executable; chmod +x it"));
   }
   std::vector<std::string> places;
+  places.reserve(candidates.size());
   for (const auto& candidate : candidates) places.push_back(candidate.first);
   return absl::NotFoundError(absl::StrCat("task config: no such command \"", command,
                                           "\" (looked at ", absl::StrJoin(places, ", "),

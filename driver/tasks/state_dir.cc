@@ -31,6 +31,21 @@ absl::Status ErrnoStatus(absl::string_view what, absl::string_view path, int err
   return absl::InternalError(message);
 }
 
+// Exited when exit.pb is there, running when the supervisor's socket answers, else lost.
+PersistedTask::Liveness ProbeLiveness(const std::string& task_state_dir) {
+  const std::string exit_path = absl::StrCat(task_state_dir, "/", kExitFile);
+  struct stat st;
+  if (stat(exit_path.c_str(), &st) == 0) return PersistedTask::Liveness::kExited;
+  absl::StatusOr<int> fd = ConnectSupervisor(absl::StrCat(task_state_dir, "/", kSocketFile));
+  if (fd.ok()) {
+    close(*fd);
+    return PersistedTask::Liveness::kRunning;
+  }
+  // exit.pb is checked again after a failed connect: the supervisor may have finished between.
+  return stat(exit_path.c_str(), &st) == 0 ? PersistedTask::Liveness::kExited
+                                           : PersistedTask::Liveness::kLost;
+}
+
 }  // namespace
 
 std::string TaskDirName(absl::string_view task_id) {
@@ -130,21 +145,7 @@ std::vector<PersistedTask> ScanStateDir(absl::string_view state_dir) {
     task.task_id = spec.task_id();
     task.guarded = spec.guarded();
     task.ready = spec.ready();
-    // exit.pb is checked again after a failed connect: the supervisor may have finished between.
-    std::string exit_path = absl::StrCat(task.state_dir, "/", kExitFile);
-    struct stat st;
-    if (stat(exit_path.c_str(), &st) == 0) {
-      task.liveness = PersistedTask::Liveness::kExited;
-    } else if (absl::StatusOr<int> fd =
-                   ConnectSupervisor(absl::StrCat(task.state_dir, "/", kSocketFile));
-               fd.ok()) {
-      close(*fd);
-      task.liveness = PersistedTask::Liveness::kRunning;
-    } else if (stat(exit_path.c_str(), &st) == 0) {
-      task.liveness = PersistedTask::Liveness::kExited;
-    } else {
-      task.liveness = PersistedTask::Liveness::kLost;
-    }
+    task.liveness = ProbeLiveness(task.state_dir);
     found.push_back(std::move(task));
   }
   return found;

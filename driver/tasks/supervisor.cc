@@ -360,6 +360,7 @@ int RunSupervisor(int argc, char** argv) {
   for (const std::string& arg : spec.args()) argv_ptrs.push_back(const_cast<char*>(arg.c_str()));
   argv_ptrs.push_back(nullptr);
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::vector<gid_t> groups(spec.credentials().groups().begin(), spec.credentials().groups().end());

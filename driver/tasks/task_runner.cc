@@ -196,6 +196,8 @@ void TaskRunner::Stop(absl::string_view task_id, absl::Duration timeout, int sig
                       StopCallback done) {
   std::string id(task_id), dir;
   auto stop = std::make_shared<StopWaiter>();
+  // Until `stop` joins the task's list below, only this call can reach stop->done.
+  stop->done = std::move(done);
   std::optional<absl::Status> answer_now;
   {
     absl::MutexLock lock(&mu_);
@@ -206,12 +208,11 @@ void TaskRunner::Stop(absl::string_view task_id, absl::Duration timeout, int sig
       answer_now = absl::OkStatus();
     } else {
       dir = task->dir;
-      stop->done = std::move(done);
       task->stops.push_back(stop);
     }
   }
   if (answer_now.has_value()) {
-    done(*answer_now);
+    stop->done(*answer_now);
     return;
   }
   bool kill_now = timeout <= absl::ZeroDuration();
@@ -269,7 +270,7 @@ absl::Status TaskRunner::Destroy(absl::string_view task_id, bool force) {
     auto stopped = std::make_shared<absl::Notification>();
     auto result = std::make_shared<absl::Status>();
     Stop(task_id, absl::ZeroDuration(), SIGKILL, [stopped, result](absl::Status status) {
-      *result = status;
+      *result = std::move(status);
       stopped->Notify();
     });
     stopped->WaitForNotification();  // bounded: Stop gives up after kill_grace
