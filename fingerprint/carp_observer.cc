@@ -141,6 +141,7 @@ class CarpObserver final : public NodeObserver {
 
   static std::string DescribeNames(const std::vector<CarpInterfaceStatus>& interfaces) {
     std::vector<std::string> names;
+    names.reserve(interfaces.size());
     for (const CarpInterfaceStatus& iface : interfaces) names.push_back(iface.name);
     return absl::StrJoin(names, ", ");
   }

@@ -64,6 +64,7 @@ CtyValue FromProtoValue(const google::protobuf::Value& value) {
       for (const auto& [key, unused] : value.struct_value().fields()) keys.push_back(key);
       std::sort(keys.begin(), keys.end());
       std::vector<CtyValue::Entry> entries;
+      entries.reserve(keys.size());
       for (const std::string& key : keys) {
         entries.emplace_back(key, FromProtoValue(value.struct_value().fields().at(key)));
       }
