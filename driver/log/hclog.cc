@@ -5,10 +5,9 @@
 #include <atomic>
 #include <cerrno>
 
-#include "absl/time/clock.h"
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 
 namespace carp_exec::log {
 namespace {
@@ -23,10 +22,20 @@ size_t Utf8SequenceLength(absl::string_view s, size_t i) {
   unsigned min = 0;
   unsigned cp = 0;
   if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
-  else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
-  else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
-  else return 0;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1F;
+    min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0F;
+    min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07;
+    min = 0x10000;
+  } else
+    return 0;
   if (i + len > s.size()) return 0;
   for (size_t k = 1; k < len; ++k) {
     const auto cc = static_cast<unsigned char>(s[i + k]);
@@ -41,22 +50,33 @@ size_t Utf8SequenceLength(absl::string_view s, size_t i) {
 
 bool ParseLevel(absl::string_view text, Level* level) {
   const std::string lower = absl::AsciiStrToLower(text);
-  if (lower == "trace") *level = Level::kTrace;
-  else if (lower == "debug") *level = Level::kDebug;
-  else if (lower == "info") *level = Level::kInfo;
-  else if (lower == "warn") *level = Level::kWarn;
-  else if (lower == "error") *level = Level::kError;
-  else return false;
+  if (lower == "trace")
+    *level = Level::kTrace;
+  else if (lower == "debug")
+    *level = Level::kDebug;
+  else if (lower == "info")
+    *level = Level::kInfo;
+  else if (lower == "warn")
+    *level = Level::kWarn;
+  else if (lower == "error")
+    *level = Level::kError;
+  else
+    return false;
   return true;
 }
 
 absl::string_view LevelName(Level level) {
   switch (level) {
-    case Level::kTrace: return "trace";
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kTrace:
+      return "trace";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -66,11 +86,21 @@ void AppendJsonEscaped(std::string* out, absl::string_view text) {
     const auto c = static_cast<unsigned char>(text[i]);
     if (c < 0x80) {
       switch (c) {
-        case '"': out->append("\\\""); break;
-        case '\\': out->append("\\\\"); break;
-        case '\n': out->append("\\n"); break;
-        case '\r': out->append("\\r"); break;
-        case '\t': out->append("\\t"); break;
+        case '"':
+          out->append("\\\"");
+          break;
+        case '\\':
+          out->append("\\\\");
+          break;
+        case '\n':
+          out->append("\\n");
+          break;
+        case '\r':
+          out->append("\\r");
+          break;
+        case '\t':
+          out->append("\\t");
+          break;
         default:
           if (c < 0x20 || c == 0x7f) {
             absl::StrAppendFormat(out, "\\u%04x", c);

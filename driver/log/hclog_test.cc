@@ -9,8 +9,8 @@ namespace {
 
 TEST(HclogTest, LineHasStringFieldsAndSixFractionDigits) {
   const absl::Time t = absl::FromUnixMicros(1795697743930964);
-  const std::string line = FormatLine(t, Level::kInfo, "carp_exec", "failover confirmed",
-                                      {{"vip", "192.0.2.10"}});
+  const std::string line =
+      FormatLine(t, Level::kInfo, "carp_exec", "failover confirmed", {{"vip", "192.0.2.10"}});
   EXPECT_EQ(line,
             "{\"@level\":\"info\",\"@message\":\"failover confirmed\",\"@module\":\"carp_exec\","
             "\"@timestamp\":\"2026-11-26T12:55:43.930964Z\",\"vip\":\"192.0.2.10\"}");
