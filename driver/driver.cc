@@ -292,7 +292,7 @@ void Driver::WatchGuardedTask(tasks::TaskRunner* runner, const failover::TaskRef
     absl::MutexLock lock(&mu_);
     if (!watched_.insert(ref.task_id).second) return;
   }
-  runner->Wait(ref.task_id, [this, ref](absl::StatusOr<tasks::ExitResult> result) {
+  runner->Wait(ref.task_id, [this, ref](const absl::StatusOr<tasks::ExitResult>& result) {
     bool during_stop;
     failover::FailoverCoordinator* coordinator;
     {

@@ -18,7 +18,7 @@ namespace {
 constexpr int kTaskHandleVersion = 1;
 // ExecTask answers like raw_exec: stdout and stderr merged, only the last 4 KiB (the end of a
 // failing check's output is where its error is; Consul keeps no more than 4 KiB either).
-constexpr size_t kExecOutputBytes = 4 * 1024;
+constexpr size_t kExecOutputBytes = size_t{4} * 1024;
 
 grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
   auto* reactor = ctx->DefaultReactor();
@@ -202,7 +202,7 @@ grpc::ServerUnaryReactor* DriverService::StopTask(grpc::CallbackServerContext*,
   auto* reactor = new StopReactor();
   blocking_->Run([this, reactor, request] {
     driver_->StopTask(request->task_id(), FromProto(request->timeout()), request->signal(),
-                      [reactor](absl::Status status) { reactor->Complete(ToGrpc(status)); });
+                      [reactor](const absl::Status& status) { reactor->Complete(ToGrpc(status)); });
   });
   return reactor;
 }
