@@ -21,7 +21,9 @@ namespace carp_exec::host {
 template <typename Msg>
 class PushStream : public grpc::ServerWriteReactor<Msg> {
  public:
-  PushStream() = default;
+  // Sends the headers at once, so a client sees the stream open before the first message
+  // (TaskEvents may stay silent for hours).
+  PushStream() { this->StartSendInitialMetadata(); }
   PushStream(const PushStream&) = delete;
   PushStream& operator=(const PushStream&) = delete;
 

@@ -78,6 +78,12 @@ class StreamReader {
     context_.set_deadline(absl::ToChronoTime(absl::Now() + limit));
     thread_ = std::thread([this, open = std::move(open)] {
       std::unique_ptr<grpc::ClientReader<Response>> reader = open(&context_);
+      // The plugin sends its headers when it opens a stream, so this marks "open on the plugin".
+      reader->WaitForInitialMetadata();
+      {
+        absl::MutexLock lock(&mu_);
+        established_ = true;
+      }
       Response message;
       while (reader->Read(&message)) {
         absl::MutexLock lock(&mu_);
@@ -95,6 +101,15 @@ class StreamReader {
   }
   StreamReader(const StreamReader&) = delete;
   StreamReader& operator=(const StreamReader&) = delete;
+
+  // True once the plugin has opened the stream (its headers arrived) or the stream ended.
+  bool WaitEstablished(absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return established_ || final_status_.has_value();
+    };
+    return mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+  }
 
   // Waits for message number `index` (0-based); nullopt if the stream ended or time ran out.
   std::optional<Response> WaitForMessage(size_t index, absl::Time deadline) {
@@ -144,6 +159,7 @@ class StreamReader {
   grpc::ClientContext context_;
   std::thread thread_;
   absl::Mutex mu_;
+  bool established_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<Response> messages_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Time> arrival_ ABSL_GUARDED_BY(mu_);
   std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);

@@ -174,6 +174,8 @@ TEST_F(DriverEdgeCasesTest, ControllerShutdownEndsOpenStreamsCleanly) {
         return plugin_->driver().TaskEvents(context, drivers::TaskEventsRequest());
       });
   ASSERT_TRUE(fingerprint->WaitForMessage(0, absl::Now() + absl::Seconds(10)).has_value());
+  // TaskEvents sends nothing until an event happens: wait until the plugin has opened it.
+  ASSERT_TRUE(events->WaitEstablished(absl::Now() + absl::Seconds(10)));
   const test_host::ShutdownReport report = plugin_->Shutdown();
   EXPECT_TRUE(report.exited_in_grace) << plugin_->DescribeExit();
   const std::optional<grpc::Status> fingerprint_end =
