@@ -121,30 +121,11 @@ absl::Status ParseBlock(const IfconfigBlock& block, CarpInterfaceStatus* status)
 
 absl::StatusOr<std::vector<CarpInterfaceStatus>> ParseOpenBsdIfconfigList(
     absl::string_view output) {
-  absl::StatusOr<std::vector<IfconfigBlock>> blocks = SplitIfconfigBlocks(output, kTool);
-  if (!blocks.ok()) return blocks.status();
-  std::vector<CarpInterfaceStatus> result;
-  for (const IfconfigBlock& block : *blocks) {
-    CarpInterfaceStatus status;
-    absl::Status parsed = ParseBlock(block, &status);
-    if (!parsed.ok()) return parsed;
-    result.push_back(std::move(status));
-  }
-  return result;
+  return ParseIfconfigInterfaces(output, kTool, ParseBlock);
 }
 
 absl::StatusOr<CarpInterfaceStatus> ParseOpenBsdIfconfig(absl::string_view output) {
-  absl::StatusOr<std::vector<CarpInterfaceStatus>> list = ParseOpenBsdIfconfigList(output);
-  if (!list.ok()) return list.status();
-  if (list->size() != 1) {
-    std::vector<std::string> names;
-    for (const CarpInterfaceStatus& status : *list) names.push_back(status.name);
-    return absl::InvalidArgumentError(
-        absl::StrCat(kTool, " output: expected exactly one interface, got ", list->size(),
-                     names.empty() ? "" : absl::StrCat(" (", absl::StrJoin(names, ", "), ")"),
-                     "; run it as `ifconfig carpN`"));
-  }
-  return std::move(list->front());
+  return SingleInterface(ParseOpenBsdIfconfigList(output), kTool, "ifconfig carpN");
 }
 
 absl::StatusOr<OpenBsdGroupDemote> ParseOpenBsdGroupDemote(absl::string_view output) {

@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace carp_exec::fingerprint {
@@ -146,6 +147,38 @@ absl::StatusOr<std::vector<IfconfigBlock>> SplitIfconfigBlocks(absl::string_view
     blocks.push_back(std::move(block));
   }
   return blocks;
+}
+
+absl::StatusOr<std::vector<CarpInterfaceStatus>> ParseIfconfigInterfaces(
+    absl::string_view output, absl::string_view tool,
+    absl::FunctionRef<absl::Status(const IfconfigBlock&, CarpInterfaceStatus*)> parse_block) {
+  absl::StatusOr<std::vector<IfconfigBlock>> blocks = SplitIfconfigBlocks(output, tool);
+  if (!blocks.ok()) return blocks.status();
+  std::vector<CarpInterfaceStatus> result;
+  result.reserve(blocks->size());
+  for (const IfconfigBlock& block : *blocks) {
+    CarpInterfaceStatus status;
+    absl::Status parsed = parse_block(block, &status);
+    if (!parsed.ok()) return parsed;
+    result.push_back(std::move(status));
+  }
+  return result;
+}
+
+absl::StatusOr<CarpInterfaceStatus> SingleInterface(
+    absl::StatusOr<std::vector<CarpInterfaceStatus>> list, absl::string_view tool,
+    absl::string_view usage) {
+  if (!list.ok()) return list.status();
+  if (list->size() != 1) {
+    std::vector<std::string> names;
+    names.reserve(list->size());
+    for (const CarpInterfaceStatus& status : *list) names.push_back(status.name);
+    return absl::InvalidArgumentError(
+        absl::StrCat(tool, " output: expected exactly one interface, got ", list->size(),
+                     names.empty() ? "" : absl::StrCat(" (", absl::StrJoin(names, ", "), ")"),
+                     "; run it as `", usage, "`"));
+  }
+  return std::move(list->front());
 }
 
 }  // namespace carp_exec::fingerprint

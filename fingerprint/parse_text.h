@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "fingerprint/carp_interface.h"
 
 namespace carp_exec::fingerprint {
 
@@ -67,5 +68,17 @@ absl::Status ForEachKeyValue(
 // naming `tool` ("OpenBSD ifconfig") and the line.
 absl::StatusOr<std::vector<IfconfigBlock>> SplitIfconfigBlocks(absl::string_view output,
                                                                absl::string_view tool);
+
+// Parses every interface of BSD ifconfig output with the platform's `parse_block`; the first
+// block error is returned as is.
+absl::StatusOr<std::vector<CarpInterfaceStatus>> ParseIfconfigInterfaces(
+    absl::string_view output, absl::string_view tool,
+    absl::FunctionRef<absl::Status(const IfconfigBlock&, CarpInterfaceStatus*)> parse_block);
+
+// The one interface of `list`; otherwise an error naming `tool`, how many interfaces were
+// found and how to run the tool (`usage`, e.g. "ifconfig carpN").
+absl::StatusOr<CarpInterfaceStatus> SingleInterface(
+    absl::StatusOr<std::vector<CarpInterfaceStatus>> list, absl::string_view tool,
+    absl::string_view usage);
 
 }  // namespace carp_exec::fingerprint
