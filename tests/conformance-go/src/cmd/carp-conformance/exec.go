@@ -216,15 +216,11 @@ func streamExec(a *agent, id string, cmd []string, tty bool, sizes []*drivers.Ex
 // runStats: the TaskStats stream samples at the requested interval.
 func (s *suite) runStats(live *agent) {
 	s.check("stats/stream-samples", func() error {
-		t, err := s.prepareTask("stats", "exec sleep 1000\n", "")
+		t, cleanup, err := s.startScript(live, "stats", "exec sleep 1000\n")
 		if err != nil {
 			return err
 		}
-		defer t.files.Close()
-		if err := s.start(live, t); err != nil {
-			return err
-		}
-		defer destroy(live, t.id, true)
+		defer cleanup()
 		if _, err := t.taskPid(5 * time.Second); err != nil {
 			return err
 		}

@@ -203,15 +203,11 @@ exit 0
 		return destroy(live, t.id, false)
 	})
 	s.check("lifecycle/duplicate-id-rejected", func() error {
-		t, err := s.prepareTask("dup", "sleep 30\n", "")
+		t, cleanup, err := s.startScript(live, "dup", "sleep 30\n")
 		if err != nil {
 			return err
 		}
-		defer t.files.Close()
-		if err := s.start(live, t); err != nil {
-			return err
-		}
-		defer destroy(live, t.id, true)
+		defer cleanup()
 		t2 := *t
 		if err := s.start(live, &t2); err == nil {
 			return fmt.Errorf("a second StartTask with the same id succeeded")
@@ -219,15 +215,11 @@ exit 0
 		return nil
 	})
 	s.check("lifecycle/wait-cancel-then-wait-again", func() error {
-		t, err := s.prepareTask("cancel", "sleep 30\n", "")
+		t, cleanup, err := s.startScript(live, "cancel", "sleep 30\n")
 		if err != nil {
 			return err
 		}
-		defer t.files.Close()
-		if err := s.start(live, t); err != nil {
-			return err
-		}
-		defer destroy(live, t.id, true)
+		defer cleanup()
 		if _, err := wait(live, t.id, 300*time.Millisecond); status.Code(err) != codes.DeadlineExceeded {
 			return fmt.Errorf("WaitTask of a running task returned %v before it exited", err)
 		}
@@ -248,15 +240,11 @@ exit 0
 // runStop: StopTask signals, escalation, process groups; DestroyTask rules.
 func (s *suite) runStop(live *agent) {
 	s.check("stop/sigint-kills-sleep", func() error {
-		t, err := s.prepareTask("stopint", "exec sleep 1000\n", "")
+		t, cleanup, err := s.startScript(live, "stopint", "exec sleep 1000\n")
 		if err != nil {
 			return err
 		}
-		defer t.files.Close()
-		if err := s.start(live, t); err != nil {
-			return err
-		}
-		defer destroy(live, t.id, true)
+		defer cleanup()
 		if _, err := t.taskPid(5 * time.Second); err != nil {
 			return err
 		}
@@ -276,15 +264,11 @@ func (s *suite) runStop(live *agent) {
 		return nil
 	})
 	s.check("stop/default-signal-is-sigint", func() error {
-		t, err := s.prepareTask("stopdefault", "trap 'echo got-int; exit 5' INT\necho ready\nwhile :; do sleep 0.1; done\n", "")
+		t, cleanup, err := s.startScript(live, "stopdefault", "trap 'echo got-int; exit 5' INT\necho ready\nwhile :; do sleep 0.1; done\n")
 		if err != nil {
 			return err
 		}
-		defer t.files.Close()
-		if err := s.start(live, t); err != nil {
-			return err
-		}
-		defer destroy(live, t.id, true)
+		defer cleanup()
 		if !t.files.Stdout.WaitFor("ready", 5*time.Second) {
 			return fmt.Errorf("task never printed ready (stdout %q)", t.files.Stdout.String())
 		}
@@ -302,15 +286,11 @@ func (s *suite) runStop(live *agent) {
 	})
 	s.check("stop/escalates-to-sigkill-and-kills-group", func() error {
 		script := "trap '' INT\nsleep 1000 &\necho $! > \"$NOMAD_TASK_DIR/child\"\necho ready\nwhile :; do sleep 1; done\n"
-		t, err := s.prepareTask("stopkill", script, "")
+		t, cleanup, err := s.startScript(live, "stopkill", script)
 		if err != nil {
 			return err
 		}
-		defer t.files.Close()
-		if err := s.start(live, t); err != nil {
-			return err
-		}
-		defer destroy(live, t.id, true)
+		defer cleanup()
 		pid, err := t.taskPid(5 * time.Second)
 		if err != nil {
 			return err
@@ -342,15 +322,11 @@ func (s *suite) runStop(live *agent) {
 		return nil
 	})
 	s.check("stop/timeout-zero-sigkill", func() error {
-		t, err := s.prepareTask("stopzero", "exec sleep 1000\n", "")
+		t, cleanup, err := s.startScript(live, "stopzero", "exec sleep 1000\n")
 		if err != nil {
 			return err
 		}
-		defer t.files.Close()
-		if err := s.start(live, t); err != nil {
-			return err
-		}
-		defer destroy(live, t.id, true)
+		defer cleanup()
 		if _, err := t.taskPid(5 * time.Second); err != nil {
 			return err
 		}
@@ -406,15 +382,11 @@ func (s *suite) runStop(live *agent) {
 // runSignals: SignalTask reaches a trapping script whose output comes back through the FIFO.
 func (s *suite) runSignals(live *agent) {
 	s.check("signal/sigusr1-reaches-trap-output-via-fifo", func() error {
-		t, err := s.prepareTask("sig", "trap 'echo got-usr1; exit 3' USR1\necho ready\nwhile :; do sleep 0.1; done\n", "")
+		t, cleanup, err := s.startScript(live, "sig", "trap 'echo got-usr1; exit 3' USR1\necho ready\nwhile :; do sleep 0.1; done\n")
 		if err != nil {
 			return err
 		}
-		defer t.files.Close()
-		if err := s.start(live, t); err != nil {
-			return err
-		}
-		defer destroy(live, t.id, true)
+		defer cleanup()
 		if !t.files.Stdout.WaitFor("ready", 5*time.Second) {
 			return fmt.Errorf("task never printed ready (stdout %q)", t.files.Stdout.String())
 		}
@@ -436,15 +408,11 @@ func (s *suite) runSignals(live *agent) {
 		return nil
 	})
 	s.check("signal/unknown-name-invalid-argument", func() error {
-		t, err := s.prepareTask("sigbad", "exec sleep 1000\n", "")
+		t, cleanup, err := s.startScript(live, "sigbad", "exec sleep 1000\n")
 		if err != nil {
 			return err
 		}
-		defer t.files.Close()
-		if err := s.start(live, t); err != nil {
-			return err
-		}
-		defer destroy(live, t.id, true)
+		defer cleanup()
 		ctx, cancel := rpcCtx()
 		defer cancel()
 		_, err = live.drv().SignalTask(ctx, &drivers.SignalTaskRequest{TaskId: t.id, Signal: "SIGNOPE"})

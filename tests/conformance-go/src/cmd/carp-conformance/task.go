@@ -94,6 +94,24 @@ func (s *suite) decodeTaskConfig(jobPath string, files *nomadagent.TaskFiles) ([
 	return nomadagent.Encode(v)
 }
 
+// startScript prepares and starts a task running `script` (no extra config). The returned
+// clean-up force-destroys the task, then closes its log FIFOs; it is nil on error (everything
+// is already released then).
+func (s *suite) startScript(a *agent, name, script string) (*startedTask, func(), error) {
+	t, err := s.prepareTask(name, script, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.start(a, t); err != nil {
+		t.files.Close()
+		return nil, nil, err
+	}
+	return t, func() {
+		destroy(a, t.id, true)
+		t.files.Close()
+	}, nil
+}
+
 // start calls StartTask and records the task for clean-up.
 func (s *suite) start(a *agent, t *startedTask) error {
 	ctx, cancel := rpcCtx()
