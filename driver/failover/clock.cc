@@ -1,10 +1,13 @@
 #include "driver/failover/clock.h"
 
 #include "absl/time/clock.h"
+#include "driver/tasks/monotonic_time.h"
 
 namespace carp_exec::failover {
 
-absl::Time RealClock::Now() { return absl::Now(); }
+absl::Time RealClock::Now() { return tasks::MonotonicNow(); }
+
+absl::Time RealClock::WallNow() { return absl::Now(); }
 
 void RealClock::SleepFor(absl::Duration duration) {
   if (duration > absl::ZeroDuration()) absl::SleepFor(duration);
@@ -16,7 +19,12 @@ bool RealClock::AwaitWithTimeout(absl::Mutex* mu, const absl::Condition& conditi
     mu->Await(condition);
     return true;
   }
-  return mu->AwaitWithTimeout(condition, timeout);
+  const absl::Time deadline = Now() + timeout;
+  for (;;) {
+    const absl::Time now = Now();
+    if (now >= deadline) return condition.Eval();
+    if (mu->AwaitWithTimeout(condition, tasks::WaitSlice(deadline, now))) return true;
+  }
 }
 
 Clock* SystemClock() {
@@ -27,6 +35,16 @@ Clock* SystemClock() {
 absl::Time FakeClock::Now() {
   absl::MutexLock lock(&mu_);
   return now_;
+}
+
+absl::Time FakeClock::WallNow() {
+  absl::MutexLock lock(&mu_);
+  return now_ + wall_offset_;
+}
+
+void FakeClock::StepWallClock(absl::Duration step) {
+  absl::MutexLock lock(&mu_);
+  wall_offset_ += step;
 }
 
 void FakeClock::SleepFor(absl::Duration duration) {

@@ -2,6 +2,11 @@
 // Time as the failover code sees it. Everything that waits (confirmation polls, settle, ready
 // probes, the coordinator's timers) goes through a Clock, so tests run the whole state machine
 // on a FakeClock without sleeping.
+//
+// Now() is monotonic (tasks::MonotonicNow() on the real clock): every deadline, timeout and
+// interval is measured with it, so a wall-clock step (NTP at boot without an RTC, `date -s`)
+// neither fires nor delays a confirmation loop or a ready timeout. WallNow() is for what a
+// human reads (the check --live marker); never compare it with Now().
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -13,7 +18,10 @@ class Clock {
  public:
   virtual ~Clock() = default;
 
+  // Monotonic: only differences and comparisons with other Now() values mean anything.
   virtual absl::Time Now() = 0;
+  // Wall-clock time, for records and messages only.
+  virtual absl::Time WallNow() = 0;
 
   // Blocks the caller for `duration` (no-op when <= 0).
   virtual void SleepFor(absl::Duration duration) = 0;
@@ -25,17 +33,21 @@ class Clock {
                                 absl::Duration timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) = 0;
 };
 
-// The system clock. One process-wide instance is enough; it has no state.
+// The system clock. One process-wide instance is enough; it has no state. Its waits are cut
+// into tasks::kMaxWaitSlice slices re-checked against the monotonic clock (abseil turns a
+// relative wait into a wall-clock deadline internally).
 class RealClock final : public Clock {
  public:
   absl::Time Now() override;
+  absl::Time WallNow() override;
   void SleepFor(absl::Duration duration) override;
   bool AwaitWithTimeout(absl::Mutex* mu, const absl::Condition& condition,
                         absl::Duration timeout) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 };
 Clock* SystemClock();
 
-// A clock for tests: time only moves when someone sleeps on it or calls Advance.
+// A clock for tests: time only moves when someone sleeps on it or calls Advance. StepWallClock
+// moves WallNow() alone, as an NTP step does.
 // SleepFor(d) returns at once after moving time forward by d; AwaitWithTimeout returns at once
 // when the condition already holds, otherwise it moves time forward by the timeout (so a waiting
 // worker fast-forwards to its next timer) and re-evaluates. An unbounded wait
@@ -45,10 +57,12 @@ class FakeClock final : public Clock {
   explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1'700'000'000)) : now_(start) {}
 
   absl::Time Now() override;
+  absl::Time WallNow() override;
   void SleepFor(absl::Duration duration) override;
   bool AwaitWithTimeout(absl::Mutex* mu, const absl::Condition& condition,
                         absl::Duration timeout) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void Advance(absl::Duration duration);
+  void StepWallClock(absl::Duration step);
 
   // Total time handed out through SleepFor (tests assert "no wait" with it).
   absl::Duration slept();
@@ -56,6 +70,7 @@ class FakeClock final : public Clock {
  private:
   absl::Mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_);
+  absl::Duration wall_offset_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   absl::Duration slept_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
 };
 

@@ -6,10 +6,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "driver/failover/atomic_file.h"
-#include "driver/failover/failover_test_support.h"
-#include "driver/failover/fake_demotion_backend.h"
-#include "driver/failover/temp_dir_for_test.h"
-#include "fingerprint/fake_command_runner.h"
+#include "driver/failover/coordinator_fixture_for_test.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -18,75 +15,6 @@ namespace {
 
 using fingerprint::VrrpState;
 using ::testing::HasSubstr;
-
-const TaskRef kOld{"alloc1/traefik/aaaa", "alloc1", "traefik"};
-const TaskRef kNew{"alloc2/traefik/bbbb", "alloc2", "traefik"};
-
-tasks::PersistedTask Live(const TaskRef& task, std::optional<config::ReadyCheck> ready) {
-  tasks::PersistedTask persisted;
-  persisted.task_id = task.task_id;
-  persisted.guarded = true;
-  persisted.ready = EncodeReadyCheck(ready);
-  persisted.liveness = tasks::PersistedTask::Liveness::kRunning;
-  return persisted;
-}
-
-class FailoverCoordinatorTest : public ::testing::Test {
- protected:
-  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
-
-  // A coordinator over the shared fakes; a second call models a plugin restart.
-  std::unique_ptr<FailoverCoordinator> Make() {
-    auto observer = std::make_unique<ScriptedObserver>();
-    observer_ = observer.get();
-    auto prober = std::make_unique<ScriptedProber>(prober_failures_);
-    prober_ = prober.get();
-    FailoverCoordinator::Parts parts;
-    parts.observer = std::move(observer);
-    parts.backend = std::make_unique<BackendView>(&backend_);
-    parts.prober = std::move(prober);
-    parts.boot_id = "boot-1";
-    return std::make_unique<FailoverCoordinator>(TestFailoverConfig(), dir_.path(), &runner_,
-                                                 &clock_, &sink_, std::move(parts));
-  }
-
-  HandoverReport HandOverAndWait(FailoverCoordinator* coordinator, const TaskRef& task) {
-    absl::Notification done;
-    HandoverReport result;
-    coordinator->HandOver(task, [&](HandoverReport report) {
-      result = std::move(report);
-      done.Notify();
-    });
-    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
-    return result;
-  }
-
-  // Lets the fake backend outlive each coordinator ("the kernel" survives plugin restarts).
-  class BackendView final : public DemotionBackend {
-   public:
-    explicit BackendView(FakeDemotionBackend* real) : real_(real) {}
-    absl::string_view Name() const override { return real_->Name(); }
-    std::string Target() const override { return real_->Target(); }
-    CounterKind Kind() const override { return real_->Kind(); }
-    int MaxStep() const override { return real_->MaxStep(); }
-    absl::Status Demote(int n) override { return real_->Demote(n); }
-    absl::Status Restore(int n) override { return real_->Restore(n); }
-    absl::StatusOr<std::optional<int>> CurrentCount() override { return real_->CurrentCount(); }
-    absl::Status CheckUsable() override { return real_->CheckUsable(); }
-
-   private:
-    FakeDemotionBackend* real_;
-  };
-
-  TempDirForTest dir_;
-  FakeDemotionBackend backend_;
-  fingerprint::FakeCommandRunner runner_;
-  FakeClock clock_;
-  RecordingSink sink_;
-  ScriptedObserver* observer_ = nullptr;
-  ScriptedProber* prober_ = nullptr;
-  int prober_failures_ = 0;
-};
 
 TEST_F(FailoverCoordinatorTest, StartWithNoGuardedTaskDemotes) {
   auto coordinator = Make();

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "driver/tasks/monotonic_time.h"
 
 namespace carp_exec::failover {
 namespace {
@@ -29,7 +30,7 @@ std::string Describe(const config::HostPort& address) {
 }
 
 int RemainingMs(absl::Time deadline) {
-  absl::Duration left = deadline - absl::Now();
+  absl::Duration left = deadline - tasks::MonotonicNow();
   if (left <= absl::ZeroDuration()) return 0;
   return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(left)));
 }
@@ -90,14 +91,14 @@ absl::StatusOr<int> Connect(const config::HostPort& address, absl::Time deadline
 }  // namespace
 
 absl::Status TcpConnectCheck(const config::HostPort& address, absl::Duration timeout) {
-  absl::StatusOr<int> fd = Connect(address, absl::Now() + timeout);
+  absl::StatusOr<int> fd = Connect(address, tasks::MonotonicNow() + timeout);
   if (!fd.ok()) return fd.status();
   ::close(*fd);
   return absl::OkStatus();
 }
 
 absl::StatusOr<int> HttpGetStatus(const config::HttpProbeUrl& url, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Time deadline = tasks::MonotonicNow() + timeout;
   absl::StatusOr<int> fd = Connect(url.address, deadline);
   if (!fd.ok()) return absl::UnavailableError(absl::StrCat(url.url, ": ", fd.status().message()));
   absl::Cleanup close_fd = [fd = *fd] { ::close(fd); };

@@ -182,7 +182,7 @@ LiveCycleResult RunLiveCycle(const LiveCycleParts& parts) {
                                                          : "")));
 
   if (absl::Status s =
-          (*lock)->Record(LiveMarker{static_cast<int>(::getpid()), parts.clock->Now()});
+          (*lock)->Record(LiveMarker{static_cast<int>(::getpid()), parts.clock->WallNow()});
       !s.ok()) {
     return Failed(absl::StrCat("cannot record the cycle: ", s.message()), ledger.share());
   }

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "driver/tasks/monotonic_time.h"
 
 namespace carp_exec::tasks {
 namespace {
@@ -111,7 +112,7 @@ void ChildIoLoop::KillGroup() {
 
 void ChildIoLoop::StopWaitingAfterExit() {
   stop_after_exit_ = true;
-  if (exited_) drain_until_ = std::min(drain_until_, absl::Now());
+  if (exited_) drain_until_ = std::min(drain_until_, MonotonicNow());
 }
 
 void ChildIoLoop::ReapIfExited(absl::Time now) {
@@ -182,7 +183,7 @@ ChildIoLoop::Outcome ChildIoLoop::Run(const Hooks& hooks) {
 
   if (!poll_for_exit_only_) pidfd_ = OpenPidFd(pid_);
   while (true) {
-    absl::Time now = absl::Now();
+    absl::Time now = MonotonicNow();
     if (!exited_) ReapIfExited(now);
     if (!exited_ && now >= deadline_) {
       KillGroup();

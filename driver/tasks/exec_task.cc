@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "driver/tasks/exec_io_loop.h"
+#include "driver/tasks/monotonic_time.h"
 
 namespace carp_exec::tasks {
 namespace {
@@ -94,7 +95,7 @@ absl::StatusOr<ExecResult> RunExec(const ExecRequest& request) {
                    /*wake_fd=*/-1);
   const absl::Duration timeout = request.timeout;
   if (timeout > absl::ZeroDuration() && timeout != absl::InfiniteDuration()) {
-    loop.set_deadline(absl::Now() + timeout);
+    loop.set_deadline(MonotonicNow() + timeout);
   }
   loop.set_drain_after_exit(request.drain_after_exit);
 

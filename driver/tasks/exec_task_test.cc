@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "driver/tasks/exec_io_loop.h"
+#include "driver/tasks/monotonic_time.h"
 #include "gtest/gtest.h"
 
 namespace carp_exec::tasks {
@@ -209,7 +210,7 @@ TEST(ChildIoLoopTest, DeadlineWhilePollingForExit) {
   fcntl(out[0], F_SETFL, O_NONBLOCK);
   ChildIoLoop loop(*pid, false, out[0], -1, -1, -1);
   loop.set_poll_for_exit(true);
-  loop.set_deadline(absl::Now() + absl::Milliseconds(100));
+  loop.set_deadline(MonotonicNow() + absl::Milliseconds(100));
   const ChildIoLoop::Outcome outcome = loop.Run({});
   EXPECT_TRUE(outcome.timed_out);
   EXPECT_EQ(NomadExitCode(outcome.wait_status), 128 + SIGKILL);

@@ -11,13 +11,14 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "driver/tasks/monotonic_time.h"
 
 namespace carp_exec::tasks {
 namespace {
 
 // Milliseconds left until `deadline`, for poll(2); never negative.
 int MillisUntil(absl::Time deadline) {
-  int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+  int64_t ms = absl::ToInt64Milliseconds(deadline - MonotonicNow());
   return ms < 0 ? 0 : static_cast<int>(std::min<int64_t>(ms, 1 << 30));
 }
 
@@ -37,12 +38,12 @@ absl::StatusOr<int> ConnectSupervisor(absl::string_view path) {
         absl::StrCat("cannot create a unix socket: ", strerror(errno)));
   }
   // A full backlog answers EAGAIN on a non-blocking unix socket; a busy supervisor accepts soon.
-  absl::Time deadline = absl::Now() + absl::Seconds(2);
+  absl::Time deadline = MonotonicNow() + absl::Seconds(2);
   while (true) {
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) return fd;
     int saved = errno;
     if (saved == EINTR) continue;
-    if ((saved == EAGAIN || saved == EINPROGRESS) && absl::Now() < deadline) {
+    if ((saved == EAGAIN || saved == EINPROGRESS) && MonotonicNow() < deadline) {
       if (saved == EINPROGRESS) {
         pollfd p{fd, POLLOUT, 0};
         poll(&p, 1, MillisUntil(deadline));
@@ -65,7 +66,7 @@ absl::StatusOr<int> ConnectSupervisor(absl::string_view path) {
 
 absl::StatusOr<std::string> AskSupervisor(absl::string_view path, absl::string_view request,
                                           absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
+  absl::Time deadline = MonotonicNow() + timeout;
   absl::StatusOr<int> connected = ConnectSupervisor(path);
   if (!connected.ok()) return connected.status();
   int fd = *connected;

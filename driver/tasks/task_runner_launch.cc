@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "driver/log/hclog.h"
 #include "driver/tasks/launch_resolution.h"
+#include "driver/tasks/monotonic_time.h"
 #include "driver/tasks/process_identity.h"
 #include "driver/tasks/state_dir.h"
 #include "driver/tasks/supervisor_protocol.h"
@@ -55,7 +56,7 @@ absl::StatusOr<std::string> ReadReport(int fd, absl::Time deadline) {
   std::string data;
   char buf[4096];
   while (true) {
-    int64_t ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now()));
+    int64_t ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - MonotonicNow()));
     pollfd p{fd, POLLIN, 0};
     int ready = poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, 1 << 30)));
     if (ready < 0 && errno == EINTR) continue;
@@ -142,7 +143,7 @@ absl::StatusOr<StartedTask> TaskRunner::Launch(const LaunchSpec& spec) {
   int ignored;
   while (waitpid(*spawned, &ignored, 0) < 0 && errno == EINTR) {
   }
-  absl::StatusOr<std::string> data = ReadReport(report[0], absl::Now() + options_.start_timeout);
+  absl::StatusOr<std::string> data = ReadReport(report[0], MonotonicNow() + options_.start_timeout);
   state::StartReport report_message;
   if (!data.ok() || data->empty() || !report_message.ParseFromString(*data)) {
     return MarkRecoverable(absl::UnavailableError(absl::StrCat(

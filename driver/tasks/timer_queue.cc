@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "driver/tasks/monotonic_time.h"
+
 namespace carp_exec::tasks {
 
 TimerQueue::TimerQueue() : thread_([this] { Loop(); }) {}
@@ -25,7 +27,7 @@ TimerQueue::TimerId TimerQueue::ScheduleAt(absl::Time when, std::function<void()
 }
 
 TimerQueue::TimerId TimerQueue::ScheduleAfter(absl::Duration delay, std::function<void()> fn) {
-  return ScheduleAt(absl::Now() + delay, std::move(fn));
+  return ScheduleAt(MonotonicNow() + delay, std::move(fn));
 }
 
 bool TimerQueue::Cancel(TimerId id) {
@@ -45,8 +47,10 @@ void TimerQueue::Loop() {
       continue;
     }
     absl::Time first = pending_.begin()->first.first;
-    if (first > absl::Now()) {
-      wakeup_.WaitWithDeadline(&mu_, first);
+    const absl::Time now = MonotonicNow();
+    if (first > now) {
+      // Relative and sliced: `first` is monotonic (see monotonic_time.h).
+      wakeup_.WaitWithTimeout(&mu_, WaitSlice(first, now));
       continue;
     }
     auto it = pending_.begin();

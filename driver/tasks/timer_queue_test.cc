@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "driver/tasks/monotonic_time.h"
 #include "gtest/gtest.h"
 
 namespace carp_exec::tasks {
@@ -13,7 +14,7 @@ TEST(TimerQueueTest, RunsInDeadlineOrder) {
   absl::Mutex mu;
   std::vector<int> order;
   absl::Notification last;
-  absl::Time base = absl::Now() + absl::Milliseconds(50);
+  absl::Time base = MonotonicNow() + absl::Milliseconds(50);
   // Scheduled out of order; deadlines decide.
   timers.ScheduleAt(base + absl::Milliseconds(20), [&] {
     absl::MutexLock lock(&mu);
