@@ -44,6 +44,26 @@ failover::TaskRef RefOf(const tasks::LaunchSpec& spec) {
   return failover::TaskRef{spec.task_id, spec.alloc_id, spec.task_name};
 }
 
+// For the failover events: "exited with status 0", "killed by SIGTERM".
+std::string DescribeExit(const tasks::ExitResult& result) {
+  if (!result.err.empty()) return absl::StrCat("ended (", result.err, ")");
+  if (result.signal != 0) return absl::StrCat("killed by ", tasks::SignalName(result.signal));
+  return absl::StrCat("exited with status ", result.exit_code);
+}
+
+// How the coordinator learns of a guarded task's exit: a runner Wait of its own.
+failover::FailoverCoordinator::ExitWatch ExitWatchOn(tasks::TaskRunner* runner) {
+  return [runner](const std::string& task_id, std::function<void(std::string)> on_exit) {
+    if (!runner->Inspect(task_id).ok()) return false;  // not recovered into the runner yet
+    runner->Wait(task_id,
+                 [on_exit = std::move(on_exit)](const absl::StatusOr<tasks::ExitResult>& result) {
+                   // Not an exit: the runner shut down (the task keeps running) or forgot the task.
+                   if (result.ok()) on_exit(DescribeExit(*result));
+                 });
+    return true;
+  };
+}
+
 }  // namespace
 
 bool FingerprintReport::operator==(const FingerprintReport& other) const {
@@ -150,8 +170,13 @@ absl::Status Driver::Activate() {
     built.runner = *std::move(runner);
     built.process_table = std::make_unique<tasks::ProcessTable>(tasks::NativeProcessSource());
     if (config.failover.has_value()) {
+      failover::FailoverCoordinator::Parts parts;
+      // The coordinator is destroyed before the runner (Runtime, Shutdown), and ignores
+      // watches that fire after it is gone.
+      parts.watch_exit = ExitWatchOn(built.runner.get());
       built.coordinator = std::make_unique<failover::FailoverCoordinator>(
-          *config.failover, config.state_dir, command_runner_.get(), clock_.get(), sink_);
+          *config.failover, config.state_dir, command_runner_.get(), clock_.get(), sink_,
+          std::move(parts));
       // Decide from the state directory, not from RecoverTask (which may come much later): a
       // plugin restart while a guarded task serves must never move the IP.
       const std::vector<tasks::PersistedTask> persisted = tasks::ScanStateDir(config.state_dir);
@@ -279,34 +304,8 @@ absl::StatusOr<tasks::StartedTask> Driver::StartTask(StartRequest request) {
   }
   absl::StatusOr<tasks::StartedTask> started = lease->runner()->Start(launch);
   if (!started.ok()) return started.status();
-  if (task->failover) {
-    const failover::TaskRef ref = RefOf(launch);
-    coordinator->GuardedTaskStarted(ref, task->ready);
-    WatchGuardedTask(lease->runner(), ref);
-  }
+  if (task->failover) coordinator->GuardedTaskStarted(RefOf(launch), task->ready);
   return started;
-}
-
-void Driver::WatchGuardedTask(tasks::TaskRunner* runner, const failover::TaskRef& ref) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!watched_.insert(ref.task_id).second) return;
-  }
-  runner->Wait(ref.task_id, [this, ref](const absl::StatusOr<tasks::ExitResult>& result) {
-    bool during_stop;
-    failover::FailoverCoordinator* coordinator;
-    {
-      absl::MutexLock lock(&mu_);
-      watched_.erase(ref.task_id);
-      // The flag is consumed here, by the only observer of a guarded task's exit.
-      during_stop = stopping_.erase(ref.task_id) > 0;
-      coordinator = coordinator_.get();
-    }
-    // Not an exit: the runner shut down (the task keeps running) or forgot the task.
-    if (!result.ok()) return;
-    // Runs on the runner's thread, which Shutdown joins only after the coordinator is gone.
-    if (coordinator != nullptr) coordinator->GuardedTaskExited(ref, during_stop);
-  });
 }
 
 absl::Status Driver::RecoverTask(absl::string_view task_id, absl::string_view driver_state) {
@@ -323,8 +322,7 @@ absl::Status Driver::RecoverTask(absl::string_view task_id, absl::string_view dr
   absl::StatusOr<std::optional<config::ReadyCheck>> ready =
       failover::DecodeReadyCheck(status->ready);
   if (status->state == tasks::TaskState::kRunning) {
-    coordinator->GuardedTaskStarted(ref, ready.ok() ? *ready : std::nullopt);
-    WatchGuardedTask(runner, ref);
+    coordinator->GuardedTaskRecovered(ref, ready.ok() ? *ready : std::nullopt);
   }
   return absl::OkStatus();
 }
@@ -365,11 +363,8 @@ void Driver::StopTask(absl::string_view task_id_view, absl::Duration timeout,
   if (!status->guarded || coordinator == nullptr || status->state != tasks::TaskState::kRunning) {
     return stop();
   }
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_.insert(task_id);  // the exit that follows is expected, not a crash
-  }
-  // Hand the FailOver IP over first; the coordinator reports (as task events) what happened
+  // Hand the FailOver IP over first (the coordinator now counts the task as stopping, so the
+  // exit that follows is not a crash); the coordinator reports (as task events) what happened
   // and calls back when the task may be signalled, confirmed or not.
   coordinator->HandOver(failover::TaskRef{status->task_id, status->alloc_id, status->task_name},
                         [stop = std::move(stop)](const failover::HandoverReport&) { stop(); });
@@ -380,32 +375,24 @@ absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
   if (!lease.ok()) return lease.status();
   tasks::TaskRunner* runner = lease->runner();
   absl::StatusOr<tasks::TaskStatus> status = runner->Inspect(task_id);
-  // A forced destroy of a running guarded task is Nomad's decision, not a crash: the failover
-  // logic must not report it as one (the node still ends up demoted: the guarded task is gone).
-  const bool guarded_running =
-      status.ok() && status->guarded && status->state == tasks::TaskState::kRunning;
-  if (guarded_running && force) {
-    absl::MutexLock lock(&mu_);
-    stopping_.insert(std::string(task_id));
-  }
+  failover::FailoverCoordinator* coordinator = lease->coordinator();
+  const bool guarded = status.ok() && status->guarded && coordinator != nullptr;
+  const failover::TaskRef ref =
+      guarded ? failover::TaskRef{status->task_id, status->alloc_id, status->task_name}
+              : failover::TaskRef{};
+  // A forced destroy of a running guarded task is Nomad's decision, not a crash: the task
+  // counts as stopping (the node does not serve under it, and its exit is expected).
+  const bool forced_stop = guarded && force && status->state == tasks::TaskState::kRunning;
+  if (forced_stop) coordinator->GuardedTaskStopping(ref);
   if (absl::Status s = runner->Destroy(task_id, force); !s.ok()) {
-    if (guarded_running && force) {
-      absl::MutexLock lock(&mu_);
-      stopping_.erase(std::string(task_id));
-    }
+    if (forced_stop) coordinator->GuardedTaskStopAborted(ref);
     return s;
   }
   {
     absl::MutexLock lock(&mu_);
     samplers_.erase(task_id);
-    // A stop whose task exited before its flag was set leaves the flag behind; ids never return.
-    stopping_.erase(std::string(task_id));
   }
-  failover::FailoverCoordinator* coordinator = lease->coordinator();
-  if (status.ok() && status->guarded && coordinator != nullptr) {
-    coordinator->GuardedTaskDestroyed(
-        failover::TaskRef{status->task_id, status->alloc_id, status->task_name});
-  }
+  if (guarded) coordinator->GuardedTaskDestroyed(ref);
   return absl::OkStatus();
 }
 

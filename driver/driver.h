@@ -19,7 +19,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -153,9 +152,6 @@ class Driver {
   // Activates if needed and leases the runtime. `for_start`: also refuse when the plugin
   // config says enabled = false.
   absl::StatusOr<Lease> Acquire(bool for_start = false) ABSL_LOCKS_EXCLUDED(mu_);
-  // Follows a guarded task until it exits, so a crash demotes the node at once. At most one
-  // watcher per task, however often it is started or recovered.
-  void WatchGuardedTask(tasks::TaskRunner* runner, const failover::TaskRef& ref);
 
   const Options options_;
   const std::unique_ptr<fingerprint::CommandRunner> command_runner_;  // failover tools
@@ -175,11 +171,6 @@ class Driver {
   absl::flat_hash_map<std::string, std::shared_ptr<tasks::TaskStatsSampler>> samplers_
       ABSL_GUARDED_BY(mu_);
   failover::EventSink* sink_ = nullptr;
-  // Tasks whose StopTask (or forced DestroyTask) is in progress: their exit is expected, not a
-  // crash. Consumed by the task's exit watcher; dropped when the task is destroyed.
-  absl::flat_hash_set<std::string> stopping_ ABSL_GUARDED_BY(mu_);
-  // Guarded tasks with an exit watcher registered.
-  absl::flat_hash_set<std::string> watched_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace carp_exec

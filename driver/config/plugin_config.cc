@@ -102,6 +102,16 @@ absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
                             FormatGoDuration(failover.poll_interval),
                             "\"; lower poll_interval or raise confirm_timeout"));
   }
+  // Covers Nomad's re-sent StopTask after a relaunch (shutdown_delay included); past an hour a
+  // node would sit demoted under a serving task for no reason.
+  if (failover.recover_stop_grace <= absl::ZeroDuration() ||
+      failover.recover_stop_grace > absl::Hours(1)) {
+    return path.Child("recover_stop_grace")
+        .Error(absl::StrCat("must be from 1ns to 1h, got \"",
+                            FormatGoDuration(failover.recover_stop_grace),
+                            "\"; write e.g. recover_stop_grace = \"1m\" (longer than the job's "
+                            "shutdown_delay)"));
+  }
   return absl::OkStatus();
 }
 
@@ -121,6 +131,7 @@ const FieldTable<FailoverConfig>& FailoverTable() {
           DurationField("confirm_timeout", &F::confirm_timeout).Default("10s"),
           DurationField("poll_interval", &F::poll_interval).Default("50ms"),
           DurationField("settle", &F::settle).Default("0s"),
+          DurationField("recover_stop_grace", &F::recover_stop_grace).Default("1m"),
           StringListField("confirm_command", &F::confirm_command),
           ParsedField("track_file", &F::track_file, &CheckOptionalAbsolutePath),
           ParsedField("state_file", &F::state_file, &CheckOptionalAbsolutePath),

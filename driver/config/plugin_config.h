@@ -34,6 +34,7 @@ struct FailoverConfig {
   absl::Duration confirm_timeout;       // "10s", > 0
   absl::Duration poll_interval;         // "50ms", > 0 and < confirm_timeout
   absl::Duration settle;                // "0s"
+  absl::Duration recover_stop_grace;    // "1m", > 0 and <= 1h: see FailoverCoordinator
   std::vector<std::string> confirm_command;
   std::string track_file;                    // keepalived: required, absolute
   std::string state_file;                    // keepalived: optional, absolute

@@ -227,7 +227,7 @@ TEST_F(CarpFakesTest, CoordinatorRollingUpdateThroughTheFakes) {
     });
     ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
     EXPECT_TRUE(report.confirmed) << report.summary;
-    coordinator.GuardedTaskExited(TaskRef{"old", "a1", "traefik"}, true);
+    coordinator.GuardedTaskExited(TaskRef{"old", "a1", "traefik"});
     coordinator.GuardedTaskDestroyed(TaskRef{"old", "a1", "traefik"});
     coordinator.GuardedTaskStarted(TaskRef{"new", "a2", "traefik"}, std::nullopt);
     ASSERT_TRUE(sink.WaitFor("restored demote count 50 → 0"));

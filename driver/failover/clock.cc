@@ -42,6 +42,11 @@ absl::Time FakeClock::WallNow() {
   return now_ + wall_offset_;
 }
 
+void FakeClock::Freeze(bool frozen) {
+  absl::MutexLock lock(&mu_);
+  frozen_ = frozen;
+}
+
 void FakeClock::StepWallClock(absl::Duration step) {
   absl::MutexLock lock(&mu_);
   wall_offset_ += step;
@@ -61,6 +66,12 @@ bool FakeClock::AwaitWithTimeout(absl::Mutex* mu, const absl::Condition& conditi
     mu->Await(condition);
     return true;
   }
+  bool frozen;
+  {
+    absl::MutexLock lock(&mu_);
+    frozen = frozen_;
+  }
+  if (frozen) return mu->AwaitWithTimeout(condition, absl::Milliseconds(2));
   // Give other threads a real moment to post work before time jumps: this keeps tests that
   // post an event right after a wait begins from racing the fast-forward in the common case.
   // Correctness never depends on it; the result is re-evaluated either way.

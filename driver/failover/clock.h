@@ -63,6 +63,10 @@ class FakeClock final : public Clock {
                         absl::Duration timeout) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void Advance(absl::Duration duration);
   void StepWallClock(absl::Duration step);
+  // While frozen, AwaitWithTimeout never moves time: a waiting worker re-checks its condition
+  // every few real milliseconds instead. Lets a test post several calls that must all be seen
+  // before any timer (a grace period, the next poll) can fall due.
+  void Freeze(bool frozen);
 
   // Total time handed out through SleepFor (tests assert "no wait" with it).
   absl::Duration slept();
@@ -71,6 +75,7 @@ class FakeClock final : public Clock {
   absl::Mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_);
   absl::Duration wall_offset_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  bool frozen_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration slept_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
 };
 

@@ -7,15 +7,20 @@
 //     the task is signalled (FailoverHandshake);
 //   - the node stays demoted while no guarded task here is running *and ready*;
 //   - our share is restored only when a guarded task is running and its ready check passed
-//     (at once if it has no ready block), and no hand-over is in progress;
+//     (at once if it has no ready block, or late, at kLateReadyInterval, after its timeout),
+//     and no hand-over is in progress;
 //   - a guarded task that exits unexpectedly demotes the node at once (the peer takes the IP);
 //   - at plugin start the decision comes from the state directory (ScanStateDir), not from
 //     RecoverTask: no live guarded task ⇒ demoted; a live one ⇒ the current state is kept, so a
 //     plugin or Nomad client restart while the task serves never moves the IP. A live task that
 //     was being handed over when the plugin died keeps the node demoted.
 //
+// It is the only owner of each guarded task's failover life (task_life.h: the states and the
+// table of allowed transitions) and learns of exits itself through Parts::watch_exit.
+//
 // All work runs on one worker thread (SerialWorker): API calls return at once and completion is
-// reported through callbacks and events. Thread-safe.
+// reported through callbacks and events. A hand-over's confirmation polls are scheduled jobs,
+// so the worker stays free while one waits. Thread-safe.
 
 #include <functional>
 #include <memory>
@@ -37,6 +42,7 @@
 #include "driver/failover/failover_handshake.h"
 #include "driver/failover/ready_probe.h"
 #include "driver/failover/serial_worker.h"
+#include "driver/failover/task_life.h"
 #include "driver/tasks/task_types.h"
 #include "fingerprint/command_runner.h"
 #include "fingerprint/node_observer.h"
@@ -57,6 +63,15 @@ struct FailoverStatus {
 
 class FailoverCoordinator {
  public:
+  // Registers a one-shot watch on a task's exit: `on_exit` runs once when the task's process
+  // has ended, with a few words on how ("exited with status 0", "killed by SIGKILL"), on any
+  // thread (also at once when it already ended). It never runs when the task did not end (the
+  // runner shut down). Returns false when the task is not known yet (found in the state dir
+  // before Nomad's RecoverTask reached the runner); the coordinator then watches it when
+  // RecoverTask reports it. Called on the worker thread.
+  using ExitWatch =
+      std::function<bool(const std::string& task_id, std::function<void(std::string how)> on_exit)>;
+
   // Replaceable parts, for tests. Anything left empty is built from the config.
   struct Parts {
     std::unique_ptr<fingerprint::NodeObserver> observer;
@@ -64,6 +79,9 @@ class FailoverCoordinator {
     std::unique_ptr<ReadyProber> prober;
     std::optional<std::string> boot_id;
     LedgerInterrupt ledger_interrupt;
+    // How the coordinator learns of exits (the driver passes TaskRunner::Wait). Empty: only
+    // GuardedTaskExited tells it.
+    ExitWatch watch_exit;
   };
 
   // `runner`, `clock` and `sink` are not owned and must outlive the coordinator. `state_dir` is
@@ -72,7 +90,8 @@ class FailoverCoordinator {
   FailoverCoordinator(config::FailoverConfig config, std::string state_dir,
                       fingerprint::CommandRunner* runner, Clock* clock, EventSink* sink,
                       Parts parts = {});
-  // Stops the worker. Hand-overs not yet started complete with a Cancelled error.
+  // Stops the worker. Hand-overs not yet finished complete with a Cancelled error; exit
+  // watches that fire later are ignored.
   ~FailoverCoordinator();
   FailoverCoordinator(const FailoverCoordinator&) = delete;
   FailoverCoordinator& operator=(const FailoverCoordinator&) = delete;
@@ -86,18 +105,33 @@ class FailoverCoordinator {
 
   // StopTask of a guarded task, before it signals the task: demote, confirm, settle. `done`
   // runs on the worker thread when the task may be signalled (always exactly once; with
-  // report.error set on failure or shutdown). Concurrent stops share one demotion.
+  // report.error set on failure or shutdown). Stops that overlap share one hand-over: a stop
+  // that arrives while another is confirming joins it (no second demotion, no second
+  // confirmation loop) and is released with it.
   void HandOver(TaskRef task, std::function<void(HandoverReport)> done);
 
-  // A guarded task runs (StartTask, or RecoverTask of one the coordinator does not know yet).
-  // Runs `ready` every interval until it passes (then restores, if nothing else keeps the node
-  // demoted) or until its timeout (the node stays demoted; an event says so). Without a ready
-  // block the task counts as ready at once. Calling it again for a known task is harmless.
+  // StartTask of a guarded task. Runs `ready` every interval until it passes (then restores,
+  // if nothing else keeps the node demoted); after its timeout an event says the node stays
+  // demoted, and the check goes on every kLateReadyInterval so a late replacement still
+  // restores the node as soon as it serves. Without a ready block the task counts as ready at
+  // once. Calling it again for a known task is harmless.
   void GuardedTaskStarted(TaskRef task, std::optional<config::ReadyCheck> ready);
+  // RecoverTask of a running guarded task. A task the coordinator already knows keeps its
+  // state: in particular one whose hand-over had begun stays "stopping" (Nomad re-sends the
+  // StopTask after relaunching a crashed plugin: client/allocrunner/taskrunner/task_runner.go,
+  // handleTaskExitResult → restoreHandle, then handleKill again). Only when no StopTask comes
+  // within failover.recover_stop_grace does it count as serving again (and get its ready check).
+  void GuardedTaskRecovered(TaskRef task, std::optional<config::ReadyCheck> ready);
 
-  // The task's process ended. `during_stop` is true when it follows HandOver (StopTask);
-  // otherwise it is a crash and the node is demoted at once.
-  void GuardedTaskExited(TaskRef task, bool during_stop);
+  // The task's process ended. Normally reported by the exit watch; public for tests. Whether it
+  // was the stop or a crash follows from the task's state: a crash demotes at once.
+  void GuardedTaskExited(TaskRef task, std::string how = "exited");
+
+  // A forced DestroyTask is about to kill a running guarded task (no hand-over: Nomad decided).
+  // The task counts as stopping, so its exit is not a crash and the node does not serve under
+  // it. If the destroy fails, GuardedTaskStopAborted puts it back.
+  void GuardedTaskStopping(TaskRef task);
+  void GuardedTaskStopAborted(TaskRef task);
 
   // DestroyTask: the coordinator forgets the task.
   void GuardedTaskDestroyed(TaskRef task);
@@ -108,31 +142,55 @@ class FailoverCoordinator {
   FailoverStatus Status();
   static constexpr absl::Duration kStatusRefresh = absl::Seconds(5);
 
+  // After ready.timeout, how often a not-ready task is probed again: slow enough to be cheap,
+  // fast enough that a node is not held demoted for long under a task that serves.
+  static constexpr absl::Duration kLateReadyInterval = absl::Seconds(2);
+
   // Waits until everything posted before it has run (timed work due later, such as the next
   // ready-probe attempt, is not waited for). For tests; never call from the worker thread.
   void Flush();
 
  private:
-  enum class Life { kStarting, kRecovered, kReady, kNotReady, kStopping, kExited };
   struct Guarded {
     TaskRef ref;
-    Life life = Life::kStarting;
+    Life life = Life::kNone;
     std::optional<config::ReadyCheck> ready;
     absl::Time probe_started;
     bool probing = false;
     uint64_t probe_generation = 0;  // bumped to cancel scheduled probe attempts
+    uint64_t grace_generation = 0;  // bumped to cancel a scheduled recover_stop_grace expiry
+    bool watching = false;          // an exit watch is registered
+    bool stop_seen = false;         // StopTask or a forced destroy reached this process
     std::string ready_detail;       // "task ready (http://... 200 after 1.2 s)"
-    std::unique_ptr<FailoverHandshake> handshake;
+  };
+  // A stop waiting for the hand-over in progress.
+  struct Waiter {
+    TaskRef task;
+    std::function<void(HandoverReport)> done;
+    absl::Time joined_at;
+  };
+  // Lets exit watches that fire after the coordinator is gone do nothing.
+  struct Liveness {
+    absl::Mutex mu;
+    FailoverCoordinator* coordinator ABSL_GUARDED_BY(mu);
   };
 
   absl::Status Setup();
   void DecideAtStart(const std::vector<tasks::PersistedTask>& tasks);
-  void DoHandOver(const TaskRef& task, const std::function<void(HandoverReport)>& done);
-  void DoStarted(const TaskRef& task, std::optional<config::ReadyCheck> ready);
-  void DoExited(const TaskRef& task, bool during_stop);
+  void DoHandOver(const TaskRef& task, std::function<void(HandoverReport)> done);
+  void ContinueHandOver();
+  void FinishHandOver(const HandoverReport& report);
+  void DoStarted(const TaskRef& task, std::optional<config::ReadyCheck> ready, Life entry);
+  void DoExited(const TaskRef& task, const std::string& how);
+  void DoStopping(const TaskRef& task, bool aborted);
   void DoDestroyed(const TaskRef& task);
+  void GraceExpired(const std::string& task_id, uint64_t generation);
   void StartProbing(Guarded* guarded);
   void ProbeAttempt(const std::string& task_id, uint64_t generation);
+  // Moves `guarded` to `to` if kLifeTransitions allows it; otherwise logs a bug and returns
+  // false. Persists the hand-over list when stopping is entered or left.
+  bool SetLife(Guarded* guarded, Life to, absl::string_view cause);
+  void Watch(Guarded* guarded);
   // Applies the hold/restore rules; `reason` and `cause` go into the event text.
   void Evaluate(const TaskRef& cause, const std::string& reason);
   absl::StatusOr<LedgerChange> EnsureDemoted();
@@ -149,11 +207,14 @@ class FailoverCoordinator {
   Clock* clock_;
   EventSink* sink_;
   Parts parts_;
+  std::shared_ptr<Liveness> liveness_;
 
   // Worker-thread state (touched only by jobs, or by Start before the worker exists).
   std::unique_ptr<DemotionLedger> ledger_;
   absl::Status setup_error_;
   absl::flat_hash_map<std::string, Guarded> guarded_;
+  std::unique_ptr<FailoverHandshake> handover_;  // the hand-over in progress, if any
+  std::vector<Waiter> waiters_;                  // the stops it will release
 
   absl::Mutex mu_;
   FailoverStatus status_ ABSL_GUARDED_BY(mu_);

@@ -61,7 +61,7 @@ TEST_F(FailoverCoordinatorTest, FullRollingUpdateHoldsUntilTheReplacementIsReady
   EXPECT_TRUE(report.waited);
   EXPECT_EQ(backend_.counter(), 50);
 
-  coordinator->GuardedTaskExited(kOld, /*during_stop=*/true);
+  coordinator->GuardedTaskExited(kOld);
   coordinator->Flush();
   EXPECT_EQ(backend_.counter(), 50) << "undemote after the kill black-holes traffic";
   EXPECT_TRUE(sink_.Has("this node stays demoted (our share 50)"));
@@ -102,7 +102,7 @@ TEST_F(FailoverCoordinatorTest, CrashDemotesAtOnce) {
   coordinator->GuardedTaskStarted(kOld, std::nullopt);
   coordinator->Flush();
   EXPECT_EQ(backend_.counter(), 0);
-  coordinator->GuardedTaskExited(kOld, /*during_stop=*/false);
+  coordinator->GuardedTaskExited(kOld);
   ASSERT_TRUE(sink_.WaitFor("the guarded task exited unexpectedly"));
   EXPECT_EQ(backend_.counter(), 50);
   EXPECT_EQ(clock_.slept(), absl::ZeroDuration()) << "a crash does not wait for confirmation";
@@ -129,7 +129,7 @@ TEST_F(FailoverCoordinatorTest, NoRestoreWhileAnotherHandOverIsInProgress) {
   coordinator->GuardedTaskStarted(kNew, std::nullopt);
   coordinator->Flush();
   EXPECT_EQ(backend_.counter(), 50);
-  coordinator->GuardedTaskExited(kOld, /*during_stop=*/true);
+  coordinator->GuardedTaskExited(kOld);
   ASSERT_TRUE(sink_.WaitFor("restored demote count 50 → 0"));
   EXPECT_EQ(backend_.counter(), 0);
 }

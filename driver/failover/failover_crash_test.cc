@@ -214,7 +214,7 @@ void Lifetime(FailoverCoordinator* coordinator) {
   absl::Notification handed_over;
   coordinator->HandOver(task, [&](HandoverReport) { handed_over.Notify(); });
   handed_over.WaitForNotification();  // demote
-  coordinator->GuardedTaskExited(task, true);
+  coordinator->GuardedTaskExited(task);
   coordinator->Flush();
 }
 

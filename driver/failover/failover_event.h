@@ -19,6 +19,24 @@ struct TaskRef {
   bool empty() const { return task_id.empty(); }
 };
 
+// The ref of a task known only by its id. Nomad builds task ids as "<alloc id>/<task name>/
+// <8 random chars>" (client/allocrunner/taskrunner/task_runner.go, buildTaskConfig), and routes
+// a driver event by alloc id and task name, dropping it when they match no task ("no handler
+// registered for event", client/pluginmanager/drivermanager/instance.go). So a task rebuilt
+// from the state dir gets them back from its id. An id of another shape keeps them empty.
+inline TaskRef TaskRefFromId(const std::string& task_id) {
+  TaskRef ref{task_id, "", ""};
+  const size_t first = task_id.find('/');
+  const size_t last = task_id.rfind('/');
+  if (first == std::string::npos || first == 0 || last == first || last == task_id.size() - 1) {
+    return ref;
+  }
+  ref.alloc_id = task_id.substr(0, first);
+  ref.task_name = task_id.substr(first + 1, last - first - 1);
+  if (ref.task_name.empty()) ref.alloc_id.clear();
+  return ref;
+}
+
 struct FailoverEvent {
   TaskRef task;
   // One sentence for `nomad alloc status`, e.g.
@@ -28,6 +46,10 @@ struct FailoverEvent {
   // or "node"), "backend", "share", "demote_count_before"/"demote_count_after", "state",
   // "waited_ms", ... Values are strings because Nomad's event annotations are.
   std::map<std::string, std::string> annotations;
+  // A step inside a hand-over (demoting, confirming): written to the log with its annotations
+  // but not sent to Nomad, which keeps only a task's last 10 events (defaultMaxEvents in
+  // client/allocrunner/taskrunner/task_runner.go): a hand-over shows as at most 3.
+  bool detail = false;
 };
 
 // Receives events. Called from the coordinator's worker thread, never with a coordinator lock

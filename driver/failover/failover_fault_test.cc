@@ -4,6 +4,7 @@
 #include <atomic>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
 #include "driver/failover/clock.h"
 #include "driver/failover/coordinator_fixture_for_test.h"
@@ -65,6 +66,178 @@ TEST_F(FailoverFaultTest, ClockStepDoesNotFireDeadlines) {
   // A ready check under the same steps times out after its own timeout, not before.
   coordinator->GuardedTaskStarted(kNew, TestReadyCheck());
   ASSERT_TRUE(sink_.WaitFor("not ready within 1m"));
+}
+
+TEST_F(FailoverFaultTest, LateReadyStillRestores) {
+  // A replacement that serves 40 s after its ready.timeout (ACME, a slow Consul) must not
+  // leave the node demoted until the next deploy.
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({}).ok());  // nothing runs: demoted
+  // 60 s at 250 ms: 241 attempts up to the timeout, then 20 late ones every 2 s.
+  prober_->SetFailures(241 + 19);
+  coordinator->GuardedTaskStarted(kNew, TestReadyCheck());
+  ASSERT_TRUE(sink_.WaitFor("restored demote count 50 → 0"));
+  EXPECT_TRUE(sink_.Has("not ready within 1m"));
+  EXPECT_TRUE(sink_.Has("still checking every 2s"));
+  EXPECT_TRUE(sink_.Has("task ready late (http://127.0.0.1:8080/ping 200 after 100.0 s)"));
+  EXPECT_EQ(backend_.counter(), 0);
+  EXPECT_EQ(prober_->attempts(), 241 + 20);
+}
+
+TEST_F(FailoverFaultTest, LateReadyStopsProbingWhenTheTaskStops) {
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({}).ok());
+  prober_->SetFailures(-1);
+  coordinator->GuardedTaskStarted(kNew, TestReadyCheck());
+  ASSERT_TRUE(sink_.WaitFor("not ready within 1m"));
+  HandOverAndWait(coordinator.get(), kNew);
+  coordinator->Flush();
+  const int attempts = prober_->attempts();
+  clock_.Advance(absl::Minutes(5));
+  coordinator->Flush();
+  EXPECT_EQ(prober_->attempts(), attempts) << "a stopping task is not probed";
+  EXPECT_EQ(backend_.counter(), 50);
+}
+
+TEST_F(FailoverFaultTest, OverlappingStopsShareOneConfirmation) {
+  // The peer is down: the node stays MASTER. Four stops at once must take one confirm_timeout
+  // together, not four in a row.
+  const TaskRef tasks[] = {kOld,
+                           kNew,
+                           {"alloc3/traefik/cccc", "alloc3", "traefik"},
+                           {"alloc4/traefik/dddd", "alloc4", "traefik"}};
+  auto coordinator = Make();
+  std::vector<tasks::PersistedTask> live;
+  for (const TaskRef& task : tasks) live.push_back(Live(task, std::nullopt));
+  ASSERT_TRUE(coordinator->Start(live).ok());
+  observer_->Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  const int observations_before = observer_->calls();
+  clock_.Freeze(true);  // all four stops are posted before the first poll can fall due
+  const absl::Time start = clock_.Now();
+  absl::Mutex mu;
+  std::vector<HandoverReport> reports;
+  absl::Notification all_done;
+  for (const TaskRef& task : tasks) {
+    coordinator->HandOver(task, [&](HandoverReport report) {
+      absl::MutexLock lock(&mu);
+      reports.push_back(std::move(report));
+      if (reports.size() == 4) all_done.Notify();
+    });
+  }
+  coordinator->Flush();
+  clock_.Freeze(false);
+  ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(clock_.Now() - start, TestFailoverConfig().confirm_timeout);
+  absl::MutexLock lock(&mu);
+  for (const HandoverReport& report : reports) {
+    EXPECT_FALSE(report.confirmed);
+    EXPECT_LE(report.elapsed, TestFailoverConfig().confirm_timeout);
+  }
+  EXPECT_EQ(backend_.demote_calls(), 1);
+  EXPECT_EQ(observer_->calls() - observations_before, 201) << "one confirmation loop";
+  int joined = 0;
+  for (const std::string& message : sink_.Messages()) {
+    joined += absl::StrContains(message, "joined the hand-over in progress (alloc1/traefik)");
+  }
+  EXPECT_EQ(joined, 3);
+}
+
+TEST_F(FailoverFaultTest, AStopAfterTheHandOverEndedStartsANewOne) {
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt), Live(kNew, std::nullopt)}).ok());
+  HandOverAndWait(coordinator.get(), kOld);
+  HandOverAndWait(coordinator.get(), kNew);
+  EXPECT_EQ(backend_.demote_calls(), 1) << "already demoted: the second one changes nothing";
+  EXPECT_TRUE(sink_.Has("group fake already demoted by carp_exec (our share 50"));
+}
+
+// Issue 10.3: the plugin dies during a hand-over; Nomad relaunches it, calls RecoverTask at
+// once, then re-runs its kill (client/allocrunner/taskrunner/task_runner.go:
+// handleTaskExitResult → restoreHandle, then handleKill → killTask). The node must stay
+// demoted from the first hand-over to the task's end.
+TEST_F(FailoverFaultTest, PluginCrashMidHandOverNeverRestoresBeforeTheResentStop) {
+  {
+    auto coordinator = Make();
+    ASSERT_TRUE(coordinator->Start({Live(kOld, TestReadyCheck())}).ok());
+    HandOverAndWait(coordinator.get(), kOld);
+    ASSERT_EQ(backend_.counter(), 50);
+    // The plugin dies here: the task still runs and still answers its ready check.
+  }
+  auto relaunched = Make();
+  clock_.Freeze(true);  // the re-sent StopTask comes within recover_stop_grace
+  ASSERT_TRUE(relaunched->Start({Live(kOld, TestReadyCheck())}).ok());
+  relaunched->GuardedTaskRecovered(kOld, TestReadyCheck());
+  relaunched->Flush();
+  EXPECT_EQ(prober_->attempts(), 0) << "a stopping task is not probed back to serving";
+  HandoverReport again = HandOverAndWait(relaunched.get(), kOld);
+  EXPECT_TRUE(again.error.ok());
+  clock_.Freeze(false);
+  relaunched->GuardedTaskExited(kOld, "exited with status 0");
+  relaunched->Flush();
+  EXPECT_EQ(backend_.restore_calls(), 0) << "the VIP came back to the node in between";
+  EXPECT_EQ(backend_.demote_calls(), 1);
+  EXPECT_EQ(backend_.counter(), 50);
+}
+
+TEST_F(FailoverFaultTest, NoStopTaskWithinTheGraceMeansTheTaskServesAgain) {
+  {
+    auto coordinator = Make();
+    ASSERT_TRUE(coordinator->Start({Live(kOld, TestReadyCheck())}).ok());
+    HandOverAndWait(coordinator.get(), kOld);
+  }
+  auto relaunched = Make();
+  ASSERT_TRUE(relaunched->Start({Live(kOld, TestReadyCheck())}).ok());
+  relaunched->GuardedTaskRecovered(kOld, TestReadyCheck());
+  ASSERT_TRUE(sink_.WaitFor("no StopTask within recover_stop_grace (1m)"));
+  ASSERT_TRUE(sink_.WaitFor("restored demote count 50 → 0"));
+  EXPECT_EQ(backend_.counter(), 0);
+}
+
+TEST_F(FailoverFaultTest, EventsOfATaskRebuiltFromTheStateDirNameItsAllocAndTask) {
+  // Nomad drops a driver event whose alloc id and task name match no task.
+  {
+    auto coordinator = Make();
+    ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());
+    HandOverAndWait(coordinator.get(), kOld);
+  }
+  auto relaunched = Make();
+  tasks::PersistedTask persisted = Live(kOld, std::nullopt);
+  ASSERT_TRUE(relaunched->Start({persisted}).ok());
+  relaunched->GuardedTaskExited(TaskRef{kOld.task_id, "", ""}, "exited with status 0");
+  ASSERT_TRUE(sink_.WaitFor("task exited with status 0"));
+  for (const FailoverEvent& event : sink_.events()) {
+    if (event.task.empty()) continue;
+    EXPECT_EQ(event.task.alloc_id, "alloc1") << event.message;
+    EXPECT_EQ(event.task.task_name, "traefik") << event.message;
+  }
+}
+
+TEST(TaskRefFromIdTest, SplitsNomadsTaskId) {
+  TaskRef ref = TaskRefFromId("5b3c-aa/web/api/1a2b3c4d");
+  EXPECT_EQ(ref.alloc_id, "5b3c-aa");
+  EXPECT_EQ(ref.task_name, "web/api");
+  EXPECT_TRUE(TaskRefFromId("no-slashes").alloc_id.empty());
+  EXPECT_TRUE(TaskRefFromId("a//x").alloc_id.empty());
+  EXPECT_TRUE(TaskRefFromId("/name/x").alloc_id.empty());
+}
+
+TEST_F(FailoverFaultTest, AStopShowsAsAtMostThreeNomadEvents) {
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());
+  coordinator->GuardedTaskRecovered(kOld, std::nullopt);
+  observer_->Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_->Queue(Seen(VrrpState::kBackup));
+  HandOverAndWait(coordinator.get(), kOld);
+  coordinator->GuardedTaskExited(kOld, "exited with status 0");
+  coordinator->GuardedTaskDestroyed(kOld);
+  coordinator->GuardedTaskStarted(kNew, std::nullopt);
+  ASSERT_TRUE(sink_.WaitFor("restored demote count 50 → 0"));
+  int shown_for_old = 0;
+  for (const FailoverEvent& event : sink_.events()) {
+    if (event.task.task_id == kOld.task_id && !event.detail) ++shown_for_old;
+  }
+  EXPECT_GE(shown_for_old, 2);
+  EXPECT_LE(shown_for_old, 3);
 }
 
 TEST(RealClockTest, NowIsTheMonotonicClockAndWallNowTheWallClock) {

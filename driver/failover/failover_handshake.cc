@@ -62,7 +62,7 @@ FailoverHandshake::FailoverHandshake(TaskRef task, Parts parts)
 
 void FailoverHandshake::EmitEvent(EventSink* sink, const TaskRef& task, absl::string_view phase,
                                   std::string message,
-                                  std::map<std::string, std::string> annotations) {
+                                  std::map<std::string, std::string> annotations, bool detail) {
   annotations["phase"] = std::string(phase);
   // The sink writes the log line (the service adapter's does); without one, log here so no
   // transition goes unrecorded.
@@ -71,7 +71,7 @@ void FailoverHandshake::EmitEvent(EventSink* sink, const TaskRef& task, absl::st
               {{"task_id", task.task_id}, {"alloc_id", task.alloc_id}, {"phase", phase}});
     return;
   }
-  sink->Emit(FailoverEvent{task, std::move(message), std::move(annotations)});
+  sink->Emit(FailoverEvent{task, std::move(message), std::move(annotations), detail});
 }
 
 void FailoverHandshake::Transition(HandoverPhase to, std::string message,
@@ -79,7 +79,9 @@ void FailoverHandshake::Transition(HandoverPhase to, std::string message,
   annotations["previous_phase"] = std::string(HandoverPhaseName(phase_));
   annotations["backend"] = std::string(config::FailoverBackendName(parts_.config->backend));
   phase_ = to;
-  EmitEvent(parts_.sink, task_, HandoverPhaseName(to), std::move(message), std::move(annotations));
+  const bool detail = to == HandoverPhase::kDemoting || to == HandoverPhase::kConfirming;
+  EmitEvent(parts_.sink, task_, HandoverPhaseName(to), std::move(message), std::move(annotations),
+            detail);
 }
 
 FailoverHandshake::Poll FailoverHandshake::PollOnce() {
@@ -109,108 +111,127 @@ FailoverHandshake::Poll FailoverHandshake::PollOnce() {
 }
 
 HandoverReport FailoverHandshake::Run(const DemoteFn& demote) {
+  std::optional<HandoverReport> report = Begin(demote);
+  while (!report.has_value()) {
+    parts_.clock->SleepFor(next_step_at_ - parts_.clock->Now());
+    report = Continue();
+  }
+  return *std::move(report);
+}
+
+std::optional<HandoverReport> FailoverHandshake::Begin(const DemoteFn& demote) {
   const config::FailoverConfig& config = *parts_.config;
-  const absl::string_view backend = config::FailoverBackendName(config.backend);
   Clock* clock = parts_.clock;
-  const absl::Time start = clock->Now();
-  HandoverReport report;
+  start_ = clock->Now();
+  report_ = HandoverReport();
 
   absl::StatusOr<LedgerChange> change = demote();
   if (!change.ok()) {
-    report.error = change.status();
-    report.summary = absl::StrCat("cannot demote ", parts_.target, ": ", change.status().message(),
-                                  "; stopping the task without a hand-over");
-    Transition(HandoverPhase::kDemoting, report.summary, {{"error", "demote"}});
+    report_.error = change.status();
+    report_.summary = absl::StrCat("cannot demote ", parts_.target, ": ", change.status().message(),
+                                   "; stopping the task without a hand-over");
+    Transition(HandoverPhase::kDemoting, report_.summary, {{"error", "demote"}});
     Transition(HandoverPhase::kConfirming, "no confirmation: the demotion failed");
+    report_.elapsed = clock->Now() - start_;
     Transition(HandoverPhase::kSignalled, "signalling the task");
-    report.elapsed = clock->Now() - start;
-    return report;
+    return report_;
   }
-  report.demoted = change->share_after > 0;
+  report_.demoted = change->share_after > 0;
   std::map<std::string, std::string> demoted_notes = {{"share", absl::StrCat(change->share_after)}};
   if (change->count_before)
     demoted_notes["demote_count_before"] = absl::StrCat(*change->count_before);
   if (change->count_after) demoted_notes["demote_count_after"] = absl::StrCat(*change->count_after);
   Transition(HandoverPhase::kDemoting, DemotedText(parts_.target, *change), demoted_notes);
 
-  Poll first = PollOnce();
-  const std::string before_state =
-      first.observation ? std::string(fingerprint::VrrpStateName(first.observation->state))
-                        : "unknown";
-  if (!MustWait(first.observation)) {
-    report.confirmed = true;
-    report.summary =
-        absl::StrCat("state ", StateText(*first.observation), ": nothing to hand over, no wait");
-    Transition(HandoverPhase::kConfirming, report.summary, {{"state", before_state}});
-    report.elapsed = clock->Now() - start;
+  poll_ = PollOnce();
+  polls_ = 1;
+  before_state_ = poll_.observation
+                      ? std::string(fingerprint::VrrpStateName(poll_.observation->state))
+                      : "unknown";
+  if (!MustWait(poll_.observation)) {
+    report_.confirmed = true;
+    report_.summary =
+        absl::StrCat("state ", StateText(*poll_.observation), ": nothing to hand over, no wait");
+    Transition(HandoverPhase::kConfirming, report_.summary, {{"state", before_state_}});
+    report_.elapsed = clock->Now() - start_;
     Transition(HandoverPhase::kSignalled, "signalling the task",
                {{"waited_ms", "0"}, {"confirmed", "true"}});
-    return report;
+    return report_;
   }
 
-  report.waited = true;
-  const std::vector<std::string> vips_before =
-      first.observation ? first.observation->vips_held : std::vector<std::string>();
+  report_.waited = true;
+  vips_before_ = poll_.observation ? poll_.observation->vips_held : std::vector<std::string>();
   Transition(HandoverPhase::kConfirming,
              absl::StrCat("state ",
-                          first.observation ? StateText(*first.observation)
-                                            : absl::StrCat("unknown (", first.observe_error, ")"),
+                          poll_.observation ? StateText(*poll_.observation)
+                                            : absl::StrCat("unknown (", poll_.observe_error, ")"),
                           ": waiting up to ", absl::FormatDuration(config.confirm_timeout),
                           " for the peer to take over"),
-             {{"state", before_state}});
+             {{"state", before_state_}});
+  deadline_ = start_ + config.confirm_timeout;
+  settled_at_.reset();
+  if (poll_.confirmed) return Continue();  // BACKUP with the VIP gone at the first look
+  next_step_at_ = std::min(clock->Now() + config.poll_interval, deadline_);
+  return std::nullopt;
+}
 
-  const absl::Time deadline = start + config.confirm_timeout;
-  Poll poll = std::move(first);
-  int polls = 1;
-  while (!poll.confirmed && clock->Now() < deadline) {
-    clock->SleepFor(std::min(config.poll_interval, deadline - clock->Now()));
-    poll = PollOnce();
-    ++polls;
+std::optional<HandoverReport> FailoverHandshake::Continue() {
+  const config::FailoverConfig& config = *parts_.config;
+  Clock* clock = parts_.clock;
+  if (settled_at_.has_value()) {
+    if (clock->Now() < *settled_at_) {
+      next_step_at_ = *settled_at_;
+      return std::nullopt;
+    }
+    report_.elapsed = clock->Now() - start_;
+    return Signalled(confirmed_notes_);
   }
-  const absl::Duration waited = clock->Now() - start;
+  // Due at the next poll_interval or at the deadline: poll either way (the last one decides).
+  if (!poll_.confirmed) {
+    poll_ = PollOnce();
+    ++polls_;
+  }
+  if (!poll_.confirmed && clock->Now() < deadline_) {
+    next_step_at_ = std::min(clock->Now() + config.poll_interval, deadline_);
+    return std::nullopt;
+  }
+  const absl::Duration waited = clock->Now() - start_;
   std::map<std::string, std::string> notes = {
       {"waited_ms", absl::StrCat(absl::ToInt64Milliseconds(waited))},
-      {"polls", absl::StrCat(polls)},
-      {"confirmed", poll.confirmed ? "true" : "false"}};
-  if (poll.observation) {
-    notes["state"] = std::string(fingerprint::VrrpStateName(poll.observation->state));
+      {"polls", absl::StrCat(polls_)},
+      {"confirmed", poll_.confirmed ? "true" : "false"}};
+  if (poll_.observation) {
+    notes["state"] = std::string(fingerprint::VrrpStateName(poll_.observation->state));
   }
-
-  if (!poll.confirmed) {
-    report.summary = absl::StrCat(
+  if (!poll_.confirmed) {
+    report_.summary = absl::StrCat(
         "not confirmed within ", absl::FormatDuration(config.confirm_timeout), ": ",
-        NotConfirmedReason(backend, poll.observation, poll.observe_error, poll.confirm_error),
+        NotConfirmedReason(config::FailoverBackendName(config.backend), poll_.observation,
+                           poll_.observe_error, poll_.confirm_error),
         "; stopping the task anyway");
-    report.elapsed = waited;
-    Transition(HandoverPhase::kSignalled, report.summary, notes);
-    return report;
+    report_.elapsed = waited;
+    return Signalled(std::move(notes));
   }
-
-  report.confirmed = true;
-  std::string moved = vips_before.empty()
+  report_.confirmed = true;
+  std::string moved = vips_before_.empty()
                           ? absl::StrCat(" after ", FormatElapsed(waited))
-                          : absl::StrCat(", ", VipList(vips_before), " left this node after ",
+                          : absl::StrCat(", ", VipList(vips_before_), " left this node after ",
                                          FormatElapsed(waited));
-  report.summary = absl::StrCat("state ", before_state, " → BACKUP", moved);
+  report_.summary = absl::StrCat("state ", before_state_, " → BACKUP", moved);
   if (config.settle > absl::ZeroDuration()) {
-    absl::StrAppend(&report.summary, "; settled ", absl::FormatDuration(config.settle));
-    clock->SleepFor(config.settle);
+    absl::StrAppend(&report_.summary, "; settled ", absl::FormatDuration(config.settle));
+    settled_at_ = clock->Now() + config.settle;
+    next_step_at_ = *settled_at_;
+    confirmed_notes_ = std::move(notes);
+    return std::nullopt;
   }
-  report.elapsed = clock->Now() - start;
-  Transition(HandoverPhase::kSignalled, report.summary, notes);
-  return report;
+  report_.elapsed = clock->Now() - start_;
+  return Signalled(std::move(notes));
 }
 
-void FailoverHandshake::TaskExited(absl::string_view how) {
-  Transition(HandoverPhase::kExited, absl::StrCat("task ", how));
-}
-
-void FailoverHandshake::Held(absl::string_view why) {
-  Transition(HandoverPhase::kHeld, std::string(why));
-}
-
-void FailoverHandshake::Restored(absl::string_view why) {
-  Transition(HandoverPhase::kRestored, std::string(why));
+HandoverReport FailoverHandshake::Signalled(std::map<std::string, std::string> notes) {
+  Transition(HandoverPhase::kSignalled, report_.summary, std::move(notes));
+  return report_;
 }
 
 }  // namespace carp_exec::failover

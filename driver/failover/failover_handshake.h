@@ -3,13 +3,16 @@
 //
 //   idle → demoting → confirming → signalled → exited → held → restored
 //
-// Run() drives idle → demoting → confirming → signalled: it applies our demotion (through the
+// Begin() and Continue() drive idle → demoting → confirming → signalled without blocking
+// between polls (the coordinator's worker stays free, so overlapping stops can join this one);
+// Run() is the same, sleeping on the clock in between. It applies our demotion (through the
 // caller's ledger callback), and if this node is MASTER or holds a configured `vip` it polls
 // every poll_interval until the move is confirmed — local state BACKUP (FAULT, INIT and
 // unknown are not), no `vip` held here, and confirm_command (if any) exiting 0 — bounded by
 // confirm_timeout, then waits `settle`. A node that is already BACKUP without the VIP does not
 // wait. A timeout is reported and the caller stops the task anyway. The coordinator then
-// reports exited / held / restored. Every transition emits one FailoverEvent.
+// reports exited / held / restored. Every transition emits one FailoverEvent; demoting and
+// confirming are details (log only), so Nomad shows a hand-over as one event at signal time.
 //
 // Not thread-safe: it runs on the coordinator's worker thread. All waiting goes through Clock.
 
@@ -17,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -67,20 +71,27 @@ class FailoverHandshake {
   HandoverPhase phase() const { return phase_; }
   const TaskRef& task() const { return task_; }
 
-  // idle → demoting → confirming → signalled; returns when the caller may signal the task.
-  HandoverReport Run(const DemoteFn& demote);
+  // idle → demoting → confirming: demotes and observes once. Returns the report when the task
+  // may be signalled at once (nothing to hand over, or the demotion failed); otherwise nullopt,
+  // and the caller calls Continue() at next_step_at().
+  std::optional<HandoverReport> Begin(const DemoteFn& demote);
+  // One more poll, or the end of `settle`. Returns the report (→ signalled) once the move is
+  // confirmed and settled, or confirm_timeout has passed; otherwise nullopt as above.
+  std::optional<HandoverReport> Continue();
+  // When Continue() is due (a Clock::Now() time).
+  absl::Time next_step_at() const { return next_step_at_; }
+  // When Begin() ran (a Clock::Now() time).
+  absl::Time started_at() const { return start_; }
 
-  // signalled → exited ("task exited with status 0").
-  void TaskExited(absl::string_view how);
-  // exited → held: the node stays demoted (`why` says until when).
-  void Held(absl::string_view why);
-  // exited|held → restored: our share was taken back because `why`.
-  void Restored(absl::string_view why);
+  // Begin, then Continue until done, sleeping on the clock in between (check --live).
+  HandoverReport Run(const DemoteFn& demote);
 
   // Every transition emits through this; also used by the coordinator for its own events so
   // they carry the same annotations. Logs the event itself only when `sink` is null.
+  // `detail`: log only (FailoverEvent::detail).
   static void EmitEvent(EventSink* sink, const TaskRef& task, absl::string_view phase,
-                        std::string message, std::map<std::string, std::string> annotations);
+                        std::string message, std::map<std::string, std::string> annotations,
+                        bool detail = false);
 
  private:
   // One poll: observe, then (only if BACKUP without vip) run confirm_command.
@@ -94,9 +105,22 @@ class FailoverHandshake {
   void Transition(HandoverPhase to, std::string message,
                   std::map<std::string, std::string> annotations = {});
 
+  HandoverReport Signalled(std::map<std::string, std::string> notes);
+
   TaskRef task_;
   Parts parts_;
   HandoverPhase phase_ = HandoverPhase::kIdle;
+  // Between Begin and the report.
+  absl::Time start_;
+  absl::Time deadline_;
+  absl::Time next_step_at_;
+  std::optional<absl::Time> settled_at_;  // set once confirmed, when settle > 0
+  std::map<std::string, std::string> confirmed_notes_;
+  Poll poll_;
+  int polls_ = 0;
+  std::string before_state_;
+  std::vector<std::string> vips_before_;
+  HandoverReport report_;
 };
 
 // The ObserverOptions for a failover block (vip addresses as text, tool paths, state sources).

@@ -145,6 +145,7 @@ inline config::FailoverConfig TestFailoverConfig() {
   config.confirm_timeout = absl::Seconds(10);
   config.poll_interval = absl::Milliseconds(50);
   config.settle = absl::ZeroDuration();
+  config.recover_stop_grace = absl::Minutes(1);
   config.ifconfig_path = "/sbin/ifconfig";
   config.sysctl_path = "/sbin/sysctl";
   config.ip_path = "/sbin/ip";

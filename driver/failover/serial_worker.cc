@@ -6,13 +6,17 @@ namespace carp_exec::failover {
 
 SerialWorker::SerialWorker(Clock* clock) : clock_(clock), thread_([this] { Loop(); }) {}
 
-SerialWorker::~SerialWorker() {
-  std::vector<Job> dropped;
+void SerialWorker::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
+}
+
+SerialWorker::~SerialWorker() {
+  std::vector<Job> dropped;
+  Stop();
   {
     absl::MutexLock lock(&mu_);
     for (auto& [key, entry] : queue_) {

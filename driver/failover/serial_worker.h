@@ -25,6 +25,9 @@ class SerialWorker {
   // Stops the thread: the job running now finishes; jobs not started are dropped, but the
   // `on_drop` of each (see PostAt) runs on the destroying thread.
   ~SerialWorker();
+  // Stops and joins the thread, keeping the object (and its queue) alive, so a running job may
+  // still post (what it posts is dropped with the rest). Idempotent; not from the worker.
+  void Stop();
   SerialWorker(const SerialWorker&) = delete;
   SerialWorker& operator=(const SerialWorker&) = delete;
 

@@ -107,8 +107,9 @@ void TaskStreams::Emit(const failover::FailoverEvent& event) {
             {{"task_id", event.task.task_id},
              {"alloc_id", event.task.alloc_id},
              {"task_name", event.task.task_name}});
-  // Nomad routes driver events by alloc id and task name; a node-level event has no task.
-  if (event.task.empty()) return;
+  // Nomad routes driver events by alloc id and task name; a node-level event has no task. A
+  // hand-over's inner steps stay in the log (Nomad keeps a task's last 10 events only).
+  if (event.task.empty() || event.detail) return;
   drivers::DriverTaskEvent msg;
   ToProto(event, absl::Now(), &msg);
   absl::MutexLock lock(&mu_);
