@@ -1,14 +1,15 @@
 #include "driver/failover/failover_coordinator.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "driver/failover/atomic_file.h"
 #include "driver/failover/event_text.h"
+#include "driver/failover/failover_files.h"
 #include "driver/log/hclog.h"
 #include "fingerprint/vrrp_state.h"
 
@@ -132,11 +133,15 @@ absl::Status FailoverCoordinator::Setup() {
   if (parts_.prober == nullptr) parts_.prober = std::make_unique<SocketReadyProber>();
   if (absl::Status s = parts_.backend->CheckUsable(); !s.ok()) return s;
 
-  const std::string dir = absl::StrCat(state_dir_, "/failover");
-  if (absl::Status s = MakeDirectories(dir); !s.ok()) return s;
+  // Ours for the plugin's whole life: check --live (or a second plugin) cannot change the
+  // demotion under us.
+  absl::StatusOr<std::unique_ptr<FailoverLock>> lock =
+      FailoverLock::Acquire(state_dir_, "carp_exec plugin");
+  if (!lock.ok()) return lock.status();
+  lock_ = *std::move(lock);
   std::string boot_id =
       parts_.boot_id.has_value() ? *parts_.boot_id : ReadBootId(runner_, config_.sysctl_path);
-  ledger_ = std::make_unique<DemotionLedger>(absl::StrCat(dir, "/ledger"), parts_.backend.get(),
+  ledger_ = std::make_unique<DemotionLedger>(LedgerPath(state_dir_), parts_.backend.get(),
                                              std::move(boot_id), parts_.ledger_interrupt);
   absl::StatusOr<ReconcileReport> report = ledger_->Reconcile();
   if (!report.ok()) return report.status();
@@ -147,14 +152,17 @@ absl::Status FailoverCoordinator::Setup() {
 }
 
 void FailoverCoordinator::DecideAtStart(const std::vector<tasks::PersistedTask>& tasks) {
-  // Tasks whose hand-over had begun when the previous plugin process ended.
-  absl::flat_hash_map<std::string, bool> handing_over;
-  absl::StatusOr<std::optional<std::string>> text =
-      ReadFileIfExists(absl::StrCat(state_dir_, "/failover/handovers"));
-  if (text.ok() && text->has_value()) {
-    for (absl::string_view id : absl::StrSplit(**text, '\n', absl::SkipEmpty())) {
-      handing_over[std::string(id)] = true;
-    }
+  // Tasks whose hand-over had begun when the previous plugin process ended. Unreadable: any
+  // of them may have been, so all wait for Nomad's StopTask (or the grace) like one.
+  absl::flat_hash_set<std::string> handing_over;
+  absl::StatusOr<std::vector<std::string>> recorded = ReadHandovers(state_dir_);
+  if (recorded.ok()) {
+    handing_over.insert(recorded->begin(), recorded->end());
+  } else {
+    log::Warn(kModule,
+              absl::StrCat("cannot read the hand-overs in progress (", recorded.status().message(),
+                           "); every live guarded task is treated as being stopped until "
+                           "recover_stop_grace passes"));
   }
   for (const tasks::PersistedTask& task : tasks) {
     if (!task.guarded || task.liveness != tasks::PersistedTask::Liveness::kRunning) continue;
@@ -167,7 +175,7 @@ void FailoverCoordinator::DecideAtStart(const std::vector<tasks::PersistedTask>&
     } else {
       guarded->ready = *ready;
     }
-    if (handing_over.contains(task.task_id)) {
+    if (!recorded.ok() || handing_over.contains(task.task_id)) {
       SetLife(guarded, Life::kStopping, "its hand-over was recorded before the plugin stopped");
       // Nomad re-sends the StopTask after relaunching the plugin; if none comes, it serves.
       const uint64_t generation = ++guarded->grace_generation;
@@ -529,12 +537,8 @@ void FailoverCoordinator::SaveHandovers() {
   for (const auto& [id, guarded] : guarded_) {
     if (guarded.life == Life::kStopping) ids.push_back(id);
   }
-  std::string text = absl::StrJoin(ids, "\n");
-  if (!text.empty()) text.push_back('\n');
-  const std::string dir = absl::StrCat(state_dir_, "/failover");
-  absl::Status s = MakeDirectories(dir);
-  if (s.ok()) s = WriteFileAtomically(absl::StrCat(dir, "/handovers"), text, 0600);
-  if (!s.ok()) {
+  std::sort(ids.begin(), ids.end());
+  if (absl::Status s = WriteHandovers(state_dir_, ids); !s.ok()) {
     log::Warn(kModule,
               absl::StrCat("cannot record the hand-overs in progress: ", s.message(),
                            "; after a plugin restart a half-stopped task may not keep the node "

@@ -39,6 +39,7 @@
 #include "driver/failover/demotion_backend.h"
 #include "driver/failover/demotion_ledger.h"
 #include "driver/failover/failover_event.h"
+#include "driver/failover/failover_files.h"
 #include "driver/failover/failover_handshake.h"
 #include "driver/failover/ready_probe.h"
 #include "driver/failover/serial_worker.h"
@@ -210,6 +211,7 @@ class FailoverCoordinator {
   std::shared_ptr<Liveness> liveness_;
 
   // Worker-thread state (touched only by jobs, or by Start before the worker exists).
+  std::unique_ptr<FailoverLock> lock_;  // <state_dir>/failover/lock, held while we live
   std::unique_ptr<DemotionLedger> ledger_;
   absl::Status setup_error_;
   absl::flat_hash_map<std::string, Guarded> guarded_;

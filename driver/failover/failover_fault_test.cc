@@ -1,14 +1,19 @@
 // The hand-over under faults an operator's worst day brings (issue 11): a clock step, a slow
 // replacement, overlapping stops, a full disk. Each test is named for what it breaks.
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
+#include "driver/failover/atomic_file.h"
 #include "driver/failover/clock.h"
 #include "driver/failover/coordinator_fixture_for_test.h"
 #include "driver/failover/failover_coordinator.h"
+#include "driver/failover/failover_files.h"
 #include "driver/tasks/monotonic_time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -38,6 +43,11 @@ class WallSteppingObserver final : public fingerprint::NodeObserver {
 };
 
 using FailoverFaultTest = FailoverCoordinatorTest;
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
 
 TEST_F(FailoverFaultTest, ClockStepDoesNotFireDeadlines) {
   // The peer is down: the node stays MASTER, so only confirm_timeout ends the wait. The wall
@@ -210,6 +220,43 @@ TEST_F(FailoverFaultTest, EventsOfATaskRebuiltFromTheStateDirNameItsAllocAndTask
     EXPECT_EQ(event.task.alloc_id, "alloc1") << event.message;
     EXPECT_EQ(event.task.task_name, "traefik") << event.message;
   }
+}
+
+TEST_F(FailoverFaultTest, PluginHoldsTheFailoverLockForItsWholeLife) {
+  {
+    auto coordinator = Make();
+    ASSERT_TRUE(coordinator->Start({}).ok());
+    absl::StatusOr<std::unique_ptr<FailoverLock>> other =
+        FailoverLock::Acquire(dir_.path(), "carp_exec check --live");
+    ASSERT_FALSE(other.ok());
+    EXPECT_TRUE(absl::IsFailedPrecondition(other.status()));
+    EXPECT_THAT(std::string(other.status().message()), HasSubstr("carp_exec plugin"));
+    // A second plugin on the same state dir cannot use failover either.
+    auto second = Make();
+    EXPECT_THAT(std::string(second->Start({}).message()), HasSubstr("is in use by"));
+  }
+  EXPECT_TRUE(FailoverLock::Acquire(dir_.path(), "carp_exec check --live").ok());
+}
+
+TEST(FailoverFilesTest, HandoversRoundTripAndRejectWhatIsNotATaskId) {
+  const std::vector<std::string> ids = {"a1/traefik/0001", "a2/web/0002"};
+  absl::StatusOr<std::vector<std::string>> parsed = ParseHandovers(FormatHandovers(ids));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, ids);
+  EXPECT_TRUE(ParseHandovers("").ok());
+  absl::StatusOr<std::vector<std::string>> bad = ParseHandovers("a1/t/1\nhas space\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("line 2 is not a task id"));
+  EXPECT_FALSE(ParseHandovers(std::string(600, 'x')).ok());
+}
+
+TEST(FailoverFilesTest, LockRefusesASymlink) {
+  TempDirForTest dir;
+  ASSERT_TRUE(MakeDirectories(dir.path() + "/failover").ok());
+  ASSERT_EQ(::symlink((dir.path() + "/elsewhere").c_str(), LockPath(dir.path()).c_str()), 0);
+  absl::StatusOr<std::unique_ptr<FailoverLock>> lock = FailoverLock::Acquire(dir.path(), "t");
+  EXPECT_FALSE(lock.ok());
+  EXPECT_FALSE(Exists(dir.path() + "/elsewhere")) << "root followed a planted symlink";
 }
 
 TEST(TaskRefFromIdTest, SplitsNomadsTaskId) {

@@ -11,6 +11,7 @@
 #include "driver/failover/demotion_ledger.h"
 #include "driver/failover/event_text.h"
 #include "driver/failover/failover_event.h"
+#include "driver/failover/failover_files.h"
 #include "driver/failover/failover_handshake.h"
 #include "driver/operator/live_marker.h"
 #include "driver/operator/state_report.h"
@@ -109,9 +110,14 @@ LiveCycleResult Failed(std::string why, int share) {
 LiveCycleResult RunLiveCycle(const LiveCycleParts& parts) {
   const config::FailoverConfig& config = *parts.config;
   const auto& print = parts.print;
-  const std::string dir = absl::StrCat(parts.state_dir, "/failover");
-  if (absl::Status s = failover::MakeDirectories(dir); !s.ok()) {
-    return Failed(absl::StrCat("cannot create ", dir, ": ", s.message()), 0);
+  // The plugin holds this lock for its whole life: the ledger is its own while it runs.
+  absl::StatusOr<std::unique_ptr<failover::FailoverLock>> owner =
+      failover::FailoverLock::Acquire(parts.state_dir, "carp_exec check --live");
+  if (!owner.ok()) {
+    if (absl::IsFailedPrecondition(owner.status())) {
+      return Refused(std::string(owner.status().message()));
+    }
+    return Failed(std::string(owner.status().message()), 0);
   }
   absl::StatusOr<std::unique_ptr<LiveMarkerLock>> lock = LiveMarkerLock::Acquire(parts.state_dir);
   if (!lock.ok()) {

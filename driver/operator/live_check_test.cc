@@ -1,6 +1,8 @@
 // check --live against the fake OpenBSD node: the cycle, its timings, the ledger afterwards,
 // the refusals, and recovery from an interrupted cycle.
 
+#include <unistd.h>
+
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +10,7 @@
 #include "driver/failover/atomic_file.h"
 #include "driver/failover/demotion_backend.h"
 #include "driver/failover/demotion_ledger.h"
+#include "driver/failover/failover_files.h"
 #include "driver/operator/live_marker.h"
 #include "driver/operator/operator_test_support.h"
 #include "fingerprint/command_runner.h"
@@ -103,6 +106,24 @@ TEST(LiveCheck, RefusedWhileAHandOverIsRecorded) {
   EXPECT_EQ(node.log(), "");  // nothing was demoted
   EXPECT_FALSE(Exists(node.ledger()));
   EXPECT_FALSE(Exists(LiveMarkerPath(node.state_dir())));
+}
+
+TEST(LiveCheck, LiveCheckRefusedWhilePluginOwnsLedger) {
+  // The plugin holds <state_dir>/failover/lock for its whole life (failover_fault_test:
+  // PluginHoldsTheFailoverLockForItsWholeLife); a check --live run meanwhile must not touch
+  // the ledger or the node.
+  FakeNode node;
+  absl::StatusOr<std::unique_ptr<failover::FailoverLock>> plugin =
+      failover::FailoverLock::Acquire(node.state_dir(), "carp_exec plugin");
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  Ran ran = RunCli(node.Args("check", {"--live"}));
+  EXPECT_EQ(ran.code, kExitRefused) << ran.out << ran.err;
+  EXPECT_THAT(ran.err, HasSubstr(absl::StrCat("in use by pid ", ::getpid(), " carp_exec plugin")));
+  EXPECT_EQ(node.log(), "");
+  EXPECT_FALSE(Exists(node.ledger()));
+  EXPECT_FALSE(Exists(LiveMarkerPath(node.state_dir())));
+  plugin->reset();  // the plugin exits: the check may run
+  EXPECT_EQ(RunCli(node.Args("check", {"--live"})).code, kExitOk);
 }
 
 TEST(LiveCheck, RefusedWhileCarpExecHoldsTheNodeDemoted) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "driver/failover/failover_files.h"
 
 namespace carp_exec::operator_cli {
 namespace {
@@ -39,7 +40,7 @@ absl::StatusOr<std::string> ReadAll(int fd, absl::string_view path) {
 }  // namespace
 
 std::string LiveMarkerPath(absl::string_view state_dir) {
-  return absl::StrCat(state_dir, "/failover/check-live");
+  return failover::CheckLivePath(state_dir);
 }
 
 std::string FormatLiveMarker(const LiveMarker& marker) {

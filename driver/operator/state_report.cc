@@ -88,26 +88,6 @@ std::string IntentText(const failover::LedgerIntent& intent) {
 
 }  // namespace
 
-std::string LedgerPath(absl::string_view state_dir) {
-  return absl::StrCat(state_dir, "/failover/ledger");
-}
-
-std::string HandoversPath(absl::string_view state_dir) {
-  return absl::StrCat(state_dir, "/failover/handovers");
-}
-
-absl::StatusOr<std::vector<std::string>> ReadHandovers(absl::string_view state_dir) {
-  absl::StatusOr<std::optional<std::string>> text =
-      failover::ReadFileIfExists(HandoversPath(state_dir));
-  if (!text.ok()) return text.status();
-  std::vector<std::string> ids;
-  if (!text->has_value()) return ids;
-  for (absl::string_view id : absl::StrSplit(**text, '\n', absl::SkipWhitespace())) {
-    ids.emplace_back(id);
-  }
-  return ids;
-}
-
 int StateReport::guarded_running() const {
   return static_cast<int>(std::count_if(tasks.begin(), tasks.end(), [](const TaskView& task) {
     return task.guarded && task.state == "running";

@@ -30,6 +30,7 @@
 
 #include "driver/config/plugin_config.h"
 #include "driver/failover/demotion_ledger.h"
+#include "driver/failover/failover_files.h"
 #include "driver/operator/live_marker.h"
 #include "fingerprint/command_runner.h"
 #include "fingerprint/node_observer.h"
@@ -79,12 +80,10 @@ struct StateReport {
   bool has_errors() const;
 };
 
-// <state_dir>/failover/ledger and .../handovers.
-std::string LedgerPath(absl::string_view state_dir);
-std::string HandoversPath(absl::string_view state_dir);
-
-// Ids in the hand-overs file; empty when the file does not exist.
-absl::StatusOr<std::vector<std::string>> ReadHandovers(absl::string_view state_dir);
+// The paths and the hand-overs parser are the plugin's own (driver/failover/failover_files.h).
+using failover::HandoversPath;
+using failover::LedgerPath;
+using failover::ReadHandovers;
 
 // Reads everything under `state_dir`; never writes. `boot_id` is the running kernel's (empty =
 // unknown).
