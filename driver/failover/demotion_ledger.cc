@@ -1,8 +1,15 @@
 #include "driver/failover/demotion_ledger.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -58,6 +65,32 @@ bool ParseIntent(absl::string_view text, LedgerIntent* intent) {
          absl::SimpleAtoi(words[5], &intent->share_before) && intent->share_before >= 0;
 }
 
+// Overwrites the existing file's first text.size() bytes and fsyncs: no new file, no new block.
+absl::Status OverwriteInPlace(const std::string& path, absl::string_view text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  absl::Cleanup close_fd = [fd] { ::close(fd); };
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<size_t>(st.st_size) < text.size()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is not a preallocated ledger of at least ", text.size(), " bytes"));
+  }
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::pwrite(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    return absl::InternalError(absl::StrCat("cannot fsync ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string FormatLedger(const LedgerRecord& record) {
@@ -70,6 +103,8 @@ std::string FormatLedger(const LedgerRecord& record) {
                     CountText(intent.count_before), " share_before ", intent.share_before, "\n");
   }
   absl::StrAppend(&text, "end\n");
+  // Blank lines are ignored by the parser: padding makes the file a fixed-size record.
+  if (text.size() < kLedgerFileSize) text.append(kLedgerFileSize - text.size(), '\n');
   return text;
 }
 
@@ -120,11 +155,12 @@ absl::StatusOr<LedgerRecord> ParseLedger(absl::string_view text) {
 }
 
 DemotionLedger::DemotionLedger(std::string path, DemotionBackend* backend, std::string boot_id,
-                               LedgerInterrupt interrupt)
+                               LedgerInterrupt interrupt, LedgerDiskFull disk_full)
     : path_(std::move(path)),
       backend_(backend),
       boot_id_(std::move(boot_id)),
-      interrupt_(std::move(interrupt)) {
+      interrupt_(std::move(interrupt)),
+      disk_full_(std::move(disk_full)) {
   record_.backend = std::string(backend_->Name());
   record_.target = backend_->Target();
   record_.boot_id = boot_id_;
@@ -147,7 +183,22 @@ absl::Status DemotionLedger::Save(absl::string_view phase) {
       return interrupt_(absl::StrCat(phase, ":", name));
     };
   }
-  return WriteFileAtomically(path_, FormatLedger(record_), 0600, write_interrupt);
+  const std::string text = FormatLedger(record_);
+  absl::Status written = disk_full_ && disk_full_(absl::StrCat(phase, ":write"))
+                             ? absl::ResourceExhaustedError(absl::StrCat(
+                                   "cannot write ", path_, ".tmp: No space left on device"))
+                             : WriteFileAtomically(path_, text, 0600, write_interrupt);
+  if (written.ok() || absl::IsAborted(written)) return written;
+  // No room for a new file: overwrite the preallocated one in place (same size, no new block
+  // on the BSDs' UFS or ext4; a copy-on-write filesystem may still refuse).
+  if (absl::Status s = Step(absl::StrCat(phase, ":in-place")); !s.ok()) return s;
+  absl::Status in_place = disk_full_ && disk_full_(absl::StrCat(phase, ":in-place"))
+                              ? absl::ResourceExhaustedError(absl::StrCat(
+                                    "cannot overwrite ", path_, ": No space left on device"))
+                              : OverwriteInPlace(path_, text);
+  if (in_place.ok()) return absl::OkStatus();
+  return absl::Status(written.code(),
+                      absl::StrCat(written.message(), "; in place: ", in_place.message()));
 }
 
 absl::StatusOr<std::optional<int>> DemotionLedger::Observe() {
@@ -296,7 +347,15 @@ absl::Status DemotionLedger::ApplyStep(LedgerIntent::Op op, int amount, LedgerCh
     return absl::OkStatus();
   }
   record_.intent = LedgerIntent{op, amount, *before, record_.share};
-  if (absl::Status s = Save("intent"); !s.ok()) return s;
+  if (absl::Status s = Save("intent"); !s.ok()) {
+    // A crash, or a restore (skipping it keeps the node demoted: the safe side): stop here.
+    if (absl::IsAborted(s) || op != LedgerIntent::Op::kDemote) {
+      if (!absl::IsAborted(s)) record_.intent.reset();
+      return s;
+    }
+    // Never skip a demotion for want of disk: apply it, keep the intent in memory.
+    change->unrecorded = absl::StrCat("the intent record: ", s.message());
+  }
   if (absl::Status s = Step("apply"); !s.ok()) return s;
   absl::Status applied =
       op == LedgerIntent::Op::kDemote ? backend_->Demote(amount) : backend_->Restore(amount);
@@ -316,7 +375,12 @@ absl::Status DemotionLedger::ApplyStep(LedgerIntent::Op op, int amount, LedgerCh
   }
   record_.share += op == LedgerIntent::Op::kDemote ? amount : -amount;
   record_.intent.reset();
-  if (absl::Status s = Save("record"); !s.ok()) return s;
+  if (absl::Status s = Save("record"); !s.ok()) {
+    if (absl::IsAborted(s)) return s;
+    // Applied, but not recorded: memory holds the truth; the next successful write stores it.
+    absl::StrAppend(&change->unrecorded, change->unrecorded.empty() ? "" : "; ",
+                    "the result record: ", s.message());
+  }
   change->changed = true;
   // For the event text only; a failure here changes nothing that was done.
   absl::StatusOr<std::optional<int>> after = Observe();

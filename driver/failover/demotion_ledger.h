@@ -4,7 +4,8 @@
 // (/etc/rc's 128 while booting, relayd, carpdev link-down demotions), nor leaves the node
 // demoted for ever.
 //
-// Every change is bracketed by two durable records (write temp, fsync, rename, fsync dir):
+// Every change is bracketed by two durable records (write temp, fsync, rename, fsync dir; when
+// the disk is full, an fsynced overwrite in place of the preallocated file instead):
 //   1. the intent: "about to demote|restore N; the counter was C; our share was S";
 //   2. the result: "our share is now S±N", intent cleared.
 // Reconcile() settles a leftover intent by comparing the backend's counter now with C:
@@ -35,10 +36,21 @@
 namespace carp_exec::failover {
 
 // Called before each step of a change with the step's name: "observe", "intent:write-temp",
-// "intent:rename", "intent:sync-dir", "apply", "record:write-temp", "record:rename",
-// "record:sync-dir". Returning false stops right there with AbortedError and no clean-up, which
-// is what a SIGKILL does; crash tests count calls to stop at every boundary in turn.
+// "intent:rename", "intent:sync-dir", "intent:in-place", "apply", "record:write-temp",
+// "record:rename", "record:sync-dir", "record:in-place" (the in-place steps only when the disk
+// refused the normal write). Returning false stops right there with AbortedError and no
+// clean-up, which is what a SIGKILL does; crash tests count calls to stop at every boundary.
 using LedgerInterrupt = std::function<bool(absl::string_view step)>;
+
+// For tests: returns true to make a write fail as a full disk does (ENOSPC). Asked with
+// "intent:write" / "record:write" before the normal (temp file + rename) write, and with
+// "intent:in-place" / "record:in-place" before the in-place fallback.
+using LedgerDiskFull = std::function<bool(absl::string_view write)>;
+
+// Every ledger file is padded to this size, so that once written it is a preallocated,
+// fixed-size record that can be overwritten in place when the disk is full. The meaningful text
+// (well under 512 bytes) lies in the first sector, which a disk writes whole.
+inline constexpr size_t kLedgerFileSize = 1024;
 
 // One pending change, as written in the intent record.
 struct LedgerIntent {
@@ -63,7 +75,10 @@ absl::StatusOr<LedgerRecord> ParseLedger(absl::string_view text);
 std::string FormatLedger(const LedgerRecord& record);
 
 // What one Demote/Restore did. `changed` is false when our share already was what was asked.
+// `unrecorded` is set when a demotion was applied although the disk refused its records
+// (see Demote); it says what failed.
 struct LedgerChange {
+  std::string unrecorded;
   bool changed = false;
   int share_before = 0;
   int share_after = 0;
@@ -86,7 +101,7 @@ class DemotionLedger {
   // ledger. `boot_id` identifies the running kernel (empty = unknown, then reboots are only
   // detected by a counter smaller than our share).
   DemotionLedger(std::string path, DemotionBackend* backend, std::string boot_id,
-                 LedgerInterrupt interrupt = nullptr);
+                 LedgerInterrupt interrupt = nullptr, LedgerDiskFull disk_full = nullptr);
   DemotionLedger(const DemotionLedger&) = delete;
   DemotionLedger& operator=(const DemotionLedger&) = delete;
 
@@ -101,6 +116,12 @@ class DemotionLedger {
   // backend->MaxStep(), each step bracketed by intent and result records. If the backend fails,
   // the step is settled against the counter (so the file never keeps a stale intent for a
   // failure we saw) and the backend's error is returned.
+  // A demotion is never skipped for want of disk: when neither the normal write nor the
+  // in-place overwrite of a record succeeds, the step is applied anyway, the ledger keeps the
+  // truth in memory (the next successful write stores it) and the change says `unrecorded`.
+  // Until then a plugin crash leaves a file that does not know our share: the next start sees
+  // the counter's extra amount as someone else's, and the node stays demoted until an operator
+  // takes it back (the caller's event says how).
   absl::StatusOr<LedgerChange> Demote(int share);
   // Brings our share down to 0 the same way.
   absl::StatusOr<LedgerChange> Restore();
@@ -122,6 +143,7 @@ class DemotionLedger {
   DemotionBackend* backend_;
   std::string boot_id_;
   LedgerInterrupt interrupt_;
+  LedgerDiskFull disk_full_;
   LedgerRecord record_;
   bool reconciled_ = false;
 };

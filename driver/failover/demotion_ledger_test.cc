@@ -89,7 +89,10 @@ TEST(LedgerFormatTest, HostileInputNeverCrashesAndNeverReadsAsAShare) {
     }
   }
   // Cut anywhere before "end": never a silent "share 0".
-  for (size_t cut = 0; cut < valid.size() - 4; ++cut) {
+  const size_t end_line = valid.find("end\n");
+  ASSERT_NE(end_line, std::string::npos);
+  EXPECT_EQ(valid.size(), kLedgerFileSize) << "padded to a fixed-size record";
+  for (size_t cut = 0; cut < end_line + 2; ++cut) {
     EXPECT_FALSE(ParseLedger(valid.substr(0, cut)).ok()) << cut;
   }
 }

@@ -142,7 +142,8 @@ absl::Status FailoverCoordinator::Setup() {
   std::string boot_id =
       parts_.boot_id.has_value() ? *parts_.boot_id : ReadBootId(runner_, config_.sysctl_path);
   ledger_ = std::make_unique<DemotionLedger>(LedgerPath(state_dir_), parts_.backend.get(),
-                                             std::move(boot_id), parts_.ledger_interrupt);
+                                             std::move(boot_id), parts_.ledger_interrupt,
+                                             parts_.ledger_disk_full);
   absl::StatusOr<ReconcileReport> report = ledger_->Reconcile();
   if (!report.ok()) return report.status();
   for (const std::string& note : report->notes) {
@@ -294,7 +295,9 @@ void FailoverCoordinator::DoHandOver(const TaskRef& task,
     return;
   }
   handover_ = std::make_unique<FailoverHandshake>(guarded->ref, HandshakeParts());
-  std::optional<HandoverReport> report = handover_->Begin([this] { return EnsureDemoted(); });
+  const TaskRef leader = guarded->ref;
+  std::optional<HandoverReport> report =
+      handover_->Begin([this, &leader] { return EnsureDemoted(leader); });
   UpdateShare();
   if (report.has_value()) return FinishHandOver(*report);
   worker_->PostAt(handover_->next_step_at(), [this] { ContinueHandOver(); });
@@ -487,9 +490,24 @@ void FailoverCoordinator::DoDestroyed(const TaskRef& task) {
   Evaluate(ref, "no guarded task is running on this node");
 }
 
-absl::StatusOr<LedgerChange> FailoverCoordinator::EnsureDemoted() {
+absl::StatusOr<LedgerChange> FailoverCoordinator::EnsureDemoted(const TaskRef& cause) {
   if (!setup_error_.ok()) return setup_error_;
-  return ledger_->Demote(config_.demote_by);
+  absl::StatusOr<LedgerChange> change = ledger_->Demote(config_.demote_by);
+  if (change.ok() && !change->unrecorded.empty()) {
+    // Demoted all the same (the node must not serve under a stopping task); say loudly what a
+    // crash before the disk has room again would leave behind, and how to undo it.
+    std::string message = absl::StrCat(
+        "DISK FULL: demoted ", parts_.backend->Target(), " by ",
+        change->share_after - change->share_before, " but could not record it in ", ledger_->path(),
+        " (", change->unrecorded, "). Free space under ", state_dir_,
+        " now: if the plugin stops "
+        "before its next write succeeds, it will not know this share is its own, and the node "
+        "stays demoted until it is taken back by hand");
+    log::Error(kModule, message, {{"task_id", cause.task_id}});
+    FailoverHandshake::EmitEvent(sink_, cause, "demoting", std::move(message),
+                                 {{"error", "disk_full"}});
+  }
+  return change;
 }
 
 void FailoverCoordinator::Evaluate(const TaskRef& cause, const std::string& reason) {
@@ -504,7 +522,7 @@ void FailoverCoordinator::Evaluate(const TaskRef& cause, const std::string& reas
   const std::string target = parts_.backend->Target();
   if (stopping || (ready == nullptr && !recovered)) {
     if (ledger_->share() >= config_.demote_by) return;
-    absl::StatusOr<LedgerChange> change = EnsureDemoted();
+    absl::StatusOr<LedgerChange> change = EnsureDemoted(cause);
     std::string message = change.ok()
                               ? absl::StrCat(DemotedText(target, *change), ": ", reason)
                               : absl::StrCat("cannot demote ", target, " (",

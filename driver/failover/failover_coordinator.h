@@ -80,6 +80,7 @@ class FailoverCoordinator {
     std::unique_ptr<ReadyProber> prober;
     std::optional<std::string> boot_id;
     LedgerInterrupt ledger_interrupt;
+    LedgerDiskFull ledger_disk_full;  // tests: inject ENOSPC
     // How the coordinator learns of exits (the driver passes TaskRunner::Wait). Empty: only
     // GuardedTaskExited tells it.
     ExitWatch watch_exit;
@@ -194,7 +195,9 @@ class FailoverCoordinator {
   void Watch(Guarded* guarded);
   // Applies the hold/restore rules; `reason` and `cause` go into the event text.
   void Evaluate(const TaskRef& cause, const std::string& reason);
-  absl::StatusOr<LedgerChange> EnsureDemoted();
+  // Applies our share through the ledger; a demotion the disk could not record is applied
+  // anyway and reported (event on `cause`, error log).
+  absl::StatusOr<LedgerChange> EnsureDemoted(const TaskRef& cause);
   void RefreshStatus();
   void UpdateShare();
   void SaveHandovers();

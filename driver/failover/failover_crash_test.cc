@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
 #include "driver/failover/demotion_ledger.h"
 #include "driver/failover/failover_coordinator.h"
@@ -149,6 +150,73 @@ TEST_P(FailoverCrashTest, CrashAgainWhileRecovering) {
       }
       ExpectRecovers(backend.get(), path, Others(),
                      "crash at step " + std::to_string(k) + " then " + std::to_string(j));
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// ENOSPC at every step: the normal write (temp file + rename) of every record fails, as on a
+// full /var; records go to the preallocated file in place. A crash at any step must still be
+// recovered exactly as above.
+TEST_P(FailoverCrashTest, CrashAtEveryStepWhileTheDiskIsFull) {
+  auto full = [](absl::string_view write) { return absl::EndsWith(write, ":write"); };
+  for (int k = 0; k <= 40; ++k) {
+    TempDirForTest dir;
+    ASSERT_FALSE(dir.path().empty());
+    const std::string path = dir.path() + "/ledger";
+    auto backend = NewBackend();
+    {
+      // The plugin's first start had room: the ledger file exists (preallocated).
+      DemotionLedger first(path, backend.get(), "boot-1");
+      ASSERT_TRUE(first.Reconcile().ok());
+    }
+    {
+      CrashAt crash{k};
+      auto doomed =
+          std::make_unique<DemotionLedger>(path, backend.get(), "boot-1", crash.Interrupt(), full);
+      RunLifetime(doomed.get());
+      doomed.reset();
+    }
+    ExpectRecovers(backend.get(), path, Others(), "disk full, crash at step " + std::to_string(k));
+    if (HasFatalFailure()) return;
+  }
+}
+
+// Whatever the disk refuses (each of the four writes of a demotion, normal and in place), the
+// demotion is applied; when the in-place writes work, the ledger still knows it after a crash.
+TEST_P(FailoverCrashTest, DiskFullNeverSkipsADemotion) {
+  const char* writes[] = {"intent:write", "intent:in-place", "record:write", "record:in-place"};
+  for (int mask = 0; mask < 16; ++mask) {
+    SCOPED_TRACE(mask);
+    TempDirForTest dir;
+    ASSERT_FALSE(dir.path().empty());
+    const std::string path = dir.path() + "/ledger";
+    auto backend = NewBackend();
+    {
+      DemotionLedger first(path, backend.get(), "boot-1");
+      ASSERT_TRUE(first.Reconcile().ok());
+    }
+    bool armed = false;  // the disk fills up after this start
+    auto full = [&](absl::string_view write) {
+      if (!armed) return false;
+      for (int bit = 0; bit < 4; ++bit) {
+        if ((mask & (1 << bit)) != 0 && write == writes[bit]) return true;
+      }
+      return false;
+    };
+    DemotionLedger ledger(path, backend.get(), "boot-1", nullptr, full);
+    ASSERT_TRUE(ledger.Reconcile().ok());
+    armed = true;
+    absl::StatusOr<LedgerChange> change = ledger.Demote(GetParam().share);
+    ASSERT_TRUE(change.ok()) << change.status();
+    EXPECT_EQ(backend->ours(), GetParam().share) << "a demotion was skipped for want of disk";
+    EXPECT_EQ(ledger.share(), GetParam().share);
+    const bool intent_lost = (mask & 0b0011) == 0b0011;
+    const bool record_lost = (mask & 0b1100) == 0b1100;
+    EXPECT_EQ(change->unrecorded.empty(), !intent_lost && !record_lost) << change->unrecorded;
+    if (!record_lost) {
+      // The file knows our share: a crash now is recovered exactly.
+      ExpectRecovers(backend.get(), path, Others(), "after a full disk");
       if (HasFatalFailure()) return;
     }
   }

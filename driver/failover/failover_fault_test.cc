@@ -222,6 +222,41 @@ TEST_F(FailoverFaultTest, EventsOfATaskRebuiltFromTheStateDirNameItsAllocAndTask
   }
 }
 
+TEST_F(FailoverFaultTest, DiskFullStillDemotesBeforeSignal) {
+  // state_dir shares /var with Nomad's logs; when it fills up, every guarded stop must still
+  // demote before its task is signalled. Here every write fails, in place too.
+  std::atomic<bool> full{false};
+  FailoverCoordinator::Parts parts;
+  auto observer = std::make_unique<ScriptedObserver>();
+  observer->Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer->Queue(Seen(VrrpState::kBackup));
+  parts.observer = std::move(observer);
+  parts.backend = std::make_unique<BackendView>(&backend_);
+  parts.prober = std::make_unique<ScriptedProber>(0);
+  parts.boot_id = "boot-1";
+  parts.ledger_disk_full = [&full](absl::string_view) { return full.load(); };
+  FailoverCoordinator coordinator(TestFailoverConfig(), dir_.path(), &runner_, &clock_, &sink_,
+                                  std::move(parts));
+  ASSERT_TRUE(coordinator.Start({Live(kOld, std::nullopt)}).ok());
+  coordinator.GuardedTaskRecovered(kOld, std::nullopt);
+  coordinator.Flush();
+  ASSERT_EQ(backend_.counter(), 0);
+  full = true;
+  absl::Notification done;
+  int counter_at_signal = -1;
+  HandoverReport report;
+  coordinator.HandOver(kOld, [&](HandoverReport r) {
+    counter_at_signal = backend_.counter();  // what the node shows when the task is signalled
+    report = std::move(r);
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(counter_at_signal, 50) << "signalled while MASTER: the demotion was skipped";
+  EXPECT_TRUE(report.error.ok()) << report.error;
+  EXPECT_TRUE(report.confirmed);
+  EXPECT_TRUE(sink_.Has("DISK FULL: demoted group fake by 50 but could not record it"));
+}
+
 TEST_F(FailoverFaultTest, PluginHoldsTheFailoverLockForItsWholeLife) {
   {
     auto coordinator = Make();
