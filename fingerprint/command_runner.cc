@@ -12,10 +12,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "driver/log/hclog.h"
 #include "fingerprint/parse_text.h"
 
 namespace carp_exec::fingerprint {
@@ -24,6 +27,30 @@ namespace {
 // How long output pipes may stay open after the command exited before whatever still holds
 // them counts as a stray (and is killed with the group).
 constexpr absl::Duration kStrayGrace = absl::Milliseconds(100);
+// How long to wait for a SIGKILLed tool to be reaped. A process stuck in the kernel
+// (uninterruptible sleep on a hung device or NFS) does not die until the kernel lets it; the
+// caller (the single failover worker) must not block for ever on it, so it is left behind as
+// a logged leak and reaped later, at the next Run.
+constexpr absl::Duration kReapBound = absl::Seconds(2);
+
+// Children left unreaped by kReapBound; each Run tries to reap them first.
+absl::Mutex leaked_mu;
+std::vector<pid_t>* Leaked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(leaked_mu) {
+  static auto* leaked = new std::vector<pid_t>();
+  return leaked;
+}
+
+void ReapLeaked() {
+  absl::MutexLock lock(&leaked_mu);
+  std::vector<pid_t>* leaked = Leaked();
+  leaked->erase(std::remove_if(leaked->begin(), leaked->end(),
+                               [](pid_t pid) {
+                                 int status = 0;
+                                 const pid_t got = waitpid(pid, &status, WNOHANG);
+                                 return got == pid || (got < 0 && errno == ECHILD);
+                               }),
+                leaked->end());
+}
 
 // The only environment a tool sees: a fixed PATH and the C locale, so its output is the format
 // the parsers expect whatever the plugin inherited.
@@ -128,6 +155,7 @@ std::string DescribeCommandResult(const CommandResult& result) {
     text = absl::StrCat("exited with status ", result.exit_code);
   }
   if (result.timed_out) absl::StrAppend(&text, " (timed out, killed)");
+  if (result.unreaped) absl::StrAppend(&text, " (not reaped: stuck after SIGKILL)");
   absl::string_view err = result.err;
   err = err.substr(0, err.find('\n'));
   if (!err.empty()) absl::StrAppend(&text, ": ", QuoteForMessage(err));
@@ -142,6 +170,7 @@ absl::Status CommandRunner::CheckExecutable(const std::string& path) {
 absl::StatusOr<CommandResult> SystemCommandRunner::Run(const std::vector<std::string>& argv,
                                                        absl::Duration timeout) {
   if (argv.empty()) return absl::InvalidArgumentError("command is empty");
+  ReapLeaked();
   absl::StatusOr<std::string> path = ResolveExecutable(argv[0]);
   if (!path.ok()) return path.status();
 
@@ -268,10 +297,28 @@ absl::StatusOr<CommandResult> SystemCommandRunner::Run(const std::vector<std::st
   }
 
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
+  const absl::Duration reap_deadline = MonotonicNow() + kReapBound;
+  for (;;) {
+    const pid_t got = waitpid(pid, &status, WNOHANG);
+    if (got == pid) break;
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
       return absl::InternalError(absl::StrCat("waitpid(", pid, "): ", ErrnoText(errno)));
     }
+    if (MonotonicNow() >= reap_deadline) {
+      KillGroup(pid);
+      result.timed_out = true;
+      result.unreaped = true;
+      log::Warn("fingerprint",
+                absl::StrCat(QuoteForMessage(*path), " (pid ", pid, ") did not end within ",
+                             absl::FormatDuration(kReapBound),
+                             " of SIGKILL (stuck in the kernel?); left unreaped so the caller "
+                             "does not hang; it is reaped later if it ever ends"));
+      absl::MutexLock lock(&leaked_mu);
+      Leaked()->push_back(pid);
+      return result;
+    }
+    poll(nullptr, 0, 5);
   }
   if (WIFEXITED(status)) {
     result.exit_code = WEXITSTATUS(status);

@@ -24,6 +24,9 @@ struct CommandResult {
   std::string err;
   // True when out or err was cut at the runner's output cap; the rest was read and discarded.
   bool output_truncated = false;
+  // The tool did not end within a bounded wait after SIGKILL (stuck in the kernel): it was
+  // left unreaped rather than block the caller; exit_code and term_signal are unknown.
+  bool unreaped = false;
 
   // Exited normally with status 0 and was not killed.
   bool Succeeded() const { return exit_code == 0 && term_signal == 0 && !timed_out; }

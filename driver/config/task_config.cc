@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "driver/config/cty_msgpack.h"
 #include "driver/config/field_table.h"
+#include "driver/config/go_duration.h"
+#include "driver/config/value_parsers.h"
 
 namespace carp_exec::config {
 namespace {
@@ -25,14 +27,36 @@ absl::Status ValidateReady(ReadyCheck& ready, const FieldPath& path) {
     return path.Error(
         "needs http or tcp; write e.g. ready { http = \"http://127.0.0.1:8080/ping\" }");
   }
-  if (ready.interval <= absl::ZeroDuration()) {
+  // A job must not set the rate of work on the plugin's single failover worker: every
+  // attempt may take up to 2 s of it (AttemptTimeout in driver/failover/ready_probe.h).
+  if (ready.interval < kMinReadyInterval || ready.interval > kMaxReadyInterval) {
     return path.Child("interval")
-        .Error("must be longer than 0s, got \"0s\"; write e.g. interval = \"250ms\"");
+        .Error(absl::StrCat("must be from ", FormatGoDuration(kMinReadyInterval), " to ",
+                            FormatGoDuration(kMaxReadyInterval), ", got \"",
+                            FormatGoDuration(ready.interval),
+                            "\"; write e.g. interval = \"250ms\""));
   }
-  if (ready.timeout <= absl::ZeroDuration()) {
+  if (ready.timeout < ready.interval || ready.timeout > kMaxReadyTimeout) {
     return path.Child("timeout").Error(
-        "must be longer than 0s, got \"0s\"; write e.g. timeout = \"60s\"");
+        absl::StrCat("must be from the interval (", FormatGoDuration(ready.interval), ") to ",
+                     FormatGoDuration(kMaxReadyTimeout), ", got \"",
+                     FormatGoDuration(ready.timeout), "\"; write e.g. timeout = \"60s\""));
   }
+  // Name resolution cannot be bounded by a deadline and would run on the failover worker:
+  // the probe takes addresses only (and localhost, which it maps to 127.0.0.1).
+  auto numeric = [](const HostPort& address) {
+    return address.host == "localhost" || ParseIpAddress(address.host).ok();
+  };
+  auto name_error = [&](absl::string_view field, const HostPort& address) {
+    return path.Child(field).Error(
+        absl::StrCat("has the host name \"", address.host,
+                     "\"; give an IP address (or localhost), e.g. 127.0.0.1: the check runs on "
+                     "this node and must not wait on DNS"));
+  };
+  if (ready.http.has_value() && !numeric(ready.http->address)) {
+    return name_error("http", ready.http->address);
+  }
+  if (ready.tcp.has_value() && !numeric(*ready.tcp)) return name_error("tcp", *ready.tcp);
   return absl::OkStatus();
 }
 

@@ -21,9 +21,14 @@ namespace carp_exec::config {
 struct ReadyCheck {
   std::optional<HttpProbeUrl> http;  // "http://127.0.0.1:8080/ping": a 2xx answer passes
   std::optional<HostPort> tcp;       // "127.0.0.1:443": an accepted connection passes
-  absl::Duration interval;           // "250ms", > 0
-  absl::Duration timeout;            // "60s", > 0: give up (the node stays demoted)
+  absl::Duration interval;           // "250ms", kMinReadyInterval..kMaxReadyInterval
+  absl::Duration timeout;            // "60s", interval..kMaxReadyTimeout: then probed slowly
 };
+// Bounds a job may set (the probe runs on the plugin's single failover worker). Hosts must be
+// IP addresses or localhost: name resolution cannot be bounded by a deadline.
+inline constexpr absl::Duration kMinReadyInterval = absl::Milliseconds(50);
+inline constexpr absl::Duration kMaxReadyInterval = absl::Minutes(1);
+inline constexpr absl::Duration kMaxReadyTimeout = absl::Hours(1);
 
 struct TaskConfig {
   std::string command;  // required, non-empty

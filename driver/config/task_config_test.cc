@@ -117,9 +117,26 @@ TEST(TaskConfigTest, Errors) {
       {WithCommand({{"ready", V::Map({{"tcp", V::String("localhost")}})}}),
        "task config: ready.tcp: \"localhost\" has no port; write host:port, e.g. "
        "\"127.0.0.1:443\" or \"[::1]:443\""},
-      {WithCommand({{"ready", V::Map({{"tcp", V::String("h:1")}, {"interval", V::String("0s")}})}}),
-       "task config: ready.interval must be longer than 0s, got \"0s\"; write e.g. interval = "
-       "\"250ms\""},
+      {WithCommand(
+           {{"ready", V::Map({{"tcp", V::String("127.0.0.1:1")}, {"interval", V::String("0s")}})}}),
+       "task config: ready.interval must be from 50ms to 1m, got \"0s\"; write e.g. interval "
+       "= \"250ms\""},
+      // Issue 9.6: a job cannot make the failover worker spin.
+      {WithCommand({{"ready",
+                     V::Map({{"tcp", V::String("127.0.0.1:1")}, {"interval", V::String("1ns")}})}}),
+       "task config: ready.interval must be from 50ms to 1m, got \"1ns\"; write e.g. interval "
+       "= \"250ms\""},
+      {WithCommand(
+           {{"ready", V::Map({{"tcp", V::String("127.0.0.1:1")}, {"timeout", V::String("2h")}})}}),
+       "task config: ready.timeout must be from the interval (250ms) to 1h, got \"2h\"; "
+       "write e.g. timeout = \"60s\""},
+      // Issue 9.7: no name resolution on the failover worker.
+      {WithCommand({{"ready", V::Map({{"tcp", V::String("h:1")}})}}),
+       "task config: ready.tcp has the host name \"h\"; give an IP address (or localhost), e.g. "
+       "127.0.0.1: the check runs on this node and must not wait on DNS"},
+      {WithCommand({{"ready", V::Map({{"http", V::String("http://ping.example:80/")}})}}),
+       "task config: ready.http has the host name \"ping.example\"; give an IP address (or "
+       "localhost), e.g. 127.0.0.1: the check runs on this node and must not wait on DNS"},
       {WithCommand({{"ready", V::Map({{"tcp", V::String("h:1")}, {"timeout", V::String("1x")}})}}),
        "task config: ready.timeout: \"1x\" is not a duration: unknown unit \"x\"; use ns, us, ms, "
        "s, m or h"},

@@ -53,10 +53,13 @@ absl::StatusOr<int> Connect(const config::HostPort& address, absl::Time deadline
   std::memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
+  // Numeric only (the config refuses names): getaddrinfo then never waits on DNS, so an
+  // attempt stays within its deadline on the single failover worker.
+  hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
   struct addrinfo* found = nullptr;
   const std::string port = absl::StrCat(address.port);
-  int rc = ::getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found);
+  const std::string host = address.host == "localhost" ? "127.0.0.1" : address.host;
+  int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
   if (rc != 0) {
     return absl::UnavailableError(
         absl::StrCat(Describe(address), ": cannot resolve: ", ::gai_strerror(rc)));
