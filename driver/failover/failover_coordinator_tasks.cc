@@ -1,0 +1,316 @@
+// The guarded tasks' lives, for FailoverCoordinator (failover_coordinator.h): the checked
+// transitions, exit watches, ready probes (late ones too), the recover_stop_grace, and the
+// shared hand-over. Everything here runs on the coordinator's worker thread.
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "driver/failover/event_text.h"
+#include "driver/failover/failover_coordinator.h"
+#include "driver/log/hclog.h"
+
+namespace carp_exec::failover {
+namespace {
+
+constexpr char kModule[] = "failover";
+
+HandoverReport ErrorReport(absl::Status error, std::string summary) {
+  HandoverReport report;
+  report.error = std::move(error);
+  report.summary = std::move(summary);
+  return report;
+}
+
+}  // namespace
+
+FailoverHandshake::Parts FailoverCoordinator::HandshakeParts() {
+  return FailoverHandshake::Parts{
+      &config_, parts_.backend->Target(), parts_.observer.get(), runner_, clock_, sink_};
+}
+
+FailoverCoordinator::Guarded* FailoverCoordinator::Find(const std::string& task_id) {
+  auto it = guarded_.find(task_id);
+  return it == guarded_.end() ? nullptr : &it->second;
+}
+
+FailoverCoordinator::Guarded* FailoverCoordinator::FindOrAdd(const TaskRef& task) {
+  Guarded& guarded = guarded_[task.task_id];
+  // Nomad routes events by alloc id and task name: never keep a ref without them when the
+  // task id (or a richer ref from RecoverTask) gives them.
+  TaskRef richer = task.alloc_id.empty() ? TaskRefFromId(task.task_id) : task;
+  if (guarded.ref.task_id.empty() || guarded.ref.alloc_id.empty()) guarded.ref = richer;
+  return &guarded;
+}
+
+bool FailoverCoordinator::SetLife(Guarded* guarded, Life to, absl::string_view cause) {
+  const Life from = guarded->life;
+  if (from == to) return true;
+  if (!LifeTransitionAllowed(from, to)) {
+    log::Error(kModule,
+               absl::StrCat("bug in carp_exec: failover state change ", LifeName(from), " → ",
+                            LifeName(to), " is not in the transition table (", cause,
+                            "); ignored, please report it"),
+               {{"task_id", guarded->ref.task_id}});
+    return false;
+  }
+  log::Debug(kModule, absl::StrCat("guarded task ", LifeName(from), " → ", LifeName(to)),
+             {{"task_id", guarded->ref.task_id}, {"cause", cause}});
+  guarded->life = to;
+  if (from == Life::kStopping || to == Life::kStopping) SaveHandovers();
+  if (to != Life::kStarting && to != Life::kRecovered && to != Life::kNotReady) {
+    guarded->probing = false;
+    ++guarded->probe_generation;  // a pending ready check of this task no longer matters
+  }
+  if (from == Life::kStopping) ++guarded->grace_generation;
+  return true;
+}
+
+void FailoverCoordinator::Watch(Guarded* guarded) {
+  if (guarded->watching || !parts_.watch_exit) return;
+  std::weak_ptr<Liveness> weak = liveness_;
+  const TaskRef ref = guarded->ref;
+  guarded->watching = parts_.watch_exit(ref.task_id, [weak, ref](std::string how) {
+    std::shared_ptr<Liveness> liveness = weak.lock();
+    if (liveness == nullptr) return;
+    absl::MutexLock lock(&liveness->mu);
+    if (liveness->coordinator != nullptr)
+      liveness->coordinator->GuardedTaskExited(ref, std::move(how));
+  });
+}
+
+void FailoverCoordinator::HandOver(TaskRef task, std::function<void(HandoverReport)> done) {
+  if (worker_ == nullptr) {
+    done(ErrorReport(absl::FailedPreconditionError("failover: coordinator not started"),
+                     "failover not started; stopping the task without a hand-over"));
+    return;
+  }
+  // The job and the drop path share `done`: exactly one of them runs it.
+  auto shared = std::make_shared<std::function<void(HandoverReport)>>(std::move(done));
+  worker_->Post([this, task = std::move(task), shared] { DoHandOver(task, std::move(*shared)); },
+                [shared] {
+                  (*shared)(ErrorReport(absl::CancelledError("failover: plugin shutting down"),
+                                        "plugin shutting down; stopping the task without a "
+                                        "hand-over"));
+                });
+}
+
+void FailoverCoordinator::DoHandOver(const TaskRef& task,
+                                     std::function<void(HandoverReport)> done) {
+  Guarded* guarded = FindOrAdd(task);
+  SetLife(guarded, Life::kStopping, "StopTask");
+  guarded->stop_seen = true;
+  Watch(guarded);
+  if (!setup_error_.ok()) {
+    std::string summary = absl::StrCat("failover is not usable (", setup_error_.message(),
+                                       "); stopping the task without a hand-over");
+    FailoverHandshake::EmitEvent(sink_, guarded->ref, "signalled", summary, {{"error", "setup"}});
+    done(ErrorReport(setup_error_, summary));
+    return;
+  }
+  waiters_.push_back(Waiter{guarded->ref, std::move(done), clock_->Now()});
+  if (handover_ != nullptr) {
+    // One demotion and one confirmation for every stop that overlaps: this one is released
+    // with the hand-over already in progress.
+    log::Info(kModule, "joining the hand-over in progress",
+              {{"task_id", task.task_id}, {"leader", handover_->task().task_id}});
+    return;
+  }
+  handover_ = std::make_unique<FailoverHandshake>(guarded->ref, HandshakeParts());
+  const TaskRef leader = guarded->ref;
+  std::optional<HandoverReport> report =
+      handover_->Begin([this, &leader] { return EnsureDemoted(leader); });
+  UpdateShare();
+  if (report.has_value()) return FinishHandOver(*report);
+  worker_->PostAt(handover_->next_step_at(), [this] { ContinueHandOver(); });
+}
+
+void FailoverCoordinator::ContinueHandOver() {
+  if (handover_ == nullptr) return;
+  std::optional<HandoverReport> report = handover_->Continue();
+  if (report.has_value()) return FinishHandOver(*report);
+  worker_->PostAt(handover_->next_step_at(), [this] { ContinueHandOver(); });
+}
+
+void FailoverCoordinator::FinishHandOver(const HandoverReport& report) {
+  const TaskRef leader = handover_->task();
+  std::vector<Waiter> waiters = std::move(waiters_);
+  waiters_.clear();
+  handover_.reset();
+  for (Waiter& waiter : waiters) {
+    HandoverReport own = report;
+    if (waiter.task.task_id != leader.task_id) {
+      // The leader's handshake spoke for its own task; each joined stop gets one event too.
+      own.elapsed = clock_->Now() - waiter.joined_at;
+      FailoverHandshake::EmitEvent(
+          sink_, waiter.task, "signalled",
+          absl::StrCat("joined the hand-over in progress (", leader.alloc_id, "/", leader.task_name,
+                       "): ", report.summary),
+          {{"waited_ms", absl::StrCat(absl::ToInt64Milliseconds(own.elapsed))},
+           {"confirmed", report.confirmed ? "true" : "false"}});
+    }
+    waiter.done(std::move(own));
+  }
+}
+
+void FailoverCoordinator::GuardedTaskStarted(TaskRef task,
+                                             std::optional<config::ReadyCheck> ready) {
+  if (worker_ == nullptr) return;
+  worker_->Post([this, task = std::move(task), ready = std::move(ready)] {
+    DoStarted(task, ready, Life::kStarting);
+  });
+}
+
+void FailoverCoordinator::GuardedTaskRecovered(TaskRef task,
+                                               std::optional<config::ReadyCheck> ready) {
+  if (worker_ == nullptr) return;
+  worker_->Post([this, task = std::move(task), ready = std::move(ready)] {
+    DoStarted(task, ready, Life::kRecovered);
+  });
+}
+
+void FailoverCoordinator::DoStarted(const TaskRef& task, std::optional<config::ReadyCheck> ready,
+                                    Life entry) {
+  Guarded* guarded = FindOrAdd(task);
+  Watch(guarded);
+  // Known already (a repeated call, RecoverTask after the state-dir scan, or a task whose
+  // hand-over had begun): its state stands.
+  if (guarded->life != Life::kNone) return;
+  if (!SetLife(guarded, entry, entry == Life::kStarting ? "StartTask" : "RecoverTask")) return;
+  guarded->ready = std::move(ready);
+  StartProbing(guarded);
+}
+
+void FailoverCoordinator::StartProbing(Guarded* guarded) {
+  if (!guarded->ready.has_value()) {
+    guarded->ready_detail = "task running (no ready block)";
+    if (SetLife(guarded, Life::kReady, "no ready block")) Evaluate(guarded->ref, "");
+    return;
+  }
+  guarded->probe_started = clock_->Now();
+  guarded->probing = true;
+  const uint64_t generation = ++guarded->probe_generation;
+  const std::string id = guarded->ref.task_id;
+  worker_->Post([this, id, generation] { ProbeAttempt(id, generation); });
+}
+
+void FailoverCoordinator::ProbeAttempt(const std::string& task_id, uint64_t generation) {
+  Guarded* guarded = Find(task_id);
+  if (guarded == nullptr || guarded->probe_generation != generation ||
+      (guarded->life != Life::kStarting && guarded->life != Life::kRecovered &&
+       guarded->life != Life::kNotReady)) {
+    return;
+  }
+  const config::ReadyCheck& check = *guarded->ready;
+  ProbeResult result = parts_.prober->Probe(check, AttemptTimeout(check));
+  const absl::Duration elapsed = clock_->Now() - guarded->probe_started;
+  if (result.ready) {
+    const bool late = guarded->life == Life::kNotReady;
+    guarded->ready_detail = absl::StrCat(late ? "task ready late (" : "task ready (", result.detail,
+                                         " after ", FormatElapsed(elapsed), ")");
+    if (SetLife(guarded, Life::kReady, late ? "late ready" : "ready check passed")) {
+      Evaluate(guarded->ref, "");
+    }
+    return;
+  }
+  if (guarded->life != Life::kNotReady && elapsed >= check.timeout) {
+    if (!SetLife(guarded, Life::kNotReady, "ready.timeout passed")) return;
+    std::string message = absl::StrCat("not ready within ", absl::FormatDuration(check.timeout),
+                                       " (last: ", result.detail, ")");
+    absl::StrAppend(&message,
+                    ledger_ != nullptr && ledger_->share() > 0
+                        ? "; this node stays demoted until a guarded task here is ready"
+                        : "; this node will be demoted so the peer serves the VIP",
+                    "; still checking every ", absl::FormatDuration(kLateReadyInterval),
+                    " and restoring as soon as it passes");
+    FailoverHandshake::EmitEvent(sink_, guarded->ref, "held", message, {{"ready", "false"}});
+    Evaluate(guarded->ref, "the guarded task did not become ready");
+  }
+  const absl::Duration next =
+      guarded->life == Life::kNotReady ? kLateReadyInterval : check.interval;
+  worker_->PostAt(clock_->Now() + next,
+                  [this, task_id, generation] { ProbeAttempt(task_id, generation); });
+}
+
+void FailoverCoordinator::GraceExpired(const std::string& task_id, uint64_t generation) {
+  Guarded* guarded = Find(task_id);
+  if (guarded == nullptr || guarded->grace_generation != generation ||
+      guarded->life != Life::kStopping || guarded->stop_seen) {
+    return;
+  }
+  if (!SetLife(guarded, Life::kRecovered, "no StopTask within recover_stop_grace")) return;
+  FailoverHandshake::EmitEvent(
+      sink_, guarded->ref, "held",
+      absl::StrCat("no StopTask within recover_stop_grace (",
+                   absl::FormatDuration(config_.recover_stop_grace),
+                   ") after the plugin restarted mid-hand-over: the task serves on; checking it "
+                   "is ready before this node takes the VIP back"),
+      {});
+  StartProbing(guarded);
+  Evaluate(guarded->ref, "");
+}
+
+void FailoverCoordinator::GuardedTaskExited(TaskRef task, std::string how) {
+  if (worker_ == nullptr) return;
+  worker_->Post([this, task = std::move(task), how = std::move(how)] { DoExited(task, how); });
+}
+
+void FailoverCoordinator::DoExited(const TaskRef& task, const std::string& how) {
+  Guarded* guarded = Find(task.task_id);
+  if (guarded == nullptr || guarded->life == Life::kExited) return;  // destroyed, or told twice
+  const bool stopping = guarded->life == Life::kStopping;
+  if (!SetLife(guarded, Life::kExited, stopping ? "the stop" : "a crash")) return;
+  if (!stopping) {
+    Evaluate(guarded->ref, "the guarded task exited unexpectedly, so the peer takes the VIP");
+    return;
+  }
+  Evaluate(guarded->ref, "the guarded task was stopped");
+  // One event for the end of the stop: how it ended, and what the node does now.
+  std::string message = absl::StrCat("task ", how);
+  if (ledger_ != nullptr && ledger_->share() > 0) {
+    absl::StrAppend(&message, "; this node stays demoted (our share ", ledger_->share(),
+                    ") until a guarded task here is running and ready");
+  }
+  FailoverHandshake::EmitEvent(sink_, guarded->ref, "exited", std::move(message),
+                               {{"share", absl::StrCat(ledger_ ? ledger_->share() : 0)}});
+}
+
+void FailoverCoordinator::GuardedTaskStopping(TaskRef task) {
+  if (worker_ == nullptr) return;
+  worker_->Post([this, task = std::move(task)] { DoStopping(task, /*aborted=*/false); });
+}
+
+void FailoverCoordinator::GuardedTaskStopAborted(TaskRef task) {
+  if (worker_ == nullptr) return;
+  worker_->Post([this, task = std::move(task)] { DoStopping(task, /*aborted=*/true); });
+}
+
+void FailoverCoordinator::DoStopping(const TaskRef& task, bool aborted) {
+  Guarded* guarded = FindOrAdd(task);
+  if (!aborted) {
+    if (SetLife(guarded, Life::kStopping, "forced DestroyTask")) guarded->stop_seen = true;
+    Watch(guarded);
+    Evaluate(guarded->ref, "a guarded task is being destroyed");
+    return;
+  }
+  if (guarded->life != Life::kStopping) return;
+  if (SetLife(guarded, Life::kRecovered, "the forced DestroyTask failed")) StartProbing(guarded);
+}
+
+void FailoverCoordinator::GuardedTaskDestroyed(TaskRef task) {
+  if (worker_ == nullptr) return;
+  worker_->Post([this, task = std::move(task)] { DoDestroyed(task); });
+}
+
+void FailoverCoordinator::DoDestroyed(const TaskRef& task) {
+  auto it = guarded_.find(task.task_id);
+  if (it == guarded_.end()) return;
+  const TaskRef ref = it->second.ref;
+  const bool was_stopping = it->second.life == Life::kStopping;
+  guarded_.erase(it);
+  if (was_stopping) SaveHandovers();
+  Evaluate(ref, "no guarded task is running on this node");
+}
+
+}  // namespace carp_exec::failover
