@@ -260,6 +260,7 @@ TEST(PluginConfigTest, FailoverOptionErrors) {
       {{{"backend", V::String("openbsd-carp")}, {"bogus", V::Int(1)}},
        "plugin config: failover.bogus is not an option here; remove it or use one of: backend, "
        "group, interfaces, demote_by, vip, confirm_timeout, poll_interval, settle, "
+       "recover_stop_grace, "
        "confirm_command, track_file, state_file, demote_command, restore_command, state_command, "
        "ifconfig_path, sysctl_path, ip_path"},
       {{{"backend", V::String("openbsd-carp")}, {"group", V::String("carp1")}},
@@ -308,6 +309,9 @@ TEST(PluginConfigTest, FailoverOptionErrors) {
       {{{"backend", V::String("openbsd-carp")}, {"confirm_command", V::StringList({""})}},
        "plugin config: failover.confirm_command[0] must name the program to run; write e.g. "
        "[\"/usr/local/bin/check\", \"arg\"]"},
+      {{{"backend", V::String("openbsd-carp")}, {"recover_stop_grace", V::String("2h")}},
+       "plugin config: failover.recover_stop_grace must be from 1ns to 1h, got \"2h\"; write "
+       "e.g. recover_stop_grace = \"1m\" (longer than the job's shutdown_delay)"},
       {{{"backend", V::String("openbsd-carp")}, {"ifconfig_path", V::String("ifconfig")}},
        "plugin config: failover.ifconfig_path: \"ifconfig\" is not an absolute path; write a path "
        "that starts with /"},
@@ -343,7 +347,7 @@ TEST(PluginConfigTest, SchemaShape) {
   EXPECT_EQ(failover.name(), "failover");
   EXPECT_FALSE(failover.required());
   const auto& f = failover.nested().object().attributes();
-  EXPECT_EQ(f.size(), 17u);
+  EXPECT_EQ(f.size(), 18u);
   EXPECT_EQ(f.at("backend").attr().type(), "string");
   EXPECT_TRUE(f.at("backend").attr().required());
   EXPECT_EQ(f.at("group").default_().default_().literal().value(), "\"carp\"");
@@ -354,6 +358,7 @@ TEST(PluginConfigTest, SchemaShape) {
   EXPECT_EQ(f.at("confirm_timeout").default_().default_().literal().value(), "\"10s\"");
   EXPECT_EQ(f.at("poll_interval").default_().default_().literal().value(), "\"50ms\"");
   EXPECT_EQ(f.at("settle").default_().default_().literal().value(), "\"0s\"");
+  EXPECT_EQ(f.at("recover_stop_grace").default_().default_().literal().value(), "\"1m\"");
   EXPECT_EQ(f.at("ifconfig_path").default_().default_().literal().value(), "\"/sbin/ifconfig\"");
   EXPECT_EQ(f.at("sysctl_path").default_().default_().literal().value(), "\"/sbin/sysctl\"");
   EXPECT_EQ(f.at("ip_path").default_().default_().literal().value(), "\"/sbin/ip\"");
