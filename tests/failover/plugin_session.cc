@@ -114,8 +114,8 @@ absl::StatusOr<std::string> PluginSession::StartServer(const ServerTask& task) {
   }
   CtyValue user = CtyValue::Map({
       {"command", CtyValue::String(task.python)},
-      {"args", CtyValue::StringList({task.server_script, "--port", "8080", "--name", task.name,
-                                     "--log", task.event_log})},
+      {"args", CtyValue::StringList({task.server_script, "--port", absl::StrCat(task.port),
+                                     "--name", task.name, "--log", task.event_log})},
       {"failover", CtyValue::Bool(true)},
       {"ready", CtyValue::Map({{"http", CtyValue::String(task.ready_http)},
                                {"interval", CtyValue::String(task.ready_interval)},

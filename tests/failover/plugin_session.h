@@ -52,6 +52,7 @@ struct ServerTask {
   std::string server_script;
   std::string name;       // shown in responses and the server's event log
   std::string event_log;  // the server's JSONL event log
+  int port = 8080;
   std::string ready_http = "http://127.0.0.1:8080/ping";
   std::string ready_interval = "50ms";
   std::string ready_timeout = "20s";

@@ -87,5 +87,6 @@ class ScenarioContext {
 void RollingUpdateScenario(ScenarioContext& ctx);
 void CrashScenario(ScenarioContext& ctx);
 void PeerDownScenario(ScenarioContext& ctx);
+void OverlappingStopsScenario(ScenarioContext& ctx);
 
 }  // namespace carp_exec::failover_test

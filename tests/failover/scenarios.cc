@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -249,6 +250,59 @@ void PeerDownScenario(ScenarioContext& ctx) {
   ctx.Expect(signal_time && *signal_time - stop_called <= confirm + absl::Seconds(3),
              "the wait was bounded by confirm_timeout");
   TearDown(ctx, *rig, {rig->task_id});
+  (void)ctx.Testbed({"start-keepalived", "edge-b"});
+}
+
+// Issue 11: two guarded tasks stopped at once while the peer is down share one hand-over, so
+// both are signalled after about one confirm_timeout, not one after the other.
+void OverlappingStopsScenario(ScenarioContext& ctx) {
+  std::printf(
+      "scenario overlapping-stops: two guarded servers on edge-a, edge-b's keepalived stopped; "
+      "both StopTask at once must share one confirm_timeout\n");
+  std::optional<Rig> rig = SetUp(ctx, "os");
+  if (!rig) return;
+  ServerTask second = ctx.Server("os", "a2");
+  second.port = 8081;
+  second.ready_http = "http://127.0.0.1:8081/ping";
+  absl::StatusOr<std::string> second_id = rig->plugin->StartServer(second);
+  ctx.Expect(second_id.ok(), absl::StrCat("start the second guarded server ",
+                                          second_id.ok() ? "" : second_id.status().message()));
+  if (!second_id.ok()) return TearDown(ctx, *rig, {rig->task_id});
+  absl::SleepFor(absl::Seconds(1));  // its ready check passes (the node stays restored)
+  absl::Status peer_stopped = ctx.Testbed({"stop-keepalived", "edge-b"});
+  ctx.Expect(peer_stopped.ok(), "stop keepalived on edge-b");
+  absl::SleepFor(absl::Milliseconds(300));
+
+  const absl::Time stop_called = absl::Now();
+  absl::Status stopped[2];
+  absl::Time returned[2];
+  const std::string ids[2] = {rig->task_id, *second_id};
+  std::vector<std::thread> stoppers;
+  for (int i = 0; i < 2; ++i) {
+    stoppers.emplace_back([&, i] {
+      stopped[i] = rig->plugin->StopTask(ids[i], ctx.settings().kill_timeout, "SIGTERM");
+      returned[i] = absl::Now();
+    });
+  }
+  for (std::thread& t : stoppers) t.join();
+  const absl::Duration confirm = ctx.ConfirmTimeout();
+  for (int i = 0; i < 2; ++i) {
+    std::optional<ServerEvent> signalled =
+        FirstServerEvent(ReadServerLog(ctx.ServerLog("os", i == 0 ? "a1" : "a2")), "signal");
+    std::optional<absl::Time> signal_time;
+    if (signalled) signal_time = signalled->when;
+    ctx.Note(absl::StrCat("server ", i + 1, ": signalled ", At(signal_time, stop_called),
+                          ", StopTask returned ", At(returned[i], stop_called)));
+    ctx.Expect(stopped[i].ok(),
+               absl::StrCat("StopTask ", i + 1, " returns OK ", stopped[i].message()));
+    ctx.Expect(signal_time && *signal_time - stop_called >= confirm - absl::Milliseconds(100),
+               absl::StrCat("server ", i + 1, " was signalled only after confirm_timeout"));
+    ctx.Expect(signal_time && *signal_time - stop_called < confirm * 2,
+               absl::StrCat("server ", i + 1,
+                            " was signalled within one confirm_timeout (shared hand-over), "
+                            "not after two"));
+  }
+  TearDown(ctx, *rig, {ids[0], ids[1]});
   (void)ctx.Testbed({"start-keepalived", "edge-b"});
 }
 
