@@ -1,7 +1,7 @@
 // failover_e2e: carp_exec's failover handshake end to end, on the keepalived test bed.
 //
 //   failover_e2e --env "$(tests/failover/testbed env)" [--plugin build/carp_exec]
-//                [--scenario all|rolling-update|crash|peer-down|overlapping-stops]
+//                [--scenario all|rolling-update|crash|peer-down|overlapping-stops|late-ready]
 //                [--confirm-timeout 5s]
 //                [--replacement-delay 0.5]
 // runs the scenarios of issue 4 and exits 0 when every check passed, 1 otherwise.
@@ -41,7 +41,7 @@ namespace {
 void Usage() {
   std::fprintf(stderr,
                "usage: failover_e2e --env FILE [--plugin PATH] [--scenario all|rolling-update|"
-               "crash|peer-down|overlapping-stops]\n"
+               "crash|peer-down|overlapping-stops|late-ready]\n"
                "                    [--confirm-timeout 5s] [--replacement-delay SECONDS]\n"
                "       failover_e2e --procedure --env FILE [--tag d] [--replacement-delay S]\n");
 }
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
 
   const bool all = scenario == "all";
   if (!all && scenario != "rolling-update" && scenario != "crash" && scenario != "peer-down" &&
-      scenario != "overlapping-stops") {
+      scenario != "overlapping-stops" && scenario != "late-ready") {
     Usage();
     return 2;
   }
@@ -197,6 +197,7 @@ int main(int argc, char** argv) {
   if (all || scenario == "crash") CrashScenario(**ctx);
   if (all || scenario == "peer-down") PeerDownScenario(**ctx);
   if (all || scenario == "overlapping-stops") OverlappingStopsScenario(**ctx);
+  if (all || scenario == "late-ready") LateReadyScenario(**ctx);
   const int failures = (*ctx)->failures();
   std::printf("failover_e2e: %s (%d failed check%s)\n", failures == 0 ? "PASS" : "FAIL", failures,
               failures == 1 ? "" : "s");

@@ -88,5 +88,6 @@ void RollingUpdateScenario(ScenarioContext& ctx);
 void CrashScenario(ScenarioContext& ctx);
 void PeerDownScenario(ScenarioContext& ctx);
 void OverlappingStopsScenario(ScenarioContext& ctx);
+void LateReadyScenario(ScenarioContext& ctx);
 
 }  // namespace carp_exec::failover_test

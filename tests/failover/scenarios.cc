@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/failover/move_losses.h"
@@ -304,6 +305,51 @@ void OverlappingStopsScenario(ScenarioContext& ctx) {
   }
   TearDown(ctx, *rig, {ids[0], ids[1]});
   (void)ctx.Testbed({"start-keepalived", "edge-b"});
+}
+
+// Issue 11: a replacement that serves only after its ready.timeout still restores the node
+// (the check goes on every 2 s), instead of leaving it demoted until the next deploy.
+void LateReadyScenario(ScenarioContext& ctx) {
+  std::printf(
+      "scenario late-ready: the replacement's endpoint answers 2 s after its ready.timeout; "
+      "carp_exec must still restore edge-a\n");
+  std::optional<Rig> rig = SetUp(ctx, "lr");
+  if (!rig) return;
+  absl::Status stopped =
+      rig->plugin->StopTask(rig->task_id, ctx.settings().kill_timeout, "SIGTERM");
+  ctx.Expect(stopped.ok(), absl::StrCat("StopTask of the first server ", stopped.message()));
+  (void)rig->plugin->WaitExit(rig->task_id, absl::Seconds(10));
+  // The replacement serves on 8081 but is checked on 8080, where nothing answers yet.
+  ServerTask late = ctx.Server("lr", "a2");
+  late.port = 8081;
+  late.ready_http = "http://127.0.0.1:8080/ping";
+  late.ready_interval = "100ms";
+  late.ready_timeout = "1s";
+  const absl::Time started = absl::Now();
+  absl::StatusOr<std::string> late_id = rig->plugin->StartServer(late);
+  ctx.Expect(late_id.ok(), "start the replacement");
+  if (!late_id.ok()) return TearDown(ctx, *rig, {rig->task_id});
+  absl::SleepFor(absl::Seconds(3));
+  ctx.Expect(rig->track->Current() != "0", "edge-a stays demoted past the ready.timeout");
+  bool said_not_ready = false;
+  for (const TaskEvent& e : rig->plugin->Events()) {
+    said_not_ready |= e.task_id == *late_id && absl::StrContains(e.message, "not ready within");
+  }
+  ctx.Expect(said_not_ready, "an event says the replacement was not ready within 1s");
+  const absl::Time serving = absl::Now();
+  absl::Status served = ctx.Testbed({"serve", "edge-a", "lr-endpoint"});
+  ctx.Expect(served.ok(), "the replacement's endpoint answers now");
+  std::optional<absl::Time> restored =
+      rig->track->WaitMatching(serving, IsZero, absl::Seconds(2) + absl::Seconds(3));
+  std::optional<absl::Time> vip_back =
+      rig->monitor_a->WaitAdded(ctx.vip(), serving, absl::Seconds(10));
+  ctx.Note(absl::StrCat("from the replacement's start: endpoint up ", At(serving, started),
+                        ", restored ", At(restored, started), ", VIP back on edge-a ",
+                        At(vip_back, started)));
+  ctx.Expect(restored.has_value(), "edge-a restored within the late-ready interval (2 s)");
+  ctx.Expect(vip_back.has_value(), "the VIP came back to edge-a");
+  (void)ctx.Testbed({"unserve", "edge-a"});
+  TearDown(ctx, *rig, {rig->task_id, *late_id});
 }
 
 }  // namespace carp_exec::failover_test
