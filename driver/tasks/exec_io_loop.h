@@ -42,7 +42,8 @@ class ChildIoLoop {
   ChildIoLoop(const ChildIoLoop&) = delete;
   ChildIoLoop& operator=(const ChildIoLoop&) = delete;
 
-  // At `deadline` (a MonotonicNow() time) the process group gets SIGKILL and the outcome says timed_out.
+  // At `deadline` (a MonotonicNow() time) the process group gets SIGKILL and the outcome says
+  // timed_out.
   void set_deadline(absl::Time deadline) { deadline_ = deadline; }
   // After the main process exited, how long to keep waiting for EOF on the outputs.
   void set_drain_after_exit(absl::Duration drain) { drain_after_exit_ = drain; }

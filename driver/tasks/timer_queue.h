@@ -26,8 +26,9 @@ class TimerQueue {
   TimerQueue(const TimerQueue&) = delete;
   TimerQueue& operator=(const TimerQueue&) = delete;
 
-  // Runs `fn` on the timer thread at `when`, a MonotonicNow() time (at once if it is past). Callbacks run one
-  // at a time, in deadline order, without any lock held; a slow callback delays the others.
+  // Runs `fn` on the timer thread at `when`, a MonotonicNow() time (at once if it is past).
+  // Callbacks run one at a time, in deadline order, without any lock held; a slow callback delays
+  // the others.
   TimerId ScheduleAt(absl::Time when, std::function<void()> fn);
   TimerId ScheduleAfter(absl::Duration delay, std::function<void()> fn);
 
