@@ -9,7 +9,9 @@
 #include "absl/synchronization/notification.h"
 #include "driver/failover/atomic_file.h"
 #include "driver/failover/event_text.h"
+#include "driver/failover/setup_retry.h"
 #include "driver/log/hclog.h"
+#include "driver/tasks/state_dir.h"
 #include "fingerprint/vrrp_state.h"
 
 namespace carp_exec::failover {
@@ -92,6 +94,7 @@ absl::Status FailoverCoordinator::Start(const std::vector<tasks::PersistedTask>&
               absl::StrCat("failover is not usable: ", result.message(),
                            "; guarded tasks will be stopped without a hand-over"),
               {{"error", "setup"}});
+          ScheduleSetupRetry();
         }
         RefreshStatus();
         done.Notify();
@@ -102,6 +105,8 @@ absl::Status FailoverCoordinator::Start(const std::vector<tasks::PersistedTask>&
 }
 
 absl::Status FailoverCoordinator::Setup() {
+  // First: a guarded task started while setup is failing is still ready-probed.
+  if (parts_.prober == nullptr) parts_.prober = std::make_unique<SocketReadyProber>();
   if (parts_.observer == nullptr) {
     absl::StatusOr<std::unique_ptr<fingerprint::NodeObserver>> observer =
         fingerprint::MakeNodeObserver(ObserverOptionsFor(config_), runner_);
@@ -109,7 +114,6 @@ absl::Status FailoverCoordinator::Setup() {
     parts_.observer = std::move(*observer);
   }
   if (parts_.backend == nullptr) parts_.backend = MakeDemotionBackend(config_, runner_);
-  if (parts_.prober == nullptr) parts_.prober = std::make_unique<SocketReadyProber>();
   if (absl::Status s = parts_.backend->CheckUsable(); !s.ok()) return s;
 
   const std::string dir = absl::StrCat(state_dir_, "/failover");
@@ -138,6 +142,8 @@ void FailoverCoordinator::DecideAtStart(const std::vector<tasks::PersistedTask>&
   }
   for (const tasks::PersistedTask& task : tasks) {
     if (!task.guarded || task.liveness != tasks::PersistedTask::Liveness::kRunning) continue;
+    // After a late setup (RetrySetup), tasks started or stopped meanwhile keep their life.
+    if (guarded_.contains(task.task_id)) continue;
     Guarded& guarded = guarded_[task.task_id];
     guarded.ref.task_id = task.task_id;
     absl::StatusOr<std::optional<config::ReadyCheck>> ready = DecodeReadyCheck(task.ready);
@@ -168,6 +174,37 @@ void FailoverCoordinator::DecideAtStart(const std::vector<tasks::PersistedTask>&
   Evaluate(TaskRef{}, any_alive ? "plugin start: a hand-over was in progress when the plugin "
                                   "stopped"
                                 : "plugin start: no guarded task is running on this node");
+}
+
+void FailoverCoordinator::ScheduleSetupRetry() {
+  worker_->PostAt(clock_->Now() + SetupRetryDelay(setup_retries_), [this] { RetrySetup(); });
+}
+
+void FailoverCoordinator::RetrySetup() {
+  if (setup_error_.ok()) return;
+  absl::Status result = Setup();
+  if (!result.ok()) {
+    setup_error_ = result;
+    ++setup_retries_;
+    log::Warn(kModule, "failover setup failed again; retrying",
+              {{"error", result.message()},
+               {"retry_in", absl::FormatDuration(SetupRetryDelay(setup_retries_))}});
+    RefreshStatus();
+    ScheduleSetupRetry();
+    return;
+  }
+  setup_error_ = absl::OkStatus();
+  log::Info(kModule, "failover setup succeeded; failover is usable again",
+            {{"retries", absl::StrCat(setup_retries_ + 1)}});
+  setup_retries_ = 0;
+  live_check_failures_ = 0;
+  FailoverHandshake::EmitEvent(sink_, TaskRef{}, "node",
+                               "failover is usable again: guarded tasks are handed over before "
+                               "they stop",
+                               {});
+  // The tasks alive now, not those of the plugin start: some may have ended meanwhile.
+  DecideAtStart(tasks::ScanStateDir(state_dir_));
+  RefreshStatus();
 }
 
 FailoverHandshake::Parts FailoverCoordinator::HandshakeParts() {
@@ -402,8 +439,18 @@ void FailoverCoordinator::RefreshStatus() {
       fresh.state = std::string(fingerprint::VrrpStateName(seen->state));
       fresh.demote_count = seen->demote_count;
     }
-    usable = parts_.backend->CheckUsable();
-    if (usable.ok()) usable = parts_.observer->CheckUsable();
+    absl::Status live = parts_.backend->CheckUsable();
+    if (live.ok()) live = parts_.observer->CheckUsable();
+    // One failed check (a slow tool) must not flip the node attribute (setup_retry.h).
+    if (live.ok()) {
+      live_check_failures_ = 0;
+    } else if (++live_check_failures_ >= kLiveCheckFailuresToUnusable) {
+      usable = live;
+    } else {
+      log::Warn(
+          kModule, "failover live check failed",
+          {{"error", live.message()}, {"failures_in_a_row", absl::StrCat(live_check_failures_)}});
+    }
   }
   fresh.usable = usable.ok();
   if (!usable.ok()) fresh.unhealthy = std::string(usable.message());
@@ -412,6 +459,11 @@ void FailoverCoordinator::RefreshStatus() {
     fresh.demoted = fresh.share > 0;
   }
   absl::MutexLock lock(&mu_);
+  // While it stays unusable the first reason is kept: the fingerprint's health description
+  // must not change with each check (client/node_updater.go re-registers the node on a change).
+  if (!fresh.usable && !status_.usable && status_.observed_at != absl::InfinitePast()) {
+    fresh.unhealthy = status_.unhealthy;
+  }
   status_ = std::move(fresh);
   refresh_pending_ = false;
 }

@@ -80,8 +80,10 @@ class FailoverCoordinator {
   // Builds the observer and backend, reconciles the ledger, and decides from `tasks` (what
   // tasks::ScanStateDir found) whether the node must be demoted; then starts the worker. Blocks
   // while it runs the backend's tools (a few commands). An error (config unusable, corrupt
-  // ledger, tool missing) is also what Status() reports as unhealthy; the coordinator still
+  // ledger, tool missing) is also what Status() reports as unusable; the coordinator still
   // starts, and hand-overs then report the error and let the task be stopped without one.
+  // After an error the setup is tried again on the worker with bounded backoff
+  // (setup_retry.h) until it works; then the decision is taken from a fresh state-dir scan.
   absl::Status Start(const std::vector<tasks::PersistedTask>& tasks);
 
   // StopTask of a guarded task, before it signals the task: demote, confirm, settle. `done`
@@ -127,6 +129,9 @@ class FailoverCoordinator {
 
   absl::Status Setup();
   void DecideAtStart(const std::vector<tasks::PersistedTask>& tasks);
+  // Setup retry after a failed Start (setup_retry.h). Worker thread.
+  void ScheduleSetupRetry();
+  void RetrySetup();
   void DoHandOver(const TaskRef& task, const std::function<void(HandoverReport)>& done);
   void DoStarted(const TaskRef& task, std::optional<config::ReadyCheck> ready);
   void DoExited(const TaskRef& task, bool during_stop);
@@ -153,6 +158,8 @@ class FailoverCoordinator {
   // Worker-thread state (touched only by jobs, or by Start before the worker exists).
   std::unique_ptr<DemotionLedger> ledger_;
   absl::Status setup_error_;
+  int setup_retries_ = 0;        // failed retries since the last success
+  int live_check_failures_ = 0;  // consecutive failed live checks (RefreshStatus)
   absl::flat_hash_map<std::string, Guarded> guarded_;
 
   absl::Mutex mu_;

@@ -156,10 +156,17 @@ void TaskStreams::StatsTick(StreamId id) {
     auto it = stats_.find(id);
     if (it == stats_.end() || closed_) return;
     if (!stats.ok()) {
-      // Unknown or finished task: end the stream; Nomad stops asking once the task is dead.
-      it->second.stream->Close(ToGrpc(stats.status()));
+      // The task exited (FailedPrecondition) or was destroyed (NotFound) after the stream
+      // opened: end it with OK, which Nomad's client reads as io.EOF and closes quietly; any
+      // other code is logged as an error (plugins/drivers/client.go, TaskStats). Nomad stops
+      // asking once the task is dead.
+      // An id that never had a sample stays an error (Nomad asked for a task we do not know).
+      const bool task_ended = absl::IsFailedPrecondition(stats.status()) ||
+                              (absl::IsNotFound(stats.status()) && it->second.sampled);
+      it->second.stream->Close(task_ended ? grpc::Status::OK : ToGrpc(stats.status()));
       return;
     }
+    it->second.sampled = true;
     if (it->second.stream->Queued() < 2) {
       drivers::TaskStatsResponse msg;
       ToProto(*stats, msg.mutable_stats());

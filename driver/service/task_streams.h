@@ -67,6 +67,7 @@ class TaskStreams final : public failover::EventSink {
     HubStream<drivers::TaskStatsResponse>* stream;
     std::string task_id;
     absl::Duration interval;
+    bool sampled = false;  // a sample was taken: a later NotFound means the task is gone
   };
   absl::flat_hash_map<StreamId, StatsStream> stats_ ABSL_GUARDED_BY(mu_);
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "driver/log/hclog.h"
 #include "driver/tasks/launch_resolution.h"
 #include "driver/tasks/process_identity.h"
@@ -20,6 +22,7 @@
 #include "driver/tasks/supervisor_protocol.h"
 #include "driver/tasks/task_errors.h"
 #include "driver/tasks/task_runner.h"
+#include "driver/tasks/unreachable_task.h"
 
 namespace carp_exec::tasks {
 namespace {
@@ -208,33 +211,25 @@ absl::Status TaskRunner::Recover(absl::string_view task_id, absl::string_view dr
 }
 
 absl::Status TaskRunner::Adopt(const std::string& id, const state::DriverState& ds) {
-  const std::string& dir = ds.task_state_dir();
-  std::string exit_path = absl::StrCat(dir, "/", kExitFile);
-  // Checked before and after the connect: the supervisor may finish in between.
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    state::ExitRecord record;
-    absl::Status read = ReadMessage(exit_path, &record);
-    if (read.ok()) {
-      ExitResult result{record.exit_code(), record.signal(), record.oom_killed(), record.err()};
-      Publish(id, ds, -1,
-              std::make_pair(result, absl::FromUnixNanos(record.completed_at_unix_nanos())));
-      return absl::OkStatus();
+  // Nomad never retries a failed RecoverTask: it force-destroys the task (NotFound for us) and
+  // later starts a new one (client/allocrunner/taskrunner/task_runner.go, restoreHandle). So a
+  // supervisor that lives but does not answer gets a bounded wait here, and is then ended.
+  const absl::Time give_up = absl::Now() + options_.recover_patience;
+  absl::Duration pause = absl::Milliseconds(50);
+  while (true) {
+    absl::StatusOr<bool> attached = AttachOnce(id, ds);
+    if (!attached.ok()) return attached.status();
+    if (*attached) return absl::OkStatus();
+    if (!IsLiveProcess(ds.supervisor().pid(), ds.supervisor().start_time())) break;
+    if (absl::Now() >= give_up) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("task ", id, " cannot be recovered: supervisor ", ds.supervisor().pid(),
+                       " is alive but did not answer on ", ds.task_state_dir(), "/", kSocketFile,
+                       " for ", absl::FormatDuration(options_.recover_patience), "; ",
+                       KillUnreachableTask(ds.supervisor(), ds.task(), ds.task_pgid())));
     }
-    if (!absl::IsNotFound(read)) return read;
-    if (attempt == 1) break;
-    absl::StatusOr<int> fd = ConnectSupervisor(absl::StrCat(dir, "/", kSocketFile));
-    if (fd.ok()) {
-      Publish(id, ds, *fd, std::nullopt);
-      return absl::OkStatus();
-    }
-    // Only "nobody listens" means the supervisor may be gone; anything else (EMFILE, ...) is
-    // our problem, and Nomad may retry.
-    if (!absl::IsUnavailable(fd.status())) return fd.status();
-  }
-  if (IsLiveProcess(ds.supervisor().pid(), ds.supervisor().start_time())) {
-    return absl::UnavailableError(absl::StrCat("task ", id, ": supervisor ", ds.supervisor().pid(),
-                                               " is alive but does not answer on ", dir, "/",
-                                               kSocketFile, "; retry RecoverTask"));
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Seconds(1));
   }
   // Nomad will start the task again; an orphan of the lost supervisor must not run twice.
   std::string killed;
@@ -245,6 +240,32 @@ absl::Status TaskRunner::Adopt(const std::string& id, const state::DriverState& 
   return absl::FailedPreconditionError(
       absl::StrCat("task ", id, " cannot be recovered: supervisor ", ds.supervisor().pid(),
                    " is gone and no exit status was recorded", killed));
+}
+
+absl::StatusOr<bool> TaskRunner::AttachOnce(const std::string& id, const state::DriverState& ds) {
+  const std::string& dir = ds.task_state_dir();
+  std::string exit_path = absl::StrCat(dir, "/", kExitFile);
+  // Checked before and after the connect: the supervisor may finish in between.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    state::ExitRecord record;
+    absl::Status read = ReadMessage(exit_path, &record);
+    if (read.ok()) {
+      ExitResult result{record.exit_code(), record.signal(), record.oom_killed(), record.err()};
+      Publish(id, ds, -1,
+              std::make_pair(result, absl::FromUnixNanos(record.completed_at_unix_nanos())));
+      return true;
+    }
+    if (!absl::IsNotFound(read)) return read;
+    if (attempt == 1) break;
+    absl::StatusOr<int> fd = ConnectSupervisor(absl::StrCat(dir, "/", kSocketFile));
+    if (fd.ok()) {
+      Publish(id, ds, *fd, std::nullopt);
+      return true;
+    }
+    // Nobody listens, or the connect failed on our side (EMFILE, a full backlog): either way
+    // the caller waits and tries again while the supervisor lives.
+  }
+  return false;
 }
 
 void TaskRunner::Publish(const std::string& id, const state::DriverState& driver_state,
