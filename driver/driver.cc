@@ -510,6 +510,7 @@ absl::StatusOr<tasks::ExecCommand> Driver::ExecContext(absl::string_view task_id
   command.argv = std::move(argv);
   for (const auto& var : launch->env()) command.env[var.name()] = var.value();
   command.work_dir = launch->work_dir();
+  command.netns_path = launch->netns_path();  // exec sessions join the task's network too
   if (launch->has_credentials()) {
     tasks::ExecIdentity id;
     id.uid = launch->credentials().uid();

@@ -164,6 +164,12 @@ grpc::ServerUnaryReactor* DriverService::StartTask(grpc::CallbackServerContext* 
   launch.alloc_dir = task.alloc_dir();
   // Nomad's task directory is <alloc_dir>/<task name>.
   if (!task.alloc_dir().empty()) launch.task_dir = absl::StrCat(task.alloc_dir(), "/", task.name());
+  // Bridge-mode groups: Nomad made a namespace for the alloc; join it like raw_exec (HOST mode
+  // or no path ⇒ the host's network). network_isolation_spec is set by Nomad, not the job.
+  if (task.has_network_isolation_spec() &&
+      task.network_isolation_spec().mode() == drivers::NetworkIsolationSpec::GROUP) {
+    launch.netns_path = task.network_isolation_spec().path();
+  }
   start.msgpack_config = task.msgpack_driver_config();
 
   auto* reactor = ctx->DefaultReactor();

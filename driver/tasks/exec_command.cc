@@ -11,10 +11,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "driver/tasks/network_namespace.h"
 
 namespace carp_exec::tasks {
 namespace {
@@ -31,6 +33,7 @@ enum class ChildStep : int {
   kSetgid,
   kSetuid,
   kExec,
+  kNetns,
 };
 struct ChildFailure {
   int step;
@@ -55,6 +58,8 @@ const char* StepName(int step) {
       return "setuid";
     case ChildStep::kExec:
       return "execve";
+    case ChildStep::kNetns:
+      return "join the task's network namespace";
   }
   return "prepare";
 }
@@ -143,6 +148,14 @@ absl::StatusOr<pid_t> SpawnInNewSession(const ExecCommand& command, const ChildS
   const uid_t uid = command.user.has_value() ? command.user->uid : 0;
   const gid_t gid = command.user.has_value() ? command.user->gid : 0;
 
+  // Opened before fork; the child joins it before it drops privileges (setns needs root).
+  absl::StatusOr<int> netns = OpenNetworkNamespace(command.netns_path);
+  if (!netns.ok()) return netns.status();
+  const int netns_fd = *netns;
+  absl::Cleanup close_netns = [netns_fd] {
+    if (netns_fd >= 0) close(netns_fd);
+  };
+
   int error_pipe[2];
   if (pipe2(error_pipe, O_CLOEXEC) != 0) {
     return absl::ResourceExhaustedError(
@@ -171,6 +184,7 @@ absl::StatusOr<pid_t> SpawnInNewSession(const ExecCommand& command, const ChildS
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, nullptr);
 
+    if (JoinNetworkNamespaceFd(netns_fd) != 0) ChildFail(error_fd, ChildStep::kNetns);
     if (setsid() < 0) ChildFail(error_fd, ChildStep::kSetsid);
     if (stdio.controlling_tty >= 0 && ioctl(stdio.controlling_tty, TIOCSCTTY, 0) != 0) {
       ChildFail(error_fd, ChildStep::kControllingTty);

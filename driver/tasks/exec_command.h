@@ -37,6 +37,9 @@ struct ExecCommand {
   std::string work_dir;                    // empty ⇒ the plugin's own cwd
   // nullopt ⇒ the plugin's own user. A different user needs the plugin to run as root.
   std::optional<ExecIdentity> user;
+  // Linux: the task's group network namespace, joined before privileges are dropped (see
+  // network_namespace.h). Empty ⇒ the plugin's network.
+  std::string netns_path;
 };
 
 // Exit status from waitpid → Nomad's exit code: exited(n) ⇒ n, killed by signal N ⇒ 128+N.

@@ -214,6 +214,7 @@ absl::StatusOr<state::LaunchSpec> ResolveLaunch(const LaunchSpec& spec, const Id
   out.set_guarded(spec.guarded);
   out.set_ready(spec.ready);
   out.set_oom_score_adj(spec.oom_score_adj);
+  out.set_netns_path(spec.netns_path);
   return out;
 }
 

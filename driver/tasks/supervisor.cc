@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "carp_exec/driver_state.pb.h"
 #include "driver/tasks/fd_closing.h"
+#include "driver/tasks/network_namespace.h"
 #include "driver/tasks/process_identity.h"
 #include "driver/tasks/state_dir.h"
 
@@ -307,6 +308,17 @@ std::optional<int> ReapIfExited(pid_t task) {
 #endif
 }
 
+// The alloc's group network namespace (bridge mode), joined by the supervisor itself before it
+// forks the task: it has no thread, so the task inherits it (network_namespace.h). Its own
+// socket is a path in the file system, which a network namespace does not scope.
+absl::Status JoinTaskNetwork(const state::LaunchSpec& spec, int* error_number) {
+  absl::Status joined = JoinNetworkNamespace(spec.netns_path(), error_number);
+  if (joined.ok() && !spec.netns_path().empty()) {
+    Log("joined network namespace %s", spec.netns_path().c_str());
+  }
+  return joined;
+}
+
 }  // namespace
 
 int RunSupervisor(int argc, char** argv) {
@@ -366,6 +378,12 @@ int RunSupervisor(int argc, char** argv) {
   std::vector<gid_t> groups(spec.credentials().groups().begin(), spec.credentials().groups().end());
   if (groups.empty() && spec.has_credentials()) groups.push_back(spec.credentials().gid());
   const std::string oom_score_adj = absl::StrCat(spec.oom_score_adj(), "\n");
+
+  int netns_errno = 0;
+  if (absl::Status joined = JoinTaskNetwork(spec, &netns_errno); !joined.ok()) {
+    unlink(sock_path.c_str());
+    return FailStart(report_fd, "network namespace", joined.message(), netns_errno);
+  }
 
   int failure_pipe[2];
   if (pipe(failure_pipe) != 0) return FailStart(report_fd, "pipe", strerror(errno), errno);

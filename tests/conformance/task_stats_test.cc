@@ -100,7 +100,7 @@ TEST_F(TaskStatsTest, TotalTicksFollowThePercentAndTheNodeTopology) {
 // Nomad's client logs any end of the stream other than io.EOF (gRPC OK) as an error
 // (plugins/drivers/client.go, TaskStats): a task that exits must end its stream with OK.
 TEST_F(TaskStatsTest, StreamEndsWithOkWhenTheTaskExits) {
-  const drivers::TaskConfig task = StartScript("echo ready; read line");
+  const drivers::TaskConfig task = StartScript("echo ready; exec sleep 1000");
   ASSERT_TRUE(WaitForStdout("ready\n"));
   auto stats = OpenStats(task.id(), absl::Milliseconds(200));
   ASSERT_TRUE(stats->WaitForMessage(0, absl::Now() + absl::Seconds(20)).has_value());
