@@ -161,6 +161,8 @@ func (s *suite) run() {
 		}
 	}
 	s.runFailover()
+	s.runRestoreForceDestroy()
+	s.runFailoverHeals()
 	s.runExamples()
 	s.runShutdown(live)
 }
