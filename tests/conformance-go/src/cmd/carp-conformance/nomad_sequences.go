@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"carpexec/gen/drivers"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Sequences of RPCs as Nomad's client plays them, not single calls (issue 10). Each check
@@ -252,6 +255,59 @@ func (s *suite) runFailoverHeals() {
 		}
 		if !alive(plainPid) {
 			return fmt.Errorf("the task without failover (pid %d) died", plainPid)
+		}
+		return nil
+	})
+}
+
+// runGroupNetwork: for a bridge-mode group Nomad passes the alloc's namespace as
+// network_isolation_spec {mode GROUP, path} (client/allocrunner/network_manager_linux.go);
+// raw_exec runs the task and exec sessions in it (drivers/shared/executor/
+// executor_universal_linux.go, withNetworkIsolation). The namespace is made here with
+// `ip netns add` under a unique name and deleted afterwards.
+func (s *suite) runGroupNetwork(live *agent) {
+	name := "cxgo" + s.runID
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	if os.Geteuid() != 0 {
+		s.blocked("nomad/group-network-namespace", "ip netns add needs root")
+		return
+	}
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		s.blocked("nomad/group-network-namespace", fmt.Sprintf("ip netns add: %v %s", err, out))
+		return
+	}
+	defer exec.Command("ip", "netns", "delete", name).Run()
+	path := "/var/run/netns/" + name
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		s.blocked("nomad/group-network-namespace", err.Error())
+		return
+	}
+	link := fmt.Sprintf("net:[%d]", st.Ino)
+	s.check("nomad/group-network-namespace", func() error {
+		t, err := s.prepareTask("netns", "echo ns=$(readlink /proc/self/ns/net)\nexec sleep 1000\n", "")
+		if err != nil {
+			return err
+		}
+		defer t.files.Close()
+		t.cfg.NetworkIsolationSpec = &drivers.NetworkIsolationSpec{Mode: drivers.NetworkIsolationSpec_GROUP, Path: path}
+		if err := s.start(live, t); err != nil {
+			return err
+		}
+		defer destroy(live, t.id, true)
+		if !t.files.Stdout.WaitFor("ns="+link, 5*time.Second) {
+			return fmt.Errorf("task stdout %q: not in %s (%s)", t.files.Stdout.String(), path, link)
+		}
+		ctx, cancel := rpcCtx()
+		defer cancel()
+		r, err := live.drv().ExecTask(ctx, &drivers.ExecTaskRequest{TaskId: t.id, Command: []string{"/bin/readlink", "/proc/self/ns/net"}, Timeout: durationpb.New(5 * time.Second)})
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(r.GetStdout()), link) {
+			return fmt.Errorf("exec ran in %q, not in the group's %s", r.GetStdout(), link)
 		}
 		return nil
 	})
