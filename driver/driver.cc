@@ -239,8 +239,9 @@ void Driver::AddFailoverAttributes(const failover::FailoverStatus& status,
   // Only what changes with the setup: every attribute change re-registers the node and the
   // server then evaluates every job on it (nomad/node_endpoint.go, shouldCreateNodeEval). The
   // live CARP state and our demotion are in `carp_exec status`, task events and the log.
-  // Nomad copies these names as they are into the node's attributes (client/node_updater.go,
-  // applyNodeUpdatesFromDriver): the driver.<name>. prefix is ours to write.
+  // Nomad copies these names as they are (client/pluginmanager/drivermanager/instance.go,
+  // handleFingerprint; client/node_updater.go, applyNodeUpdatesFromDriver): the driver.<name>.
+  // prefix is ours to write.
   report->attributes["driver.carp_exec.failover"] =
       StringAttr(status.usable ? "usable" : "unusable");
   report->attributes["driver.carp_exec.failover.backend"] = StringAttr(status.backend);
