@@ -50,6 +50,8 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(TaskRunnerOptions
     return absl::PermissionDeniedError(
         absl::StrCat("state_dir: ", made.message(), "; create it or choose another state_dir"));
   }
+  // Before anything is read from or written under it (issue 9).
+  if (absl::Status safe = CheckStateDirOwnership(options.state_dir); !safe.ok()) return safe;
   int wake[2];
   if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
     return absl::ResourceExhaustedError(absl::StrCat("task runner: pipe: ", strerror(errno)));
