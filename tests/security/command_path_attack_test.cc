@@ -102,7 +102,8 @@ TEST_F(CommandPathAttackTest, SymlinksInsideTheTaskDirStillWork) {
   EXPECT_TRUE(WaitForStdout("legit-run-ok"));
 }
 
-// An empty PATH entry means the task's dir, never the plugin's working directory.
+// An empty PATH entry means the task's dir, never the plugin's working directory: not for the
+// task's command, and not for `alloc exec` (where the old lookup used the plugin's cwd).
 TEST_F(CommandPathAttackTest, EmptyPathEntryNeverFindsThePluginsWorkingDirectory) {
   char link[PATH_MAX];
   const ssize_t n =
@@ -110,15 +111,37 @@ TEST_F(CommandPathAttackTest, EmptyPathEntryNeverFindsThePluginsWorkingDirectory
   if (n <= 0) GTEST_SKIP() << "needs /proc to find the plugin's cwd";
   const std::string probe = std::string(link, static_cast<size_t>(n)) + "/carp-sec-cwd-probe";
   WriteFile(probe, "#!/bin/sh\necho found-in-plugin-cwd\n", 0755);
+  struct RemoveProbe {
+    std::string path;
+    ~RemoveProbe() { unlink(path.c_str()); }
+  } remove_probe{probe};
+
   drivers::TaskConfig task =
       MakeTask(CtyValue::Map({{"command", CtyValue::String("carp-sec-cwd-probe")}}));
   (*task.mutable_env())["PATH"] = ":.:/usr/bin:/bin";
   drivers::StartTaskResponse response;
   const grpc::Status status = Start(task, &response);
-  unlink(probe.c_str());
   EXPECT_FALSE(status.ok());
   EXPECT_TRUE(absl::StrContains(status.error_message(), "no such command"))
       << status.error_message();
+
+  drivers::TaskConfig running = MakeTask(conformance::ShellConfig("exec sleep 1000"));
+  (*running.mutable_env())["PATH"] = ":/usr/bin:/bin";
+  ASSERT_TRUE(Start(running, &response).ok());
+  drivers::ExecTaskRequest request;
+  request.set_task_id(running.id());
+  request.add_command("carp-sec-cwd-probe");
+  *request.mutable_timeout() = conformance::ToProtoDuration(absl::Seconds(10));
+  grpc::ClientContext context;
+  test_host::SetDeadline(&context, absl::Seconds(30));
+  drivers::ExecTaskResponse exec;
+  const grpc::Status exec_status = plugin_->driver().ExecTask(&context, request, &exec);
+  EXPECT_FALSE(exec_status.ok()) << "ran from the plugin's cwd: " << exec.stdout();
+  // The old lookup found the probe in the plugin's cwd and then failed in execve; the lookup
+  // itself must not find it.
+  EXPECT_TRUE(absl::StrContains(exec_status.error_message(), "not found in PATH"))
+      << exec_status.error_message();
+  EXPECT_FALSE(absl::StrContains(exec.stdout(), "found-in-plugin-cwd"));
 }
 
 // `alloc exec` lookups follow the same rules: a relative command stays beneath the work dir.
