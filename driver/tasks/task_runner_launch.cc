@@ -76,8 +76,9 @@ absl::StatusOr<pid_t> SpawnSupervisor(const std::string& supervisor, const std::
   std::string log_path = absl::StrCat(dir, "/", kSupervisorLog);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0600);
+  // The task's state dir was just made by us (mkdir 0700); O_NOFOLLOW all the same.
+  posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
   posix_spawn_file_actions_adddup2(&actions, report_write, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
