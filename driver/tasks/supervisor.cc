@@ -69,7 +69,8 @@ enum Stage { kOpenStdout = 1, kOpenStderr, kRedirect, kChdir, kCredentials, kExe
   _exit(127);
 }
 
-// Task output goes only to Nomad's log FIFOs (or /dev/null when logs are disabled). This runs
+// Task output goes only to Nomad's log FIFOs (made with mkfifo 0600 by the client's logmon,
+// hashicorp/nomad client/lib/fifo/fifo_unix.go) or /dev/null when logs are disabled. This runs
 // as root, on a path in the alloc dir, which tasks can write: O_NOFOLLOW and the type check
 // make sure a symlink or file planted there never becomes root appending task output to it.
 // Async-signal-safe (runs in the forked child). Sets errno to ELOOP for a symlink and EINVAL
