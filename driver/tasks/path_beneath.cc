@@ -26,6 +26,11 @@ namespace {
 
 // Linux's own bound on symlinks followed in one lookup (MAXSYMLINKS, include/linux/namei.h).
 constexpr int kMaxSymlinks = 40;
+// The walk keeps one directory fd per level (so `..` returns to where it came from); a job
+// must not make the plugin hold thousands of fds with a deep tree. Lookups of commands never
+// need more; PATH_MAX bounds the name as the kernel would.
+constexpr size_t kMaxDepth = 256;
+constexpr size_t kMaxPathBytes = 4095;
 
 std::vector<std::string> Components(absl::string_view path) {
   std::vector<std::string> out;
@@ -97,6 +102,11 @@ absl::StatusOr<struct stat> WalkBeneath(int root_fd, absl::string_view root,
     if (!S_ISDIR(st.st_mode)) {
       return ErrnoFailure(what, absl::StrCat(root, "/", relative), ENOTDIR);
     }
+    if (dirs.size() > kMaxDepth) {
+      return absl::FailedPreconditionError(absl::StrCat(what, ": \"", relative,
+                                                        "\" is nested more than ", kMaxDepth,
+                                                        " directories deep; shorten it"));
+    }
     int fd = openat(dirs.back(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return ErrnoFailure(what, absl::StrCat(root, "/", relative), errno);
     dirs.push_back(fd);
@@ -142,6 +152,16 @@ absl::StatusOr<BeneathEntry> StatBeneath(absl::string_view root_path, absl::stri
   if (relative.empty() || relative[0] == '/') {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": \"", relative, "\" is not a relative path"));
+  }
+  if (relative.size() > kMaxPathBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": the path is ", relative.size(),
+                                                   " bytes, over the ", kMaxPathBytes,
+                                                   "-byte limit; shorten it"));
+  }
+  if (Components(relative).size() > kMaxDepth) {
+    return absl::FailedPreconditionError(absl::StrCat(what, ": \"", relative.substr(0, 64),
+                                                      "...\" has more than ", kMaxDepth,
+                                                      " components; shorten it"));
   }
   std::string root(root_path);
   int root_fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -38,8 +38,8 @@ struct BeneathEntry {
 //   NotFound          a component is missing or not a directory (also: root_path missing)
 //   PermissionDenied  the path leaves root_path (`..` above it, an absolute symlink, or a
 //                     symlink whose target climbs out); only this case has this code
-//   InvalidArgument   `relative` is absolute or empty
-//   FailedPrecondition other errors (ELOOP, EACCES, ...)
+//   InvalidArgument   `relative` is absolute, empty or over 4095 bytes
+//   FailedPrecondition other errors (ELOOP, EACCES, more than 256 directories deep, ...)
 absl::StatusOr<BeneathEntry> StatBeneath(absl::string_view root_path, absl::string_view relative,
                                          absl::string_view what,
                                          BeneathWalk walk = BeneathWalk::kAuto);

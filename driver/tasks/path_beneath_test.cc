@@ -88,6 +88,24 @@ TEST_P(PathBeneathTest, AFifoIsStattedNeverOpened) {
   EXPECT_TRUE(S_ISFIFO(entry->st.st_mode));
 }
 
+// A job must not make the plugin hold an fd per level of a deep tree, or walk a huge name.
+TEST_P(PathBeneathTest, DeepTreesAndHugeNamesAreBounded) {
+  std::string deep;
+  for (int i = 0; i < 260; ++i) {
+    deep += "d/";
+    ASSERT_EQ(mkdir((root() + "/" + deep).c_str(), 0755), 0) << i;
+  }
+  Touch("task/" + deep + "f");
+  absl::StatusOr<BeneathEntry> entry = Stat(deep + "f");
+  EXPECT_FALSE(entry.ok());
+  EXPECT_NE(entry.status().code(), absl::StatusCode::kPermissionDenied) << entry.status();
+  EXPECT_EQ(Stat(std::string(5000, 'x')).status().code(), absl::StatusCode::kInvalidArgument);
+  // Depth reached through a symlink costs the walk an fd per level too (openat2 holds none, so
+  // there it is the kernel's business).
+  ASSERT_EQ(symlink(deep.c_str(), dir_.Sub("task/deeplink").c_str()), 0);
+  if (GetParam() == BeneathWalk::kPortableWalk) EXPECT_FALSE(Stat("deeplink/f").ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(BothWalks, PathBeneathTest,
                          ::testing::Values(BeneathWalk::kAuto, BeneathWalk::kPortableWalk),
                          [](const ::testing::TestParamInfo<BeneathWalk>& info) {
