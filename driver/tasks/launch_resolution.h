@@ -14,10 +14,13 @@
 
 namespace carp_exec::tasks {
 
-// Finds `command` like raw_exec: an absolute path as is; a name with a slash relative to
-// task_dir; a bare name in <task_dir>/local/, <task_dir>/, then each directory of `path_env`
-// (the task's PATH). NotFound "no such command" names the command and where it was looked for;
-// PermissionDenied if found but not executable.
+// Finds `command` like raw_exec's lookupBin: an absolute path as is (stat only); a relative
+// name in <task_dir>/local/, then <task_dir>/; a bare name then in each directory of `path_env`
+// (the task's PATH; relative and empty entries are relative to the task dir). A relative name
+// is resolved with StatBeneath (path_beneath.h) and may never leave the task dir: `..` above
+// it, an absolute symlink or one leading out is PermissionDenied naming the command and the
+// fix. The file's mode is never changed: found without an x bit is PermissionDenied ("no
+// execute permission"); nothing found is NotFound ("no such command", listing where it looked).
 absl::StatusOr<std::string> ResolveCommand(absl::string_view command, absl::string_view task_dir,
                                            absl::string_view path_env);
 
@@ -26,7 +29,8 @@ absl::StatusOr<std::string> ResolveCommand(absl::string_view command, absl::stri
 absl::StatusOr<state::Credentials> ResolveUser(absl::string_view user, const IdRanges& denied_uids,
                                                const IdRanges& denied_gids);
 
-// Builds the supervisor's state.LaunchSpec: resolves command, user (empty ⇒ none, but the
+// Builds the supervisor's state.LaunchSpec: checks the user and groups against the deny lists
+// before anything touches the filesystem, then resolves command, user (empty ⇒ none, but the
 // plugin's own uid/gid are still checked against the deny lists) and work dir, and sets
 // USER/LOGNAME/HOME in the environment when a user is given. Validates required fields.
 absl::StatusOr<state::LaunchSpec> ResolveLaunch(const LaunchSpec& spec, const IdRanges& denied_uids,

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,10 +70,27 @@ enum Stage { kOpenStdout = 1, kOpenStderr, kRedirect, kChdir, kCredentials, kExe
   _exit(127);
 }
 
+// Task output goes only to Nomad's log FIFOs (made with mkfifo 0600 by the client's logmon,
+// hashicorp/nomad client/lib/fifo/fifo_unix.go) or /dev/null when logs are disabled. This runs
+// as root, on a path in the alloc dir, which tasks can write: O_NOFOLLOW and the type check
+// make sure a symlink or file planted there never becomes root appending task output to it.
+// Async-signal-safe (runs in the forked child). Sets errno to ELOOP for a symlink and EINVAL
+// for anything that is not a FIFO.
 int OpenOutput(const std::string& path) {
   // A FIFO opened for writing blocks until a reader exists; O_NONBLOCK turns that into ENXIO.
-  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return -1;
+  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == EMLINK) errno = ELOOP;  // FreeBSD's O_NOFOLLOW error
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -1;
+  const bool dev_null = strcmp(path.c_str(), "/dev/null") == 0 && S_ISCHR(st.st_mode);
+  if (!S_ISFIFO(st.st_mode) && !dev_null) {
+    close(fd);
+    errno = EINVAL;
+    return -1;
+  }
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) return -1;
   return fd;
@@ -112,7 +130,6 @@ void SetOomScoreAdj(const state::LaunchSpec& spec, const std::string& text, int 
   if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0) {
     ChildFail(failure_pipe, kRedirect);
   }
-  if (chdir(spec.work_dir().c_str()) != 0) ChildFail(failure_pipe, kChdir);
   SetOomScoreAdj(spec, oom_score_adj, failure_pipe);
   if (spec.has_credentials()) {
     const state::Credentials& c = spec.credentials();
@@ -124,6 +141,9 @@ void SetOomScoreAdj(const state::LaunchSpec& spec, const std::string& text, int 
       }
     }
   }
+  // After the switch, with the task user's rights (like Go's os/exec, syscall/exec_linux.go):
+  // root never enters a directory the job named on the user's behalf.
+  if (chdir(spec.work_dir().c_str()) != 0) ChildFail(failure_pipe, kChdir);
   CloseAllExcept(STDERR_FILENO + 1, failure_pipe);
   execve(spec.command().c_str(), argv, envp);
   ChildFail(failure_pipe, kExec);
@@ -137,6 +157,12 @@ std::string DescribeFailure(const state::LaunchSpec& spec, const ChildFailure& f
       const std::string& path =
           failure.stage == kOpenStdout ? spec.stdout_path() : spec.stderr_path();
       const char* which = failure.stage == kOpenStdout ? "stdout" : "stderr";
+      if (failure.error_number == ELOOP || failure.error_number == EINVAL) {
+        return absl::StrCat(which, " \"", path, "\" is ",
+                            failure.error_number == ELOOP ? "a symlink" : "not a FIFO",
+                            "; carp_exec writes task output only to Nomad's log FIFOs (or "
+                            "/dev/null) and never through a link: remove it and restart the task");
+      }
       if (failure.error_number == ENXIO) {
         return absl::StrCat(which, " FIFO \"", path,
                             "\" has no reader yet (Nomad's log collector is not running); "

@@ -79,8 +79,9 @@ absl::StatusOr<pid_t> SpawnSupervisor(const std::string& supervisor, const std::
   std::string log_path = absl::StrCat(dir, "/", kSupervisorLog);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0600);
+  // The task's state dir was just made by us (mkdir 0700); O_NOFOLLOW all the same.
+  posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
   posix_spawn_file_actions_adddup2(&actions, report_write, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -104,6 +105,41 @@ absl::StatusOr<pid_t> SpawnSupervisor(const std::string& supervisor, const std::
     return IsTransientErrno(rc) ? MarkRecoverable(status) : status;
   }
   return pid;
+}
+
+// A handle comes back from the agent's state; it is checked as if anyone could have written it
+// (issue 9): signals go to its process group and files under its directory are read and
+// removed as root. The directory must be the one this task id gets under our state_dir, and
+// the process group the task's own (the supervisor makes the task a group leader), never 0,
+// 1 or ours (kill(-pgid) would hit init's group or the plugin itself).
+absl::Status CheckHandle(const std::string& id, const state::DriverState& ds,
+                         const std::string& state_dir) {
+  const std::string expected_dir = TaskStateDir(state_dir, id);
+  if (ds.task_state_dir() != expected_dir) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task \"", id, "\": driver_state names the directory \"", ds.task_state_dir(),
+        "\", but this task's is \"", expected_dir,
+        "\" (state_dir changed, or the handle was altered); the task cannot be recovered"));
+  }
+  const int64_t pgid = ds.task_pgid();
+  const int64_t pid = ds.task().pid();
+  const int64_t supervisor = ds.supervisor().pid();
+  std::string why;
+  if (pgid <= 1) {
+    why = absl::StrCat("process group ", pgid, " is not a task's");
+  } else if (pgid == getpgrp() || pgid == getpid()) {
+    why = absl::StrCat("process group ", pgid, " is the plugin's own");
+  } else if (pid != pgid) {
+    why = absl::StrCat("process group ", pgid, " is not led by the task (pid ", pid, ")");
+  } else if (supervisor <= 1 || supervisor == getpid()) {
+    why = absl::StrCat("supervisor pid ", supervisor, " is not a supervisor's");
+  }
+  if (!why.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task \"", id, "\": driver_state is not trustworthy: ", why,
+                     "; the task cannot be recovered (Nomad will start it again)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -194,6 +230,10 @@ absl::Status TaskRunner::Recover(absl::string_view task_id, absl::string_view dr
   if (id != ds.task_id()) {
     return absl::InvalidArgumentError(
         absl::StrCat("task \"", id, "\": driver_state belongs to task \"", ds.task_id(), "\""));
+  }
+  if (absl::Status trusted = CheckHandle(id, ds, options_.state_dir); !trusted.ok()) {
+    log::Warn("tasks", "task handle refused", {{"task_id", id}, {"error", trusted.message()}});
+    return trusted;
   }
   {
     absl::MutexLock lock(&mu_);
