@@ -15,6 +15,7 @@
 #include "driver/failover/failover_handshake.h"
 #include "driver/failover/failover_test_support.h"
 #include "driver/failover/temp_dir_for_test.h"
+#include "driver/tasks/boot_token.h"
 #include "fingerprint/command_runner.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -201,10 +202,12 @@ TEST_F(CarpFakesTest, FreeBsdObserverThroughTheFakes) {
   EXPECT_FALSE(after->holds_vip);
 }
 
-TEST_F(CarpFakesTest, BootIdComesFromTheKernel) {
-  // On Linux the kernel's boot_id wins; the sysctl fallback is what the BSDs use.
-  std::string id = ReadBootId(&runner_, config_.sysctl_path);
+TEST_F(CarpFakesTest, BootIdIsTheBootTokenNotKernBoottime) {
+  // The ledger's boot id is the boot token (Linux: the kernel's boot_id); kern.boottime, which
+  // a clock step moves, is no longer asked for (the fake sysctl still answers it).
+  std::string id = ReadBootId();
   EXPECT_FALSE(id.empty());
+  EXPECT_EQ(id, tasks::CurrentBootToken().value_or("unreadable"));
 }
 
 TEST_F(CarpFakesTest, CoordinatorRollingUpdateThroughTheFakes) {

@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -12,6 +11,7 @@
 #include "driver/failover/setup_retry.h"
 #include "driver/log/hclog.h"
 #include "driver/tasks/state_dir.h"
+#include "driver/tasks/boot_token.h"
 #include "fingerprint/vrrp_state.h"
 
 namespace carp_exec::failover {
@@ -28,21 +28,12 @@ HandoverReport ErrorReport(absl::Status error, std::string summary) {
 
 }  // namespace
 
-std::string ReadBootId(fingerprint::CommandRunner* runner, const std::string& sysctl_path) {
-  absl::StatusOr<std::optional<std::string>> linux_id =
-      ReadFileIfExists("/proc/sys/kernel/random/boot_id");
-  if (linux_id.ok() && linux_id->has_value()) {
-    return std::string(absl::StripAsciiWhitespace(**linux_id));
-  }
-  absl::StatusOr<fingerprint::CommandResult> result =
-      runner->Run({sysctl_path, "-n", "kern.boottime"}, absl::Seconds(2));
-  if (result.ok() && result->Succeeded()) {
-    return std::string(absl::StripAsciiWhitespace(result->out));
-  }
+std::string ReadBootId() {
+  absl::StatusOr<std::string> token = tasks::CurrentBootToken();
+  if (token.ok()) return *token;
   log::Warn(kModule,
-            "cannot identify this boot; a reboot is then detected only by a demote "
-            "counter below our share",
-            {{"sysctl_path", sysctl_path}});
+            absl::StrCat("cannot identify this boot (", token.status().message(),
+                         "); a reboot is then detected only by a demote counter below our share"));
   return "";
 }
 
@@ -118,8 +109,7 @@ absl::Status FailoverCoordinator::Setup() {
 
   const std::string dir = absl::StrCat(state_dir_, "/failover");
   if (absl::Status s = MakeDirectories(dir); !s.ok()) return s;
-  std::string boot_id =
-      parts_.boot_id.has_value() ? *parts_.boot_id : ReadBootId(runner_, config_.sysctl_path);
+  std::string boot_id = parts_.boot_id.has_value() ? *parts_.boot_id : ReadBootId();
   ledger_ = std::make_unique<DemotionLedger>(absl::StrCat(dir, "/ledger"), parts_.backend.get(),
                                              std::move(boot_id), parts_.ledger_interrupt);
   absl::StatusOr<ReconcileReport> report = ledger_->Reconcile();

@@ -169,10 +169,11 @@ class FailoverCoordinator {
   std::unique_ptr<SerialWorker> worker_;  // last: destroyed first
 };
 
-// Identifies the running kernel, so the ledger can tell that a reboot reset the counters:
-// /proc/sys/kernel/random/boot_id on Linux, otherwise `sysctl -n kern.boottime`. Empty when
-// neither works (then reboots are only detected by a counter below our share).
-std::string ReadBootId(fingerprint::CommandRunner* runner, const std::string& sysctl_path);
+// Identifies the running boot, so the ledger can tell that a reboot reset the counters: the
+// boot token (driver/tasks/boot_token.h; not kern.boottime, which a clock step moves). Empty,
+// with a warning logged, when it cannot be read (then reboots are only detected by a counter
+// below our share).
+std::string ReadBootId();
 
 // The backend the config asks for, running its tools through `runner`.
 std::unique_ptr<DemotionBackend> MakeDemotionBackend(const config::FailoverConfig& config,

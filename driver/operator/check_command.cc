@@ -213,9 +213,7 @@ int RunCheck(const std::vector<std::string>& args, std::FILE* out, std::FILE* er
   if (absl::Status s = tasks::CheckSocketPathFits(state_dir); !s.ok()) {
     print.Fail("state_dir", s.message());
   }
-  fingerprint::SystemCommandRunner boot_runner;
-  StateReport report =
-      ReadStateReport(state_dir, failover::ReadBootId(&boot_runner, failover.sysctl_path));
+  StateReport report = ReadStateReport(state_dir, failover::ReadBootId());
   CheckLedger(report.ledger, *backend, print);
   if (!report.handovers_error.empty()) {
     print.Fail("hand-overs", report.handovers_error);
@@ -247,7 +245,7 @@ int RunCheck(const std::vector<std::string>& args, std::FILE* out, std::FILE* er
   parts.clock = failover::SystemClock();
   parts.backend = backend.get();
   parts.observer = observer.get();
-  parts.boot_id = failover::ReadBootId(&boot_runner, failover.sysctl_path);
+  parts.boot_id = failover::ReadBootId();
   parts.verbose = line->verbose;
   parts.print = [out](const std::string& text) { Write(out, absl::StrCat(text, "\n")); };
   LiveCycleResult result = RunLiveCycle(parts);

@@ -80,9 +80,7 @@ int RunStatus(const std::vector<std::string>& args, std::FILE* out, std::FILE* e
     return absl::IsInvalidArgument(resolved.status()) ? kExitUsage : kExitCheckFailed;
   }
   fingerprint::SystemCommandRunner runner;
-  const std::string sysctl = resolved->plugin.failover ? resolved->plugin.failover->sysctl_path
-                                                       : std::string("/sbin/sysctl");
-  StateReport report = ReadStateReport(resolved->state_dir, failover::ReadBootId(&runner, sysctl));
+  StateReport report = ReadStateReport(resolved->state_dir, failover::ReadBootId());
   if (resolved->plugin.failover.has_value()) {
     report.failover = ObserveNode(*resolved->plugin.failover, &runner);
   }

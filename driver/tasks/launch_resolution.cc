@@ -1,6 +1,7 @@
 #include "driver/tasks/launch_resolution.h"
 
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -131,6 +132,20 @@ absl::StatusOr<std::string> ResolveCommand(absl::string_view command, absl::stri
                                           "); use an absolute path or fix the task's PATH"));
 }
 
+absl::Status CheckGroupCount(absl::string_view user, size_t count, long limit) {
+  if (limit <= 0 || count <= static_cast<size_t>(limit)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "task config: user \"", user, "\" is in ", count,
+      " groups (its primary group included) but this system lets a process have at most ", limit,
+      " (NGROUPS_MAX); remove the user from some groups in the group database or run the task "
+      "as another user"));
+}
+
+long SupplementaryGroupLimit() {
+  const long limit = sysconf(_SC_NGROUPS_MAX);
+  return limit > 0 ? limit : NGROUPS_MAX;
+}
+
 absl::StatusOr<state::Credentials> ResolveUser(absl::string_view user, const IdRanges& denied_uids,
                                                const IdRanges& denied_gids) {
   std::string name(user);
@@ -165,8 +180,14 @@ absl::StatusOr<state::Credentials> ResolveUser(absl::string_view user, const IdR
     groups.resize(std::max<size_t>(groups.size() * 2, static_cast<size_t>(count)));
     count = static_cast<int>(groups.size());
   }
+  count = std::min(count, static_cast<int>(groups.size()));
+  if (absl::Status fits =
+          CheckGroupCount(name, static_cast<size_t>(std::max(count, 0)), SupplementaryGroupLimit());
+      !fits.ok()) {
+    return fits;
+  }
   std::vector<uint32_t> gids{pw.pw_gid};
-  for (int i = 0; i < count && i < static_cast<int>(groups.size()); ++i) {
+  for (int i = 0; i < count; ++i) {
     credentials.add_groups(groups[i]);
     gids.push_back(groups[i]);
   }

@@ -24,10 +24,20 @@ namespace carp_exec::tasks {
 absl::StatusOr<std::string> ResolveCommand(absl::string_view command, absl::string_view task_dir,
                                            absl::string_view path_env);
 
-// Looks `user` up (name or numeric uid) and refuses it if its uid or primary gid is denied.
+// Looks `user` up (name or numeric uid) and refuses it if its uid or primary gid is denied, or
+// if it is in more groups than setgroups accepts here (CheckGroupCount).
 // Unknown ⇒ NotFound containing "unknown user".
 absl::StatusOr<state::Credentials> ResolveUser(absl::string_view user, const IdRanges& denied_uids,
                                                const IdRanges& denied_gids);
+
+// The kernel refuses setgroups(2) with more groups than NGROUPS_MAX (OpenBSD: 16,
+// sys/sys/syslimits.h and sys/kern/kern_prot.c; Linux: 65536), which would only surface as a
+// failed exec in the task's supervisor. FailedPrecondition naming the user, `count` (its
+// groups, the primary one included) and `limit`, with the fix, when count > limit.
+absl::Status CheckGroupCount(absl::string_view user, size_t count, long limit);
+
+// This system's NGROUPS_MAX: sysconf(_SC_NGROUPS_MAX), or the compiled-in constant.
+long SupplementaryGroupLimit();
 
 // Builds the supervisor's state.LaunchSpec: checks the user and groups against the deny lists
 // before anything touches the filesystem, then resolves command, user (empty ⇒ none, but the

@@ -132,6 +132,23 @@ TEST(ResolveUserTest, UnknownUserAndDenyLists) {
             absl::StatusCode::kPermissionDenied);
 }
 
+TEST(CheckGroupCountTest, MoreGroupsThanSetgroupsAcceptsIsAClearError) {
+  // OpenBSD's NGROUPS_MAX is 16 (sys/sys/syslimits.h); its setgroups returns EINVAL above it.
+  EXPECT_TRUE(CheckGroupCount("www", 16, 16).ok());
+  absl::Status too_many = CheckGroupCount("www", 17, 16);
+  EXPECT_EQ(too_many.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(too_many.message(), "\"www\" is in 17 groups")) << too_many;
+  EXPECT_TRUE(absl::StrContains(too_many.message(), "at most 16 (NGROUPS_MAX)")) << too_many;
+  EXPECT_TRUE(CheckGroupCount("www", 100000, 0).ok()) << "an unknown limit is not enforced";
+}
+
+TEST(CheckGroupCountTest, ThisSystemsLimitLetsRootThrough) {
+  EXPECT_GE(SupplementaryGroupLimit(), 16);
+  absl::StatusOr<state::Credentials> root = ResolveUser("root", IdRanges(), IdRanges());
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_LE(root->groups_size(), SupplementaryGroupLimit());
+}
+
 TEST(ResolveLaunchTest, FillsDefaultsAndUserEnvironment) {
   LaunchSpec spec;
   spec.task_id = "a/t/1";

@@ -18,6 +18,7 @@
 #include "driver/log/hclog.h"
 #include "driver/tasks/launch_resolution.h"
 #include "driver/tasks/process_identity.h"
+#include "driver/tasks/spawn_signals.h"
 #include "driver/tasks/state_dir.h"
 #include "driver/tasks/supervisor_protocol.h"
 #include "driver/tasks/task_errors.h"
@@ -87,12 +88,10 @@ absl::StatusOr<pid_t> SpawnSupervisor(const std::string& supervisor, const std::
   posix_spawnattr_init(&attr);
   absl::Cleanup free_attr = [&attr] { posix_spawnattr_destroy(&attr); };
   // gRPC threads may block signals or install handlers; the supervisor starts from a clean slate.
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  if (int rc = SetSpawnSignalDefaults(&attr); rc != 0) {
+    return MarkRecoverable(absl::ResourceExhaustedError(
+        absl::StrCat("cannot prepare the supervisor's spawn attributes: ", strerror(rc))));
+  }
   std::string mode = "supervise";
   char* argv[] = {const_cast<char*>(supervisor.c_str()), mode.data(),
                   const_cast<char*>(dir.c_str()), nullptr};
