@@ -96,7 +96,7 @@ class LaneWatcher:
     mtime is the moment of the write), the kernel's address events in both edges (when the VIP
     really moved), the notify logs of both keepalived (keepalived's view, shown as such), and the
     event logs of the old and the replacement server (the task's own view of the signal and of the
-    ready check). Times are relative to t0, the moment the probe's output file appeared.
+    ready check). Times are relative to t0, when the probe's first request started.
     """
 
     def __init__(self, tb, run_dir, key, tag, console):
@@ -163,7 +163,12 @@ class LaneWatcher:
                 self.track_value = read_text(self.track) or "0"
                 self.track_polled = time.time()
                 return
-            self.t0 = time.time()
+            # t0 is the first request's start, the origin of the table, the chart and the
+            # witness block too; its record is written when that request ends (a few ms).
+            first = read_first_record(self.probe_file)
+            if first is None:
+                return
+            self.t0 = first["wall"]
             self.console.add(self.t0, f"  {0:6.3f} s  client starts probing the VIP: one GET every "
                                       f"50 ms (timeout 0.5 s)")
         self.poll_track()
@@ -291,6 +296,16 @@ class Tail:
             return []
         self.offset += len(data[:end + 1].encode("utf-8"))
         return [line for line in data[:end].split("\n") if line.strip()]
+
+
+def read_first_record(path):
+    """The first complete JSON line of a file, or None while there is none."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            line = f.readline()
+    except OSError:
+        return None
+    return json.loads(line) if line.endswith("\n") else None
 
 
 def read_text(path):
