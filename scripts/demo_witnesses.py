@@ -30,7 +30,8 @@ TOLERANCE = vip_moves.WITNESS_TOLERANCE
 
 @dataclass
 class Witness:
-    source: str  # "kernel", "keepalived notify", "track file", "task's log", "carp_exec"
+    source: str  # "the kernel", "keepalived's notify", "the track file", "the task's log",
+    #              "carp_exec"
     wall: Optional[float]  # unix seconds; None: this source saw nothing
     detail: str = ""  # e.g. the plugin's own words
 
@@ -103,7 +104,7 @@ def lane_steps(key, start, kernel, notify, watched, plugin):
     back_a = kernel_first("edge-a", True, back_since)
     steps = []
 
-    demoted = Step("demoted", Witness("track file", watched.get("demoted")))
+    demoted = Step("demoted", Witness("the track file", watched.get("demoted")))
     if key == "D":
         event = plugin_phase("demoting")
         demoted.others.append(Witness("carp_exec", event and event.wall,
@@ -111,10 +112,10 @@ def lane_steps(key, start, kernel, notify, watched, plugin):
     if key != "A":
         steps.append(demoted)
 
-    steps.append(Step("VIP on edge-b", Witness("kernel", on_b),
-                      [Witness("keepalived notify", notify_first("edge-b", "MASTER", early))]))
-    left = Step("VIP left edge-a", Witness("kernel", off_a),
-                [Witness("keepalived notify", notify_first("edge-a", "BACKUP", early))])
+    steps.append(Step("VIP on edge-b", Witness("the kernel", on_b),
+                      [Witness("keepalived's notify", notify_first("edge-b", "MASTER", early))]))
+    left = Step("VIP left edge-a", Witness("the kernel", off_a),
+                [Witness("keepalived's notify", notify_first("edge-a", "BACKUP", early))])
     if key == "D":
         # "…left this node after N ms": N counts from carp_exec's StopTask, a hair after ours.
         event = plugin_phase("signalled")
@@ -124,8 +125,8 @@ def lane_steps(key, start, kernel, notify, watched, plugin):
                                    event.message if event else ""))
     steps.append(left)
 
-    signalled = Step("task signalled", Witness("task's log", watched.get("signalled")))
-    exited = Step("task exited", Witness("task's log", watched.get("exited")))
+    signalled = Step("task signalled", Witness("the task's log", watched.get("signalled")))
+    exited = Step("task exited", Witness("the task's log", watched.get("exited")))
     if key == "D":
         for step, phase in ((signalled, "signalled"), (exited, "exited")):
             event = plugin_phase(phase)
@@ -135,14 +136,14 @@ def lane_steps(key, start, kernel, notify, watched, plugin):
 
     if key == "D":
         event = plugin_phase("restored")
-        steps.append(Step("restored", Witness("track file", watched.get("restored")),
+        steps.append(Step("restored", Witness("the track file", watched.get("restored")),
                           [Witness("carp_exec", event and event.wall,
                                    event.message if event else "")]))
     elif key == "B":
-        steps.append(Step("undemoted", Witness("track file", watched.get("undemoted"))))
+        steps.append(Step("undemoted", Witness("the track file", watched.get("undemoted"))))
     if key != "A":
-        steps.append(Step("VIP back on edge-a", Witness("kernel", back_a),
-                          [Witness("keepalived notify",
+        steps.append(Step("VIP back on edge-a", Witness("the kernel", back_a),
+                          [Witness("keepalived's notify",
                                    notify_first("edge-a", "MASTER", back_since - TOLERANCE))]))
     return steps
 
@@ -165,8 +166,7 @@ def describe(steps, t0):
         lines.append(f"   {mark} {step.name:<19} " + " · ".join(cells))
     for step in steps:
         for problem in step.problems():
-            lines.append(f"    ⚠ {problem}; the timeline and table use the {step.used.source}'s"
-                         f" time")
+            lines.append(f"    ⚠ {problem}; the timeline and table use {step.used.source}'s time")
     return lines
 
 
