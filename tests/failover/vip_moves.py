@@ -9,9 +9,9 @@ notification, e.g.
   [2026-12-02T05:54:28.235091] Deleted 2: eth0    inet 10.231.0.10/24 scope global ...
 
 The bracket is the wall time (gettimeofday) at which ip read the notification from its netlink
-socket, printed as local time with microseconds (iproute2 lib/utils.c print_timestamp, called per
-message by ip/ipmonitor.c accept_msg when -ts is given; each line reaches the file as it is
-printed, which we checked with iproute2 6.1). With
+socket, printed as local time with microseconds (iproute2 lib/utils.c print_timestamp, called for
+each message by ip/ipmonitor.c: accept_msg, or print_headers in newer releases, when -ts is
+given); each line reaches the file as it is printed (checked with iproute2 6.1). With
 keepalived, the VIP is added by the node that becomes MASTER and deleted by the one that leaves
 MASTER, so these lines are the kernel's own record of every move, independent of keepalived's
 notify hook (a forked shell script that can run hundreds of ms late on a loaded machine, issue 14).
