@@ -13,7 +13,8 @@ socket, printed as local time with microseconds (iproute2 lib/utils.c print_time
 each message by ip/ipmonitor.c: accept_msg, or print_headers in newer releases, when -ts is
 given); each line reaches the file as it is printed (checked with iproute2 6.1). With
 keepalived, the VIP is added by the node that becomes MASTER and deleted by the one that leaves
-MASTER, so these lines are the kernel's own record of every move, independent of keepalived's
+MASTER (keepalived/vrrp/vrrp.c: vrrp_state_become_master adds the VIPs over netlink,
+vrrp_restore_interface deletes them on leaving MASTER), so these lines are the kernel's own record of every move, independent of keepalived's
 notify hook (a forked shell script that can run hundreds of ms late on a loaded machine, issue 14).
 
 The notify logs ("<unix time> <state> <priority>") are read here too, as keepalived's view, so the
