@@ -103,7 +103,9 @@ TEST_P(PathBeneathTest, DeepTreesAndHugeNamesAreBounded) {
   // Depth reached through a symlink costs the walk an fd per level too (openat2 holds none, so
   // there it is the kernel's business).
   ASSERT_EQ(symlink(deep.c_str(), dir_.Sub("task/deeplink").c_str()), 0);
-  if (GetParam() == BeneathWalk::kPortableWalk) EXPECT_FALSE(Stat("deeplink/f").ok());
+  if (GetParam() == BeneathWalk::kPortableWalk) {
+    EXPECT_FALSE(Stat("deeplink/f").ok());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(BothWalks, PathBeneathTest,

@@ -90,6 +90,22 @@ TEST_F(CommandPathAttackTest, ArtifactWithoutExecBitIsAJobErrorNotAChmod) {
   EXPECT_EQ(ModeOf(Local("app")), 0644u);
 }
 
+// Beyond the issue: things planted in local/ that could stall or loop the root-side lookup.
+// A FIFO is only stat'ed (opening it would block a pool thread); a symlink loop ends at the
+// symlink bound; both fail fast with an error naming the command.
+TEST_F(CommandPathAttackTest, FifoOrSymlinkLoopAsCommandFailsFast) {
+  ASSERT_EQ(mkfifo(Local("fifo").c_str(), 0755), 0);
+  ASSERT_EQ(symlink("loop-b", Local("loop-a").c_str()), 0);
+  ASSERT_EQ(symlink("loop-a", Local("loop-b").c_str()), 0);
+  for (const char* command : {"fifo", "local/fifo", "loop-a"}) {
+    const grpc::Status status = StartCommand(command);
+    EXPECT_FALSE(status.ok()) << command;
+    EXPECT_TRUE(absl::StrContains(status.error_message(), command)) << status.error_message();
+    EXPECT_NE(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << command;
+  }
+  EXPECT_TRUE(plugin_->running());
+}
+
 // Compatibility: symlinks that stay inside (an unpacked release with a "current" link) and
 // relative names still work like raw_exec.
 TEST_F(CommandPathAttackTest, SymlinksInsideTheTaskDirStillWork) {
