@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "driver/tasks/network_namespace.h"
 #include "driver/tasks/path_beneath.h"
+#include "driver/tasks/spawn_signals.h"
 
 namespace carp_exec::tasks {
 namespace {
@@ -210,8 +211,9 @@ absl::StatusOr<pid_t> SpawnInNewSession(const ExecCommand& command, const ChildS
     struct sigaction default_action;
     std::memset(&default_action, 0, sizeof(default_action));
     default_action.sa_handler = SIG_DFL;
+    const sigset_t defaults = SpawnDefaultSignals();  // async-signal-safe calls only
     for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &default_action, nullptr);
+      if (sigismember(&defaults, sig) == 1) sigaction(sig, &default_action, nullptr);
     }
     sigset_t empty;
     sigemptyset(&empty);

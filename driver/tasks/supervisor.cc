@@ -25,6 +25,7 @@
 #include "driver/tasks/fd_closing.h"
 #include "driver/tasks/network_namespace.h"
 #include "driver/tasks/process_identity.h"
+#include "driver/tasks/spawn_signals.h"
 #include "driver/tasks/state_dir.h"
 
 namespace carp_exec::tasks {
@@ -119,7 +120,11 @@ void SetOomScoreAdj(const state::LaunchSpec& spec, const std::string& text, int 
                            const std::vector<gid_t>& groups, const std::string& oom_score_adj,
                            int failure_pipe) {
   setpgid(0, 0);
-  for (int signo = 1; signo < NSIG; ++signo) signal(signo, SIG_DFL);
+  // sigemptyset/sigaddset/sigismember are async-signal-safe.
+  const sigset_t defaults = SpawnDefaultSignals();
+  for (int signo = 1; signo < NSIG; ++signo) {
+    if (sigismember(&defaults, signo) == 1) signal(signo, SIG_DFL);
+  }
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
