@@ -127,9 +127,12 @@ TEST_F(NomadSequencesTest, ForcedDestroyOfAnUnrecoveredLiveTaskKillsIt) {
 }
 
 TEST_F(NomadSequencesTest, BrokenFailoverSetupHealsWithoutRestartWhileAPlainTaskRuns) {
-  // A ledger I/O error: <state_dir>/failover cannot be created as a directory.
-  const std::string blocker = state_.path() + "/failover";
-  std::ofstream(blocker) << "not a directory\n";
+  // A ledger I/O error: a directory where the ledger file belongs. (A file in place of
+  // <state_dir>/failover itself is refused at SetConfig by the state_dir check: that is a
+  // driver-wide fault, not a failover one.)
+  ASSERT_EQ(mkdir((state_.path() + "/failover").c_str(), 0700), 0);
+  const std::string blocker = state_.path() + "/failover/ledger";
+  ASSERT_EQ(mkdir(blocker.c_str(), 0700), 0);
   RelaunchPluginWith({{"failover", CommandFailover(state_.path())}});
   auto fingerprints = OpenFingerprints();
   auto events = OpenEvents();
@@ -155,7 +158,7 @@ TEST_F(NomadSequencesTest, BrokenFailoverSetupHealsWithoutRestartWhileAPlainTask
                   .has_value())
       << "no task event told that the guarded task will stop without a hand-over";
 
-  ASSERT_EQ(unlink(blocker.c_str()), 0);
+  ASSERT_EQ(rmdir(blocker.c_str()), 0);
   // Retries at 1, 3, 7, 15, 31 s after start; the fingerprint is re-checked every second.
   std::optional<drivers::FingerprintResponse> healed = fingerprints->WaitFor(
       [](const drivers::FingerprintResponse& m) { return FailoverAttribute(m) == "usable"; },
