@@ -169,13 +169,13 @@ func (s *suite) runFailoverHeals() {
 		return
 	}
 	stateDir := filepath.Join(s.root, "heal-state")
-	blocker := filepath.Join(stateDir, "failover")
-	if err := os.MkdirAll(stateDir, 0o700); err == nil {
-		err = os.WriteFile(blocker, []byte("not a directory\n"), 0o600)
-	}
+	// A directory where the ledger file belongs: a ledger I/O error. (A file in place of
+	// <state_dir>/failover itself is refused at SetConfig by the state_dir check.)
+	blocker := filepath.Join(stateDir, "failover", "ledger")
+	errDir := os.MkdirAll(blocker, 0o700)
 	cfg, err2 := s.pluginConfigMsgpack("agent-heal.hcl", carp.config(stateDir, "2s"))
-	if err != nil || err2 != nil {
-		s.blocked(p+"*", fmt.Sprint(err, err2))
+	if errDir != nil || err2 != nil {
+		s.blocked(p+"*", fmt.Sprint(errDir, err2))
 		return
 	}
 	a, err := s.startAgent(cfg)
