@@ -48,9 +48,10 @@ std::unique_ptr<DemotionBackend> MakeDemotionBackend(const config::FailoverConfi
                                                      fingerprint::CommandRunner* runner) {
   switch (config.backend) {
     case config::FailoverBackend::kOpenBsdCarp:
-      return MakeOpenBsdCarpBackend(config.ifconfig_path, config.group, runner);
+      return MakeOpenBsdCarpBackend(config.ifconfig_path, config.group, runner, config.interfaces);
     case config::FailoverBackend::kFreeBsdCarp:
-      return MakeFreeBsdCarpBackend(config.sysctl_path, runner);
+      return MakeFreeBsdCarpBackend(config.sysctl_path, runner, config.ifconfig_path,
+                                    config.interfaces);
     case config::FailoverBackend::kKeepalived:
       return MakeKeepalivedBackend(config.track_file);
     case config::FailoverBackend::kCommand:

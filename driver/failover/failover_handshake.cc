@@ -45,7 +45,7 @@ absl::string_view HandoverPhaseName(HandoverPhase phase) {
 
 fingerprint::ObserverOptions ObserverOptionsFor(const config::FailoverConfig& config) {
   fingerprint::ObserverOptions options;
-  options.backend = std::string(config::FailoverBackendName(config.backend));
+  options.backend = config.backend;
   options.group = config.group;
   options.interfaces = config.interfaces;
   for (const config::IpAddress& vip : config.vip) options.vips.push_back(vip.text);
