@@ -8,6 +8,7 @@
 #include "driver/config/cty_msgpack.h"
 #include "driver/config/field_table.h"
 #include "driver/config/go_duration.h"
+#include "fingerprint/carp_kernel.h"
 
 namespace carp_exec::config {
 namespace {
@@ -87,6 +88,19 @@ absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
       }
       break;
   }
+  if (failover.demote_via != "kernel" && failover.demote_via != "tool") {
+    return path.Child("demote_via")
+        .Error(absl::StrCat("must be \"kernel\" or \"tool\", got ",
+                            QuoteForMessage(failover.demote_via)));
+  }
+  const bool carp = failover.backend == FailoverBackend::kOpenBsdCarp ||
+                    failover.backend == FailoverBackend::kFreeBsdCarp;
+  if (carp && failover.demote_via == "kernel" && !fingerprint::KernelDemotionAvailable()) {
+    return path.Child("demote_via")
+        .Error(
+            "is \"kernel\", but this build has no in-process demotion (OpenBSD and FreeBSD builds "
+            "only); set demote_via = \"tool\"");
+  }
   if (failover.demote_by == 0) failover.demote_by = fingerprint::DefaultDemoteBy(failover.backend);
   if (failover.confirm_timeout <= absl::ZeroDuration()) {
     return path.Child("confirm_timeout")
@@ -132,6 +146,7 @@ const FieldTable<FailoverConfig>& FailoverTable() {
               .Default("/sbin/ifconfig"),
           ParsedField("sysctl_path", &F::sysctl_path, &CheckAbsolutePath).Default("/sbin/sysctl"),
           ParsedField("ip_path", &F::ip_path, &CheckAbsolutePath).Default("/sbin/ip"),
+          StringField("demote_via", &F::demote_via).Default(CtyValue::String(DefaultDemoteVia())),
       },
       &ValidateFailover);
   return *table;
@@ -163,6 +178,10 @@ absl::StatusOr<FailoverBackend> ParseFailoverBackend(absl::string_view text) {
   if (kind.ok()) return kind;
   return absl::InvalidArgumentError(absl::StrCat(
       QuoteForMessage(text), " is not a failover backend; ", fingerprint::kBackendKindChoices));
+}
+
+absl::string_view DefaultDemoteVia() {
+  return fingerprint::KernelDemotionAvailable() ? "kernel" : "tool";
 }
 
 absl::string_view DefaultStateDir() {

@@ -49,6 +49,10 @@ struct FailoverConfig {
   std::string ifconfig_path;                 // "/sbin/ifconfig"
   std::string sysctl_path;                   // "/sbin/sysctl"
   std::string ip_path;                       // "/sbin/ip" (Debian 12's iproute2 installs /sbin/ip)
+  // openbsd-carp / freebsd-carp: "kernel" changes the counter in-process (SIOCSIFGATTR,
+  // sysctlbyname: fingerprint/carp_kernel.h), "tool" runs ifconfig_path / sysctl_path.
+  // Default: "kernel" in OpenBSD and FreeBSD builds, "tool" elsewhere.
+  std::string demote_via;
 };
 
 struct PluginConfig {
@@ -68,6 +72,9 @@ absl::StatusOr<PluginConfig> DecodePluginConfig(absl::string_view msgpack);
 
 // The schema returned by ConfigSchema. Built once; never changes.
 const hclspec::Spec& PluginConfigSchema();
+
+// The demote_via default for the platform this was built for.
+absl::string_view DefaultDemoteVia();
 
 // The state_dir default for the platform this was built for.
 absl::string_view DefaultStateDir();

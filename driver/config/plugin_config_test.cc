@@ -97,6 +97,23 @@ TEST(PluginConfigTest, OpenBsdGroupIsRequiredAndNeverRcsInterlockGroup) {
   EXPECT_NE(carp.find("set group = \"edge\""), std::string::npos) << carp;
 }
 
+TEST(PluginConfigTest, DemoteViaKernelNeedsABsdBuild) {
+  EXPECT_EQ(DecodeError(WithFailover(
+                {{"backend", V::String("freebsd-carp")}, {"demote_via", V::String("kernel")}})),
+            "plugin config: failover.demote_via is \"kernel\", but this build has no in-process "
+            "demotion (OpenBSD and FreeBSD builds only); set demote_via = \"tool\"");
+  EXPECT_EQ(DecodeError(WithFailover(
+                {{"backend", V::String("openbsd-carp")}, {"demote_via", V::String("ioctl")}})),
+            "plugin config: failover.demote_via must be \"kernel\" or \"tool\", got \"ioctl\"");
+  // Other backends never use it.
+  EXPECT_TRUE(DecodeLikeNomad(WithFailover({{"backend", V::String("command")},
+                                            {"demote_via", V::String("kernel")},
+                                            {"demote_command", V::StringList({"/bin/true"})},
+                                            {"restore_command", V::StringList({"/bin/true"})},
+                                            {"state_command", V::StringList({"/bin/true"})}}))
+                  .ok());
+}
+
 TEST(PluginConfigTest, FailoverDefaults) {
   absl::StatusOr<PluginConfig> config =
       DecodeLikeNomad(WithFailover({{"backend", V::String("openbsd-carp")}}));
@@ -118,6 +135,7 @@ TEST(PluginConfigTest, FailoverDefaults) {
   EXPECT_EQ(f.ifconfig_path, "/sbin/ifconfig");
   EXPECT_EQ(f.sysctl_path, "/sbin/sysctl");
   EXPECT_EQ(f.ip_path, "/sbin/ip");
+  EXPECT_EQ(f.demote_via, "tool");  // Linux build: no in-process demotion
 
   // Only openbsd-carp derives interfaces.
   absl::StatusOr<PluginConfig> freebsd =
@@ -284,7 +302,7 @@ TEST(PluginConfigTest, FailoverOptionErrors) {
        "plugin config: failover.bogus is not an option here; remove it or use one of: backend, "
        "group, interfaces, demote_by, vip, confirm_timeout, poll_interval, settle, "
        "confirm_command, track_file, state_file, demote_command, restore_command, state_command, "
-       "ifconfig_path, sysctl_path, ip_path"},
+       "ifconfig_path, sysctl_path, ip_path, demote_via"},
       {{{"backend", V::String("openbsd-carp")}, {"group", V::String("carp1")}},
        "plugin config: failover.group: \"carp1\" is not an interface group name; use 1 to 15 "
        "letters, digits, '.', '_' or '-', not ending in a digit, e.g. \"edge\""},
@@ -367,7 +385,8 @@ TEST(PluginConfigTest, SchemaShape) {
   EXPECT_EQ(failover.name(), "failover");
   EXPECT_FALSE(failover.required());
   const auto& f = failover.nested().object().attributes();
-  EXPECT_EQ(f.size(), 17u);
+  EXPECT_EQ(f.size(), 18u);
+  EXPECT_EQ(f.at("demote_via").default_().default_().literal().value(), "\"tool\"");  // Linux
   EXPECT_EQ(f.at("backend").attr().type(), "string");
   EXPECT_TRUE(f.at("backend").attr().required());
   // No default group (openbsd-carp requires a dedicated one) and a per-backend demote_by.

@@ -379,6 +379,64 @@ TEST_F(FreeBsdFakesTest, RestoreWaitsForThePeersAdvertAndOurPreempt) {
   EXPECT_EQ(QueriesUntil(*observer, VrrpState::kMaster, 10), 2);  // the peer's next advert
 }
 
+// ------------------------------------------------- event-driven confirmation
+
+// Reports a change at once on every Wait and counts the waits.
+class ImmediateEvents final : public fingerprint::ChangeEventSource {
+ public:
+  explicit ImmediateEvents(int* waits) : waits_(waits) {}
+  bool Wait(absl::Time) override {
+    ++*waits_;
+    return true;
+  }
+  absl::string_view Describe() const override { return "test"; }
+
+ private:
+  int* waits_;
+};
+
+TEST_F(CarpFakesTest, AnEventEndsTheWaitAndTheConditionIsCheckedAtOnce) {
+  WriteText(state_ + "/lag", "2\n");  // two more queries see MASTER after the demotion
+  auto backend = MakeOpenBsdCarpBackend(config_.ifconfig_path, "carp", &runner_);
+  auto observer = Observer();
+  ASSERT_NE(observer, nullptr);
+  ASSERT_TRUE(observer->Observe().ok());
+  FakeClock clock;
+  RecordingSink sink;
+  int waits = 0;
+  bool opened_before_demotion = false;
+  FailoverHandshake::Parts parts{&config_, backend->Target(), observer.get(), &runner_, &clock,
+                                 &sink};
+  FailoverHandshake handshake(TaskRef{"t", "a", "traefik"}, parts);
+  handshake.set_open_events([&]() -> std::unique_ptr<fingerprint::ChangeEventSource> {
+    opened_before_demotion = Log().empty();
+    return std::make_unique<ImmediateEvents>(&waits);
+  });
+  HandoverReport report = handshake.Run([&]() -> absl::StatusOr<LedgerChange> {
+    if (absl::Status s = backend->Demote(50); !s.ok()) return s;
+    LedgerChange change;
+    change.changed = true;
+    change.share_after = 50;
+    return change;
+  });
+  EXPECT_TRUE(report.confirmed) << report.summary;
+  EXPECT_TRUE(opened_before_demotion);
+  EXPECT_EQ(waits, 2);                             // one wake per poll after the first
+  EXPECT_EQ(clock.slept(), absl::ZeroDuration());  // no poll interval was slept out
+}
+
+TEST_F(CarpFakesTest, InKernelDemotionOutsideTheBsdsSaysUseTheTool) {
+  auto openbsd = MakeOpenBsdCarpBackend(config_.ifconfig_path, "carp", &runner_, {}, true);
+  absl::Status s = openbsd->Demote(50);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("demote_via = \"tool\""));
+  EXPECT_FALSE(openbsd->CheckUsable().ok());
+  auto freebsd =
+      MakeFreeBsdCarpBackend(config_.sysctl_path, &runner_, config_.ifconfig_path, {}, true);
+  EXPECT_FALSE(freebsd->CurrentCount().ok());
+  EXPECT_EQ(Log(), "");  // nothing ran: the tools are not the fallback once kernel is chosen
+}
+
 TEST(KeepalivedBackendTest, WritesTheTrackFile) {
   TempDirForTest dir;
   ASSERT_FALSE(dir.path().empty());

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "driver/failover/atomic_file.h"
 #include "fingerprint/backend_kind.h"
+#include "fingerprint/carp_kernel.h"
 #include "fingerprint/carp_tools.h"
 
 namespace carp_exec::failover {
@@ -52,10 +53,11 @@ fingerprint::CarpTools Tools(CommandRunner* runner, std::string ifconfig_path,
 class OpenBsdCarpBackend final : public DemotionBackend {
  public:
   OpenBsdCarpBackend(std::string ifconfig_path, std::string group, CommandRunner* runner,
-                     std::vector<std::string> interfaces)
+                     std::vector<std::string> interfaces, bool in_kernel)
       : tools_(Tools(runner, std::move(ifconfig_path), "")),
         group_(std::move(group)),
-        interfaces_(std::move(interfaces)) {}
+        interfaces_(std::move(interfaces)),
+        in_kernel_(in_kernel) {}
 
   absl::string_view Name() const override {
     return fingerprint::BackendKindName(fingerprint::BackendKind::kOpenBsdCarp);
@@ -64,15 +66,12 @@ class OpenBsdCarpBackend final : public DemotionBackend {
   CounterKind Kind() const override { return CounterKind::kSharedCounter; }
   int MaxStep() const override { return fingerprint::kOpenBsdMaxDemoteStep; }
 
-  absl::Status Demote(int amount) override {
-    return fingerprint::ChangeGroupDemoteCount(tools_, group_, amount);
-  }
-  absl::Status Restore(int amount) override {
-    return fingerprint::ChangeGroupDemoteCount(tools_, group_, -amount);
-  }
+  absl::Status Demote(int amount) override { return Change(amount); }
+  absl::Status Restore(int amount) override { return Change(-amount); }
 
   absl::StatusOr<std::optional<int>> CurrentCount() override {
-    absl::StatusOr<int> count = fingerprint::ReadGroupDemoteCount(tools_, group_);
+    absl::StatusOr<int> count = in_kernel_ ? fingerprint::KernelReadGroupDemoteCount(group_)
+                                           : fingerprint::ReadGroupDemoteCount(tools_, group_);
     if (!count.ok()) return count.status();
     return std::optional<int>(*count);
   }
@@ -85,6 +84,7 @@ class OpenBsdCarpBackend final : public DemotionBackend {
           "failover: backend openbsd-carp needs `group` (a dedicated interface group of the "
           "carp interface, e.g. group = \"edge\")");
     }
+    // ifconfig is still needed to read the members (and by the observer).
     if (absl::Status s = CheckTool(tools_.runner, "ifconfig_path", tools_.ifconfig_path); !s.ok()) {
       return s;
     }
@@ -102,17 +102,24 @@ class OpenBsdCarpBackend final : public DemotionBackend {
   }
 
  private:
+  absl::Status Change(int delta) {
+    return in_kernel_ ? fingerprint::KernelChangeGroupDemoteCount(group_, delta)
+                      : fingerprint::ChangeGroupDemoteCount(tools_, group_, delta);
+  }
+
   fingerprint::CarpTools tools_;
   std::string group_;
   std::vector<std::string> interfaces_;
+  bool in_kernel_;  // SIOCSIFGATTR in-process instead of ifconfig
 };
 
 class FreeBsdCarpBackend final : public DemotionBackend {
  public:
   FreeBsdCarpBackend(std::string sysctl_path, CommandRunner* runner, std::string ifconfig_path,
-                     std::vector<std::string> interfaces)
+                     std::vector<std::string> interfaces, bool in_kernel)
       : tools_(Tools(runner, std::move(ifconfig_path), std::move(sysctl_path))),
-        interfaces_(std::move(interfaces)) {}
+        interfaces_(std::move(interfaces)),
+        in_kernel_(in_kernel) {}
 
   absl::string_view Name() const override {
     return fingerprint::BackendKindName(fingerprint::BackendKind::kFreeBsdCarp);
@@ -123,15 +130,12 @@ class FreeBsdCarpBackend final : public DemotionBackend {
   int MaxStep() const override { return fingerprint::kFreeBsdMaxSkew; }
 
   // Writing the sysctl adds the written value to the demotion (carp_demote_adj).
-  absl::Status Demote(int amount) override {
-    return fingerprint::AdjustFreeBsdDemotion(tools_, amount);
-  }
-  absl::Status Restore(int amount) override {
-    return fingerprint::AdjustFreeBsdDemotion(tools_, -amount);
-  }
+  absl::Status Demote(int amount) override { return Adjust(amount); }
+  absl::Status Restore(int amount) override { return Adjust(-amount); }
 
   absl::StatusOr<std::optional<int>> CurrentCount() override {
-    absl::StatusOr<int> count = fingerprint::ReadFreeBsdDemotion(tools_);
+    absl::StatusOr<int> count = in_kernel_ ? fingerprint::KernelReadFreeBsdDemotion()
+                                           : fingerprint::ReadFreeBsdDemotion(tools_);
     if (!count.ok()) return count.status();
     return std::optional<int>(*count);
   }
@@ -157,8 +161,14 @@ class FreeBsdCarpBackend final : public DemotionBackend {
   }
 
  private:
+  absl::Status Adjust(int delta) {
+    return in_kernel_ ? fingerprint::KernelAdjustFreeBsdDemotion(delta)
+                      : fingerprint::AdjustFreeBsdDemotion(tools_, delta);
+  }
+
   fingerprint::CarpTools tools_;
   std::vector<std::string> interfaces_;
+  bool in_kernel_;  // sysctlbyname in-process instead of sysctl
 };
 
 class KeepalivedBackend final : public DemotionBackend {
@@ -260,17 +270,19 @@ class CommandBackend final : public DemotionBackend {
 
 std::unique_ptr<DemotionBackend> MakeOpenBsdCarpBackend(std::string ifconfig_path,
                                                         std::string group, CommandRunner* runner,
-                                                        std::vector<std::string> interfaces) {
+                                                        std::vector<std::string> interfaces,
+                                                        bool in_kernel) {
   return std::make_unique<OpenBsdCarpBackend>(std::move(ifconfig_path), std::move(group), runner,
-                                              std::move(interfaces));
+                                              std::move(interfaces), in_kernel);
 }
 
 std::unique_ptr<DemotionBackend> MakeFreeBsdCarpBackend(std::string sysctl_path,
                                                         CommandRunner* runner,
                                                         std::string ifconfig_path,
-                                                        std::vector<std::string> interfaces) {
-  return std::make_unique<FreeBsdCarpBackend>(std::move(sysctl_path), runner,
-                                              std::move(ifconfig_path), std::move(interfaces));
+                                                        std::vector<std::string> interfaces,
+                                                        bool in_kernel) {
+  return std::make_unique<FreeBsdCarpBackend>(
+      std::move(sysctl_path), runner, std::move(ifconfig_path), std::move(interfaces), in_kernel);
 }
 
 std::unique_ptr<DemotionBackend> MakeKeepalivedBackend(std::string track_file) {

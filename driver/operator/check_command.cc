@@ -61,10 +61,12 @@ std::string OptionsSummary(const config::FailoverConfig& f) {
     case config::FailoverBackend::kOpenBsdCarp:
       parts.push_back(absl::StrCat("group ", f.group));
       parts.push_back(absl::StrCat("ifconfig_path ", f.ifconfig_path));
+      parts.push_back(absl::StrCat("demote_via ", f.demote_via));
       break;
     case config::FailoverBackend::kFreeBsdCarp:
       parts.push_back(absl::StrCat("sysctl_path ", f.sysctl_path));
       parts.push_back(absl::StrCat("ifconfig_path ", f.ifconfig_path));
+      parts.push_back(absl::StrCat("demote_via ", f.demote_via));
       break;
     case config::FailoverBackend::kKeepalived:
       parts.push_back(absl::StrCat("track_file ", f.track_file));

@@ -1,0 +1,12 @@
+// ChangeEventSource where the platform offers none: confirmation polls only.
+
+#include "fingerprint/change_events.h"
+
+namespace carp_exec::fingerprint {
+
+absl::StatusOr<std::unique_ptr<ChangeEventSource>> OpenChangeEventSource(
+    const ObserverOptions& /*options*/) {
+  return absl::UnimplementedError("failover events: no event source on this platform");
+}
+
+}  // namespace carp_exec::fingerprint
