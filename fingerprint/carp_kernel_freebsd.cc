@@ -1,4 +1,6 @@
 // carp_kernel.h on FreeBSD: sysctlbyname("net.inet.carp.demotion").
+// Compiled only on FreeBSD; not built or tested by the Linux CI.
+#ifdef __FreeBSD__
 
 #include <sys/types.h>
 // after sys/types.h
@@ -56,3 +58,5 @@ absl::Status KernelAdjustFreeBsdDemotion(int delta) {
 }
 
 }  // namespace carp_exec::fingerprint
+
+#endif  // __FreeBSD__

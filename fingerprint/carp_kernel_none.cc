@@ -1,4 +1,5 @@
 // carp_kernel.h where the kernel has no CARP demote counter (Linux and others): the tools only.
+#if !defined(__OpenBSD__) && !defined(__FreeBSD__)
 
 #include "fingerprint/carp_kernel.h"
 
@@ -22,3 +23,5 @@ absl::StatusOr<int> KernelReadFreeBsdDemotion() { return NotHere(); }
 absl::Status KernelAdjustFreeBsdDemotion(int /*delta*/) { return NotHere(); }
 
 }  // namespace carp_exec::fingerprint
+
+#endif  // not a BSD

@@ -1,4 +1,6 @@
 // carp_kernel.h on OpenBSD: SIOCGIFGATTR / SIOCSIFGATTR (relayd's carp.c does the same).
+// Compiled only on OpenBSD; not built or tested by the Linux CI.
+#ifdef __OpenBSD__
 
 // BSD headers in the order they need each other.
 #include <sys/types.h>
@@ -77,3 +79,5 @@ absl::Status KernelAdjustFreeBsdDemotion(int /*delta*/) {
 }
 
 }  // namespace carp_exec::fingerprint
+
+#endif  // __OpenBSD__

@@ -1,5 +1,6 @@
 // ChangeEventSource for OpenBSD and FreeBSD: a PF_ROUTE socket, messages parsed by
 // fingerprint/route_messages.h. Compiled only on those systems (fingerprint/CMakeLists.txt).
+#if defined(__OpenBSD__) || defined(__FreeBSD__)
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -80,3 +81,5 @@ absl::StatusOr<std::unique_ptr<ChangeEventSource>> OpenChangeEventSource(
 }
 
 }  // namespace carp_exec::fingerprint
+
+#endif  // __OpenBSD__ || __FreeBSD__

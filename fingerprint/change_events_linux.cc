@@ -1,4 +1,5 @@
 // ChangeEventSource for Linux: netlink route events and inotify on keepalived's state file.
+#ifdef __linux__
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -161,3 +162,5 @@ absl::StatusOr<std::unique_ptr<ChangeEventSource>> OpenChangeEventSource(
 }
 
 }  // namespace carp_exec::fingerprint
+
+#endif  // __linux__

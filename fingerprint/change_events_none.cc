@@ -1,4 +1,5 @@
 // ChangeEventSource where the platform offers none: confirmation polls only.
+#if !defined(__linux__) && !defined(__OpenBSD__) && !defined(__FreeBSD__)
 
 #include "fingerprint/change_events.h"
 
@@ -10,3 +11,5 @@ absl::StatusOr<std::unique_ptr<ChangeEventSource>> OpenChangeEventSource(
 }
 
 }  // namespace carp_exec::fingerprint
+
+#endif  // no event source
