@@ -217,9 +217,9 @@ void FailoverCoordinator::DoHandOver(const TaskRef& task,
     return;
   }
   guarded->handshake = std::make_unique<FailoverHandshake>(task, HandshakeParts());
-  // Event-driven confirmation (fingerprint/change_events.h) waits in real time, so only with the
-  // system clock; a source that cannot open leaves the hand-over polling.
-  if (clock_ == SystemClock()) {
+  // Event-driven confirmation (fingerprint/change_events.h) waits in real time, so only with a
+  // real clock (tests run on FakeClock); a source that cannot open leaves the hand-over polling.
+  if (dynamic_cast<RealClock*>(clock_) != nullptr) {
     guarded->handshake->set_open_events(
         [options =
              ObserverOptionsFor(config_)]() -> std::unique_ptr<fingerprint::ChangeEventSource> {
