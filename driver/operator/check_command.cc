@@ -142,8 +142,9 @@ void PrintTakeoverRule(const config::FailoverConfig& f, fingerprint::CommandRunn
                    : "net.inet.carp.preempt unreadable here";
   if (f.backend == config::FailoverBackend::kOpenBsdCarp) {
     print.Info("rule", absl::StrCat("a demotion of group ", f.group,
-                                    " is advertised at once and the peer takes over when its "
-                                    "demote count is lower (no preempt needed); failback needs "
+                                    " is advertised at once and the peer takes over as soon as "
+                                    "this node's demote count exceeds its own (no preempt "
+                                    "needed); failback needs "
                                     "net.inet.carp.preempt=1 on the preferred node (",
                                     preempt_text, ") and waits for the peer's next advert"));
     return;
