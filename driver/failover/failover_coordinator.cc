@@ -41,9 +41,11 @@ std::unique_ptr<DemotionBackend> MakeDemotionBackend(const config::FailoverConfi
                                                      fingerprint::CommandRunner* runner) {
   switch (config.backend) {
     case config::FailoverBackend::kOpenBsdCarp:
-      return MakeOpenBsdCarpBackend(config.ifconfig_path, config.group, runner);
+      return MakeOpenBsdCarpBackend(config.ifconfig_path, config.group, runner, config.interfaces,
+                                    config.demote_via == "kernel");
     case config::FailoverBackend::kFreeBsdCarp:
-      return MakeFreeBsdCarpBackend(config.sysctl_path, runner);
+      return MakeFreeBsdCarpBackend(config.sysctl_path, runner, config.ifconfig_path,
+                                    config.interfaces, config.demote_via == "kernel");
     case config::FailoverBackend::kKeepalived:
       return MakeKeepalivedBackend(config.track_file);
     case config::FailoverBackend::kCommand:
@@ -242,6 +244,20 @@ void FailoverCoordinator::DoHandOver(const TaskRef& task,
     return;
   }
   guarded->handshake = std::make_unique<FailoverHandshake>(task, HandshakeParts());
+  // Event-driven confirmation (fingerprint/change_events.h) waits in real time, so only with a
+  // real clock (tests run on FakeClock); a source that cannot open leaves the hand-over polling.
+  if (dynamic_cast<RealClock*>(clock_) != nullptr) {
+    guarded->handshake->set_open_events(
+        [options =
+             ObserverOptionsFor(config_)]() -> std::unique_ptr<fingerprint::ChangeEventSource> {
+          absl::StatusOr<std::unique_ptr<fingerprint::ChangeEventSource>> opened =
+              fingerprint::OpenChangeEventSource(options);
+          if (opened.ok()) return *std::move(opened);
+          log::Debug(kModule, "confirmation polls only: no change events",
+                     {{"reason", opened.status().message()}});
+          return nullptr;
+        });
+  }
   HandoverReport report = guarded->handshake->Run([this] { return EnsureDemoted(); });
   UpdateShare();
   done(std::move(report));

@@ -45,7 +45,7 @@ absl::string_view HandoverPhaseName(HandoverPhase phase) {
 
 fingerprint::ObserverOptions ObserverOptionsFor(const config::FailoverConfig& config) {
   fingerprint::ObserverOptions options;
-  options.backend = std::string(config::FailoverBackendName(config.backend));
+  options.backend = config.backend;
   options.group = config.group;
   options.interfaces = config.interfaces;
   for (const config::IpAddress& vip : config.vip) options.vips.push_back(vip.text);
@@ -115,6 +115,8 @@ HandoverReport FailoverHandshake::Run(const DemoteFn& demote) {
   const absl::Time start = clock->Now();
   HandoverReport report;
 
+  // Opened before the demotion so the change it causes cannot slip past.
+  std::unique_ptr<fingerprint::ChangeEventSource> events = open_events_ ? open_events_() : nullptr;
   absl::StatusOr<LedgerChange> change = demote();
   if (!change.ok()) {
     report.error = change.status();
@@ -163,7 +165,12 @@ HandoverReport FailoverHandshake::Run(const DemoteFn& demote) {
   Poll poll = std::move(first);
   int polls = 1;
   while (!poll.confirmed && clock->Now() < deadline) {
-    clock->SleepFor(std::min(config.poll_interval, deadline - clock->Now()));
+    const absl::Duration pause = std::min(config.poll_interval, deadline - clock->Now());
+    if (events != nullptr) {
+      events->Wait(absl::Now() + pause);  // a change, or the poll's turn: look again
+    } else {
+      clock->SleepFor(pause);
+    }
     poll = PollOnce();
     ++polls;
   }

@@ -6,7 +6,8 @@
 // Run() drives idle → demoting → confirming → signalled: it applies our demotion (through the
 // caller's ledger callback), and if this node is MASTER or holds a configured `vip` it polls
 // every poll_interval until the move is confirmed — local state BACKUP (FAULT, INIT and
-// unknown are not), no `vip` held here, and confirm_command (if any) exiting 0 — bounded by
+// unknown are not), no `vip` held here, and confirm_command (if any) exiting 0 — waking early
+// when Parts::open_events reports a change — bounded by
 // confirm_timeout, then waits `settle`. A node that is already BACKUP without the VIP does not
 // wait. A timeout is reported and the caller stops the task anyway. The coordinator then
 // reports exited / held / restored. Every transition emits one FailoverEvent.
@@ -15,6 +16,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -26,6 +28,7 @@
 #include "driver/failover/clock.h"
 #include "driver/failover/demotion_ledger.h"
 #include "driver/failover/failover_event.h"
+#include "fingerprint/change_events.h"
 #include "fingerprint/command_runner.h"
 #include "fingerprint/node_observer.h"
 
@@ -57,12 +60,19 @@ class FailoverHandshake {
     Clock* clock = nullptr;
     EventSink* sink = nullptr;
   };
+  using OpenEventsFn = std::function<std::unique_ptr<fingerprint::ChangeEventSource>()>;
   // Applies our share (idempotently) and says what happened.
   using DemoteFn = std::function<absl::StatusOr<LedgerChange>()>;
 
   FailoverHandshake(TaskRef task, Parts parts);
   FailoverHandshake(const FailoverHandshake&) = delete;
   FailoverHandshake& operator=(const FailoverHandshake&) = delete;
+
+  // Optional: Run() opens a fingerprint::ChangeEventSource with `open` before the demotion; the
+  // wait between polls then ends as soon as it reports a change and the full condition is
+  // checked at once (the poll at poll_interval stays the safety net). Unset, or returning
+  // null, means polling only. The source waits in real time: use it with the system clock.
+  void set_open_events(OpenEventsFn open) { open_events_ = std::move(open); }
 
   HandoverPhase phase() const { return phase_; }
   const TaskRef& task() const { return task_; }
@@ -96,6 +106,7 @@ class FailoverHandshake {
 
   TaskRef task_;
   Parts parts_;
+  OpenEventsFn open_events_;
   HandoverPhase phase_ = HandoverPhase::kIdle;
 };
 
