@@ -207,6 +207,7 @@ ChildIoLoop::Outcome ChildIoLoop::Run(const Hooks& hooks) {
     }
     if (!tty_ && stdin_closing_ && stdin_pending_.empty()) CloseFd(&in_fd_);
 
+    if (hooks.on_stdin_pending) hooks.on_stdin_pending(stdin_pending_.size());
     const bool paused = hooks.output_paused && hooks.output_paused();
     pollfd fds[5];
     int count = 0;
