@@ -167,6 +167,12 @@ int PluginHost::Run() {
   // kMaxReceiveMessageBytes (plugin_host.h says why) and may send as much as the client takes.
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxReceiveMessageBytes));
   builder.SetMaxSendMessageSize(INT_MAX);
+  // gRPC C++ 1.51 assembles a request whole before comparing it with the limit above; the
+  // quota caps what its transport buffers, so an oversized request is refused without first
+  // costing the plugin its size in memory.
+  grpc::ResourceQuota quota("carp_exec");
+  quota.Resize(kGrpcMemoryQuotaBytes);
+  builder.SetResourceQuota(quota);
   for (grpc::Service* s : services_) builder.RegisterService(s);
   go_plugin.RegisterWith(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

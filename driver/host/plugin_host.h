@@ -31,6 +31,11 @@ class PluginHost {
   // leaves room for an unusually large StartTask environment while keeping a hostile or buggy
   // sender from making the plugin buffer 2 GiB. It also bounds one exec stdin message.
   static constexpr size_t kMaxReceiveMessageBytes = size_t{16} * 1024 * 1024;
+  // The memory gRPC's transport may hold for all calls together (grpc::ResourceQuota): four
+  // requests at the receive limit. Measured (tests/security/stream_grpc_limits_test): a 256 MiB
+  // SetConfig raised peak RSS by 257 MiB without a quota, by this much with it, and the agent's
+  // other streams on the connection stayed open.
+  static constexpr size_t kGrpcMemoryQuotaBytes = 4 * kMaxReceiveMessageBytes;
   // The socket's mode: only the plugin's user (root, like the agent) may connect.
   static constexpr mode_t kSocketMode = 0600;
 
