@@ -135,6 +135,21 @@ TEST_F(StreamExecFloodTest, FlowControlLosesNoStdinForACommandThatReads) {
   EXPECT_EQ(counted, plan.stdin_bytes);
 }
 
+// Messages far larger than the cap (each one blocks the reads until the child took most of
+// it) arrive whole and in order too.
+TEST_F(StreamExecFloodTest, FlowControlLosesNoStdinSentInMessagesLargerThanTheCap) {
+  ExecPlan plan = Plan({"/usr/bin/wc", "-c"});
+  plan.chunk_bytes = 3 * kMiB + 17;
+  plan.stdin_bytes = 10 * plan.chunk_bytes + 5;
+  const ExecRun run = test_host::RunExecStream(plugin_->driver(), plan);
+  ASSERT_TRUE(run.status.ok()) << run.status.error_message();
+  ASSERT_TRUE(run.exited);
+  uint64_t counted = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(run.stdout_tail), &counted))
+      << run.stdout_tail;
+  EXPECT_EQ(counted, plan.stdin_bytes);
+}
+
 // A session whose command exits while the client is blocked on the stdin cap ends normally
 // (the blocked read is released, the exit result is delivered).
 TEST_F(StreamExecFloodTest, ACommandExitingDuringAStdinFloodStillReportsItsExit) {
