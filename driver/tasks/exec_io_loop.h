@@ -93,7 +93,7 @@ class ChildIoLoop {
   bool poll_for_exit_only_ = false;
 
   std::string stdin_pending_;
-  size_t stdin_offset_ = 0;  // bytes at the front of stdin_pending_ already written
+  size_t stdin_offset_ = 0;     // bytes at the front of stdin_pending_ already written
   bool stdin_closing_ = false;  // close after pending bytes are written (pipes)
   bool stdin_closed_ = false;   // no more input accepted
   int last_stdin_byte_ = -1;    // tty: decides how many EOF characters CloseStdin types
