@@ -11,8 +11,8 @@ set_tests_properties(stream_write_queue_test PROPERTIES LABELS "security")
 if(NOT TARGET carp_conformance_support)
   return()
 endif()
-foreach(name stream_exec_flood_test stream_exec_framing_test stream_grpc_limits_test
-             stream_socket_test)
+foreach(name stream_exec_flood_test stream_exec_framing_test stream_exec_task_pool_test
+             stream_grpc_limits_test stream_socket_test)
   add_executable(${name} ${name}.cc)
   target_link_libraries(${name} PRIVATE carp_conformance_support carp_host carp_tasks
                                           GTest::gtest_main)
