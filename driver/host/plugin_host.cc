@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "driver/host/go_plugin_services.h"
 #include "driver/host/handshake.h"
+#include "driver/host/memory_release.h"
 #include "driver/log/hclog.h"
 
 namespace carp_exec::host {
@@ -167,12 +168,6 @@ int PluginHost::Run() {
   // kMaxReceiveMessageBytes (plugin_host.h says why) and may send as much as the client takes.
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxReceiveMessageBytes));
   builder.SetMaxSendMessageSize(INT_MAX);
-  // gRPC C++ 1.51 assembles a request whole before comparing it with the limit above; the
-  // quota caps what its transport buffers, so an oversized request is refused without first
-  // costing the plugin its size in memory.
-  grpc::ResourceQuota quota("carp_exec");
-  quota.Resize(kGrpcMemoryQuotaBytes);
-  builder.SetResourceQuota(quota);
   for (grpc::Service* s : services_) builder.RegisterService(s);
   go_plugin.RegisterWith(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -214,10 +209,12 @@ int PluginHost::Run() {
   }
   log::Debug(kModule, "plugin serving", {{"socket", socket_path_}});
 
+  const int release_ms = static_cast<int>(absl::ToInt64Milliseconds(kMemoryReleaseInterval));
   for (;;) {
     pollfd pfd{g_shutdown_pipe[0], POLLIN, 0};
-    const int n = ::poll(&pfd, 1, -1);
+    const int n = ::poll(&pfd, 1, release_ms);
     if (n > 0) break;
+    if (n == 0) ReleaseFreedMemory();
     if (n < 0 && errno != EINTR) break;
   }
   log::Debug(kModule, "plugin shutting down; tasks keep running under their supervisors");

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 
 namespace carp_exec::host {
@@ -31,11 +32,14 @@ class PluginHost {
   // leaves room for an unusually large StartTask environment while keeping a hostile or buggy
   // sender from making the plugin buffer 2 GiB. It also bounds one exec stdin message.
   static constexpr size_t kMaxReceiveMessageBytes = size_t{16} * 1024 * 1024;
-  // The memory gRPC's transport may hold for all calls together (grpc::ResourceQuota): four
-  // requests at the receive limit. Measured (tests/security/stream_grpc_limits_test): a 256 MiB
-  // SetConfig raised peak RSS by 257 MiB without a quota, by this much with it, and the agent's
-  // other streams on the connection stayed open.
-  static constexpr size_t kGrpcMemoryQuotaBytes = 4 * kMaxReceiveMessageBytes;
+  // No grpc::ResourceQuota is set, on purpose. gRPC C++ 1.51 compares a request with the
+  // receive limit only once it is complete, so an oversized one costs its size for a moment; a
+  // 64 MiB quota bounded that, but under its pressure gRPC reset the connection's other
+  // streams (RST_STREAM ENHANCE_YOUR_CALM on the agent's Fingerprint stream,
+  // tests/security/stream_grpc_limits_test): WaitTask among them, which Nomad would take for a
+  // task failure. Only the agent can reach the socket, and it holds the same request itself.
+  // How often Run() gives freed heap memory back to the kernel (memory_release.h).
+  static constexpr absl::Duration kMemoryReleaseInterval = absl::Seconds(10);
   // The socket's mode: only the plugin's user (root, like the agent) may connect.
   static constexpr mode_t kSocketMode = 0600;
 

@@ -1,9 +1,13 @@
 // Issue 9, item 7: gRPC accepted requests up to 2 GiB (a 256 MiB SetConfig was taken whole).
 // The real plugin now refuses anything above PluginHost::kMaxReceiveMessageBytes with
-// RESOURCE_EXHAUSTED, without buffering it, and keeps serving.
+// RESOURCE_EXHAUSTED, keeps serving, and the agent's other calls on the same connection (here
+// the Fingerprint stream; WaitTask in real life) carry on.
 
+#include <cstdio>
+#include <optional>
 #include <string>
 
+#include "absl/time/clock.h"
 #include "driver/host/plugin_host.h"
 #include "gtest/gtest.h"
 #include "tests/conformance/conformance_support.h"
@@ -15,6 +19,8 @@ namespace {
 using test_host::SetDeadline;
 
 constexpr size_t kMiB = size_t{1} << 20;
+// What the plugin may keep after refusing a 256 MiB request (its peak before was the baseline).
+constexpr long kRetainedBoundKb = 32 * 1024;
 
 class StreamGrpcLimitsTest : public ::testing::Test {
  protected:
@@ -61,14 +67,20 @@ TEST_F(StreamGrpcLimitsTest, OversizedSetConfigIsRefusedAndThePluginStaysAlive) 
   SetDeadline(&context, kRpcTimeout);
   base::PluginInfoResponse info;
   EXPECT_TRUE(plugin_->base().PluginInfo(&context, base::PluginInfoRequest(), &info).ok());
-  if (before_kb >= 0) {
-    // gRPC's memory quota held the transport back: the 256 MiB never sat in the plugin's
-    // memory (without the quota the peak grew by all of it). 16 MiB of allocator headroom.
-    const long growth_kb = test_host::ProcessStatusKb(plugin_->pid(), "VmHWM") - before_kb;
-    EXPECT_LT(growth_kb,
-              static_cast<long>((host::PluginHost::kGrpcMemoryQuotaBytes + 16 * kMiB) / 1024))
-        << "peak RSS grew by " << growth_kb << " KiB";
+  // gRPC C++ 1.51 compares a request with the limit only once it is complete, so the refusal
+  // costs its size for a moment (plugin_host.h says why no gRPC memory quota bounds that);
+  // the plugin host then gives the freed memory back within kMemoryReleaseInterval.
+  const long peak_kb = test_host::ProcessStatusKb(plugin_->pid(), "VmHWM");
+  const absl::Time give_up = absl::Now() + 3 * host::PluginHost::kMemoryReleaseInterval;
+  long rss_kb = test_host::ProcessStatusKb(plugin_->pid(), "VmRSS");
+  while (rss_kb > before_kb + kRetainedBoundKb && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(200));
+    rss_kb = test_host::ProcessStatusKb(plugin_->pid(), "VmRSS");
   }
+  std::printf("256 MiB SetConfig refused; plugin peak RSS %ld KiB (+%ld), RSS afterwards %ld KiB\n",
+              peak_kb, peak_kb - before_kb, rss_kb);
+  EXPECT_LE(rss_kb, before_kb + kRetainedBoundKb)
+      << "the plugin kept the refused request's memory: RSS " << rss_kb << " KiB";
 }
 
 // The limit is the documented one, not lower: a request just under it reaches the plugin,
