@@ -1,7 +1,6 @@
 #include "driver/service/driver_service.h"
 
 #include <atomic>
-#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -85,7 +84,8 @@ class StopReactor final : public grpc::ServerUnaryReactor {
 DriverService::DriverService(Driver* driver)
     : driver_(driver),
       streams_(std::make_unique<TaskStreams>(driver)),
-      blocking_(std::make_unique<BlockingCalls>(kBlockingThreads)) {
+      blocking_(std::make_unique<BlockingCalls>(kBlockingThreads)),
+      exec_calls_(std::make_unique<BlockingCalls>(kExecThreads)) {
   driver_->SetEventSink(streams_.get());
 }
 
@@ -278,8 +278,9 @@ grpc::ServerUnaryReactor* DriverService::ExecTask(grpc::CallbackServerContext* c
     const absl::Duration timeout = FromProto(request->timeout());
     if (timeout > absl::ZeroDuration()) exec.timeout = timeout;
   }
-  // Script checks wait on the command; keep that wait off gRPC's callback threads.
-  std::thread([reactor, response, exec = std::move(exec)] {
+  // Script checks wait on the command; keep that wait off gRPC's callback threads, on a pool
+  // of its own so slow checks never delay StopTask's failover hand-over.
+  exec_calls_->Run([reactor, response, exec = std::move(exec)] {
     absl::StatusOr<tasks::ExecResult> result = tasks::RunExec(exec);
     if (!result.ok()) {
       reactor->Finish(ToGrpc(result.status()));
@@ -290,7 +291,7 @@ grpc::ServerUnaryReactor* DriverService::ExecTask(grpc::CallbackServerContext* c
     response->mutable_result()->set_exit_code(result->exit_code);
     response->mutable_result()->set_signal(result->signal);
     reactor->Finish(grpc::Status::OK);
-  }).detach();
+  });
   return reactor;
 }
 
