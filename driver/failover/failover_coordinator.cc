@@ -10,8 +10,8 @@
 #include "driver/failover/event_text.h"
 #include "driver/failover/setup_retry.h"
 #include "driver/log/hclog.h"
-#include "driver/tasks/state_dir.h"
 #include "driver/tasks/boot_token.h"
+#include "driver/tasks/state_dir.h"
 #include "fingerprint/vrrp_state.h"
 
 namespace carp_exec::failover {
