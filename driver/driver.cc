@@ -248,19 +248,39 @@ FingerprintReport Driver::Fingerprint() {
     report.description = std::string(lease.status().message());
     return report;
   }
+  // Failover trouble never makes the driver unhealthy: Nomad places nothing of an unhealthy
+  // driver on the node (scheduler/feasible/feasible.go, DriverChecker), so jobs without
+  // failover would be blocked too. It is an attribute jobs can constrain on instead.
   report.health = FingerprintReport::Health::kHealthy;
   report.description = "Healthy";
   if (failover::FailoverCoordinator* coordinator = lease->coordinator(); coordinator != nullptr) {
-    const failover::FailoverStatus status = coordinator->Status();
-    report.attributes["driver.carp_exec.failover.backend"] = StringAttr(status.backend);
-    report.attributes["driver.carp_exec.failover.state"] = StringAttr(status.state);
-    report.attributes["driver.carp_exec.failover.demoted"] = BoolAttr(status.demoted);
-    if (!status.usable) {
-      report.health = FingerprintReport::Health::kUnhealthy;
-      report.description = absl::StrCat("failover unusable: ", status.unhealthy);
-    }
+    AddFailoverAttributes(coordinator->Status(), &report);
   }
   return report;
+}
+
+void Driver::AddFailoverAttributes(const failover::FailoverStatus& status,
+                                   FingerprintReport* report) {
+  // Only what changes with the setup: every attribute change re-registers the node and the
+  // server then evaluates every job on it (nomad/node_endpoint.go, shouldCreateNodeEval). The
+  // live CARP state and our demotion are in `carp_exec status`, task events and the log.
+  // Nomad copies these names as they are (client/pluginmanager/drivermanager/instance.go,
+  // handleFingerprint; client/node_updater.go, applyNodeUpdatesFromDriver): the driver.<name>.
+  // prefix is ours to write.
+  report->attributes["driver.carp_exec.failover"] =
+      StringAttr(status.usable ? "usable" : "unusable");
+  report->attributes["driver.carp_exec.failover.backend"] = StringAttr(status.backend);
+  {
+    absl::MutexLock lock(&mu_);
+    if (config_.failover.has_value() &&
+        config_.failover->backend == config::FailoverBackend::kOpenBsdCarp) {
+      report->attributes["driver.carp_exec.failover.group"] = StringAttr(config_.failover->group);
+    }
+  }
+  if (!status.usable) {
+    report->description = absl::StrCat(
+        "Healthy; failover unusable (guarded tasks stop without a hand-over): ", status.unhealthy);
+  }
 }
 
 absl::StatusOr<tasks::StartedTask> Driver::StartTask(StartRequest request) {
@@ -304,8 +324,26 @@ absl::StatusOr<tasks::StartedTask> Driver::StartTask(StartRequest request) {
   }
   absl::StatusOr<tasks::StartedTask> started = lease->runner()->Start(launch);
   if (!started.ok()) return started.status();
-  if (task->failover) coordinator->GuardedTaskStarted(RefOf(launch), task->ready);
+  if (task->failover) {
+    const failover::TaskRef ref = RefOf(launch);
+    WarnIfFailoverUnusable(coordinator, ref);
+    coordinator->GuardedTaskStarted(ref, task->ready);
+  }
   return started;
+}
+
+void Driver::WarnIfFailoverUnusable(failover::FailoverCoordinator* coordinator,
+                                    const failover::TaskRef& ref) {
+  const failover::FailoverStatus status = coordinator->Status();
+  if (status.usable || sink_ == nullptr) return;
+  failover::FailoverEvent event;
+  event.task = ref;
+  event.message = absl::StrCat(
+      "failover is unusable on this node (", status.unhealthy,
+      "): this task will be stopped without a hand-over until it is fixed; constrain the job on "
+      "${attr.driver.carp_exec.failover} = \"usable\" to keep it off such nodes");
+  event.annotations = {{"phase", "node"}, {"error", "setup"}, {"backend", status.backend}};
+  sink_->Emit(event);
 }
 
 absl::Status Driver::RecoverTask(absl::string_view task_id, absl::string_view driver_state) {
@@ -375,6 +413,9 @@ absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
   if (!lease.ok()) return lease.status();
   tasks::TaskRunner* runner = lease->runner();
   absl::StatusOr<tasks::TaskStatus> status = runner->Inspect(task_id);
+  if (absl::IsNotFound(status.status()) && force) {
+    return DestroyUnknownTask(*lease, task_id);
+  }
   failover::FailoverCoordinator* coordinator = lease->coordinator();
   const bool guarded = status.ok() && status->guarded && coordinator != nullptr;
   const failover::TaskRef ref =
@@ -393,6 +434,20 @@ absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
     samplers_.erase(task_id);
   }
   if (guarded) coordinator->GuardedTaskDestroyed(ref);
+  return absl::OkStatus();
+}
+
+absl::Status Driver::DestroyUnknownTask(const Lease& lease, absl::string_view task_id) {
+  // Nomad's restore path force-destroys a task whose RecoverTask failed, then starts a new one
+  // (client/allocrunner/taskrunner/task_runner.go, restoreHandle): what is left of the old one
+  // in the state directory must not keep running beside it.
+  absl::StatusOr<tasks::TaskStatus> found = lease.runner()->DestroyUnknown(task_id);
+  if (!found.ok()) return found.status();
+  failover::FailoverCoordinator* coordinator = lease.coordinator();
+  if (found->guarded && coordinator != nullptr) {
+    coordinator->GuardedTaskDestroyed(
+        failover::TaskRef{found->task_id, found->alloc_id, found->task_name});
+  }
   return absl::OkStatus();
 }
 
@@ -446,6 +501,7 @@ absl::StatusOr<tasks::ExecCommand> Driver::ExecContext(absl::string_view task_id
   command.argv = std::move(argv);
   for (const auto& var : launch->env()) command.env[var.name()] = var.value();
   command.work_dir = launch->work_dir();
+  command.netns_path = launch->netns_path();  // exec sessions join the task's network too
   if (launch->has_credentials()) {
     tasks::ExecIdentity id;
     id.uid = launch->credentials().uid();

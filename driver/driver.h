@@ -152,6 +152,15 @@ class Driver {
   // Activates if needed and leases the runtime. `for_start`: also refuse when the plugin
   // config says enabled = false.
   absl::StatusOr<Lease> Acquire(bool for_start = false) ABSL_LOCKS_EXCLUDED(mu_);
+  // driver.carp_exec.failover{,.backend,.group} and, when unusable, the reason in the health
+  // description (the driver itself stays healthy).
+  void AddFailoverAttributes(const failover::FailoverStatus& status, FingerprintReport* report)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // A forced DestroyTask of an id the runner does not know: cleans it from the state dir.
+  absl::Status DestroyUnknownTask(const Lease& lease, absl::string_view task_id);
+  // A task event on a guarded task started while failover is unusable.
+  void WarnIfFailoverUnusable(failover::FailoverCoordinator* coordinator,
+                              const failover::TaskRef& ref);
 
   const Options options_;
   const std::unique_ptr<fingerprint::CommandRunner> command_runner_;  // failover tools

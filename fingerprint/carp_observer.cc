@@ -6,15 +6,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "fingerprint/carp_interface.h"
-#include "fingerprint/freebsd_carp.h"
+#include "fingerprint/carp_tools.h"
 #include "fingerprint/observer_backends.h"
-#include "fingerprint/openbsd_carp.h"
 #include "fingerprint/parse_text.h"
 
 namespace carp_exec::fingerprint {
 namespace {
-
-enum class Os { kOpenBsd, kFreeBsd };
 
 bool InGroup(const CarpInterfaceStatus& iface, absl::string_view group) {
   return std::find(iface.groups.begin(), iface.groups.end(), group) != iface.groups.end();
@@ -22,15 +19,15 @@ bool InGroup(const CarpInterfaceStatus& iface, absl::string_view group) {
 
 // An address that moves with CARP: FreeBSD tags it "vhid N"; on OpenBSD every address of a carp
 // interface (which is always in group "carp") moves with it.
-bool IsCarpAddress(Os os, const CarpInterfaceStatus& iface,
+bool IsCarpAddress(CarpOs os, const CarpInterfaceStatus& iface,
                    const CarpInterfaceStatus::Address& address) {
-  if (os == Os::kFreeBsd) return address.vhid.has_value();
+  if (os == CarpOs::kFreeBsd) return address.vhid.has_value();
   return !iface.vhids.empty() || InGroup(iface, "carp");
 }
 
 // Whether this node answers for the address. A BACKUP keeps CARP addresses configured, so only
 // a MASTER vhid counts; a plain address (not CARP) always answers.
-bool AddressHeld(Os os, const CarpInterfaceStatus& iface,
+bool AddressHeld(CarpOs os, const CarpInterfaceStatus& iface,
                  const CarpInterfaceStatus::Address& address) {
   if (!IsCarpAddress(os, iface, address)) return true;
   if (address.vhid) return iface.StateOfVhid(*address.vhid) == VrrpState::kMaster;
@@ -50,7 +47,7 @@ std::string DescribeInterface(const CarpInterfaceStatus& iface) {
 
 class CarpObserver final : public NodeObserver {
  public:
-  CarpObserver(Os os, ObserverOptions options, CommandRunner* runner)
+  CarpObserver(CarpOs os, ObserverOptions options, CommandRunner* runner)
       : os_(os), options_(std::move(options)), runner_(runner) {}
 
   absl::StatusOr<Observation> Observe() override {
@@ -99,7 +96,7 @@ class CarpObserver final : public NodeObserver {
     absl::Status tool = CheckTool(runner_, "ifconfig_path", options_.ifconfig_path,
                                   "ifconfig (e.g. /sbin/ifconfig)");
     if (!tool.ok()) return tool;
-    if (os_ == Os::kFreeBsd) {
+    if (os_ == CarpOs::kFreeBsd) {
       tool = CheckTool(runner_, "sysctl_path", options_.sysctl_path, "sysctl (e.g. /sbin/sysctl)");
       if (!tool.ok()) return tool;
     }
@@ -111,7 +108,7 @@ class CarpObserver final : public NodeObserver {
       return absl::FailedPreconditionError(
           absl::StrCat("failover: no interface with a carp vhid found by `",
                        ifconfig_listing_command(), "`; configure carp or set interfaces = [\"",
-                       os_ == Os::kOpenBsd ? "carp0" : "em0", "\"]"));
+                       os_ == CarpOs::kOpenBsd ? "carp0" : "em0", "\"]"));
     }
     for (const CarpInterfaceStatus& iface : *interfaces) {
       if (!iface.vhids.empty()) continue;
@@ -135,8 +132,8 @@ class CarpObserver final : public NodeObserver {
 
  private:
   std::string ifconfig_listing_command() const {
-    return os_ == Os::kOpenBsd ? absl::StrCat(options_.ifconfig_path, " ", options_.group)
-                               : absl::StrCat(options_.ifconfig_path, " -a");
+    return os_ == CarpOs::kOpenBsd ? absl::StrCat(options_.ifconfig_path, " ", options_.group)
+                                   : absl::StrCat(options_.ifconfig_path, " -a");
   }
 
   static std::string DescribeNames(const std::vector<CarpInterfaceStatus>& interfaces) {
@@ -146,69 +143,27 @@ class CarpObserver final : public NodeObserver {
     return absl::StrJoin(names, ", ");
   }
 
-  absl::StatusOr<CarpInterfaceStatus> ParseOne(absl::string_view output) const {
-    return os_ == Os::kOpenBsd ? ParseOpenBsdIfconfig(output) : ParseFreeBsdIfconfig(output);
+  CarpTools Tools() const {
+    return CarpTools{runner_, options_.ifconfig_path, options_.sysctl_path,
+                     options_.command_timeout};
   }
 
   // The configured interfaces, or (none configured) the members of the demote group on OpenBSD
   // (`ifconfig GROUP`) / every interface with a vhid on FreeBSD (`ifconfig -a`).
   absl::StatusOr<std::vector<CarpInterfaceStatus>> ReadInterfaces() const {
-    std::vector<CarpInterfaceStatus> result;
-    for (const std::string& name : options_.interfaces) {
-      absl::StatusOr<std::string> out =
-          RunForOutput(runner_, {options_.ifconfig_path, name}, options_.command_timeout,
-                       "check that the interface exists and fix failover interfaces");
-      if (!out.ok()) return out.status();
-      absl::StatusOr<CarpInterfaceStatus> parsed = ParseOne(*out);
-      if (!parsed.ok()) return parsed.status();
-      if (parsed->name != name) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("failover: `", options_.ifconfig_path, " ", name, "` described ",
-                         QuoteForMessage(parsed->name), " instead; is ifconfig_path ifconfig?"));
-      }
-      result.push_back(*std::move(parsed));
-    }
-    if (!options_.interfaces.empty()) return result;
-
-    std::vector<std::string> argv = {options_.ifconfig_path};
-    argv.push_back(os_ == Os::kOpenBsd ? options_.group : "-a");
-    absl::StatusOr<std::string> out =
-        RunForOutput(runner_, argv, options_.command_timeout,
-                     os_ == Os::kOpenBsd ? "check that group exists (ifconfig carpN group NAME)"
-                                         : "check that ifconfig_path is FreeBSD's ifconfig");
-    if (!out.ok()) return out.status();
-    absl::StatusOr<std::vector<CarpInterfaceStatus>> listed =
-        os_ == Os::kOpenBsd ? ParseOpenBsdIfconfigList(*out) : ParseFreeBsdIfconfigList(*out);
-    if (!listed.ok()) return listed.status();
-    for (CarpInterfaceStatus& iface : *listed) {
-      if (!iface.vhids.empty()) result.push_back(std::move(iface));
-    }
-    return result;
+    return ReadCarpInterfaces(Tools(), os_, options_.interfaces, options_.group);
   }
 
   absl::StatusOr<std::optional<int>> ReadDemoteCount() const {
-    if (os_ == Os::kOpenBsd) {
+    absl::StatusOr<int> count;
+    if (os_ == CarpOs::kOpenBsd) {
       if (options_.group.empty()) return std::optional<int>();
-      absl::StatusOr<std::string> out = RunForOutput(
-          runner_, {options_.ifconfig_path, "-g", options_.group}, options_.command_timeout,
-          "check that the group exists (ifconfig carpN group NAME) and fix failover group");
-      if (!out.ok()) return out.status();
-      absl::StatusOr<OpenBsdGroupDemote> parsed = ParseOpenBsdGroupDemote(*out);
-      if (!parsed.ok()) return parsed.status();
-      if (parsed->group != options_.group) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "failover: `", options_.ifconfig_path, " -g ", options_.group, "` reported group ",
-            QuoteForMessage(parsed->group), "; is ifconfig_path ifconfig?"));
-      }
-      return std::optional<int>(parsed->demote_count);
+      count = ReadGroupDemoteCount(Tools(), options_.group);
+    } else {
+      count = ReadFreeBsdDemotion(Tools());
     }
-    absl::StatusOr<std::string> out =
-        RunForOutput(runner_, {options_.sysctl_path, "net.inet.carp.demotion"},
-                     options_.command_timeout, "load carp(4) (kldload carp) or fix sysctl_path");
-    if (!out.ok()) return out.status();
-    absl::StatusOr<int> parsed = ParseFreeBsdDemotion(*out);
-    if (!parsed.ok()) return parsed.status();
-    return std::optional<int>(*parsed);
+    if (!count.ok()) return count.status();
+    return std::optional<int>(*count);
   }
 
   // Configured vips this node answers for; with none configured, every CARP address of a MASTER
@@ -244,7 +199,7 @@ class CarpObserver final : public NodeObserver {
     return absent;
   }
 
-  const Os os_;
+  const CarpOs os_;
   const ObserverOptions options_;
   CommandRunner* const runner_;
 };
@@ -253,12 +208,12 @@ class CarpObserver final : public NodeObserver {
 
 std::unique_ptr<NodeObserver> MakeOpenBsdCarpObserver(ObserverOptions options,
                                                       CommandRunner* runner) {
-  return std::make_unique<CarpObserver>(Os::kOpenBsd, std::move(options), runner);
+  return std::make_unique<CarpObserver>(CarpOs::kOpenBsd, std::move(options), runner);
 }
 
 std::unique_ptr<NodeObserver> MakeFreeBsdCarpObserver(ObserverOptions options,
                                                       CommandRunner* runner) {
-  return std::make_unique<CarpObserver>(Os::kFreeBsd, std::move(options), runner);
+  return std::make_unique<CarpObserver>(CarpOs::kFreeBsd, std::move(options), runner);
 }
 
 }  // namespace carp_exec::fingerprint

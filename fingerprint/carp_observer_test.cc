@@ -27,7 +27,7 @@ const std::vector<std::string> kDemoteCarp = {"/sbin/ifconfig", "-g", "carp"};
 
 ObserverOptions OpenBsd() {
   ObserverOptions options;
-  options.backend = "openbsd-carp";
+  options.backend = BackendKind::kOpenBsdCarp;
   options.group = "carp";
   options.interfaces = {"carp0"};
   options.vips = {"192.0.2.10"};
@@ -266,13 +266,13 @@ TEST(OpenBsdObserverTest, ToolPathIsConfigurable) {
 
 ObserverOptions FreeBsd() {
   ObserverOptions options;
-  options.backend = "freebsd-carp";
+  options.backend = BackendKind::kFreeBsdCarp;
   options.interfaces = {"vtnet1"};
   options.vips = {"192.0.2.10"};
   return options;
 }
 
-const std::vector<std::string> kSysctl = {"/sbin/sysctl", "net.inet.carp.demotion"};
+const std::vector<std::string> kSysctl = {"/sbin/sysctl", "-n", "net.inet.carp.demotion"};
 
 TEST(FreeBsdObserverTest, MasterAndBackup) {
   FakeCommandRunner runner;

@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "driver/log/hclog.h"
+#include "driver/tasks/spawn_signals.h"
 #include "fingerprint/parse_text.h"
 
 namespace carp_exec::fingerprint {
@@ -200,17 +201,8 @@ absl::StatusOr<CommandResult> SystemCommandRunner::Run(const std::vector<std::st
 #endif
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  sigset_t empty_mask, default_signals;
-  sigemptyset(&empty_mask);
-  sigemptyset(&default_signals);
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaddset(&default_signals, sig);
-  }
-  posix_spawnattr_setsigmask(&attr, &empty_mask);
-  posix_spawnattr_setsigdefault(&attr, &default_signals);
   posix_spawnattr_setpgroup(&attr, 0);  // own group: one kill(-pid) reaches its children
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  tasks::SetSpawnSignalDefaults(&attr, POSIX_SPAWN_SETPGROUP);
 
   std::vector<char*> c_argv;
   c_argv.reserve(argv.size() + 1);

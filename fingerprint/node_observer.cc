@@ -76,14 +76,7 @@ absl::StatusOr<std::unique_ptr<NodeObserver>> MakeNodeObserver(const ObserverOpt
     return absl::InvalidArgumentError("failover: MakeNodeObserver needs a CommandRunner");
   }
   ObserverOptions checked = options;
-  const absl::string_view backend = checked.backend;
-  if (backend != kBackendOpenBsdCarp && backend != kBackendFreeBsdCarp &&
-      backend != kBackendKeepalived && backend != kBackendCommand) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("failover: backend ", QuoteForMessage(backend), " is unknown; use \"",
-                     kBackendOpenBsdCarp, "\", \"", kBackendFreeBsdCarp, "\", \"",
-                     kBackendKeepalived, "\" or \"", kBackendCommand, "\""));
-  }
+  const BackendKind backend = checked.backend;
   if (checked.command_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat("failover: command timeout ",
                                                    absl::FormatDuration(checked.command_timeout),
@@ -99,7 +92,7 @@ absl::StatusOr<std::unique_ptr<NodeObserver>> MakeNodeObserver(const ObserverOpt
   if (!checked.group.empty() && !IsPlainName(checked.group)) {
     return absl::InvalidArgumentError(
         absl::StrCat("failover: group ", QuoteForMessage(checked.group),
-                     " is not an interface group name; write group = \"carp\""));
+                     " is not an interface group name; write group = \"edge\""));
   }
   for (std::string& vip : checked.vips) {
     std::optional<std::string> canonical = CanonicalAddress(vip);
@@ -115,16 +108,17 @@ absl::StatusOr<std::unique_ptr<NodeObserver>> MakeNodeObserver(const ObserverOpt
   if (checked.ip_path.empty()) checked.ip_path = "/sbin/ip";
   if (!checked.now) checked.now = [] { return absl::Now(); };
 
-  if (backend == kBackendOpenBsdCarp) {
+  if (backend == BackendKind::kOpenBsdCarp) {
     if (checked.group.empty() && checked.interfaces.empty()) {
       return absl::InvalidArgumentError(
-          "failover: backend \"openbsd-carp\" needs group (the demote group, e.g. \"carp\") or "
+          "failover: backend \"openbsd-carp\" needs group (the demote group, e.g. \"edge\") or "
           "interfaces = [\"carp0\"]");
     }
     return MakeOpenBsdCarpObserver(std::move(checked), runner);
   }
-  if (backend == kBackendFreeBsdCarp) return MakeFreeBsdCarpObserver(std::move(checked), runner);
-  if (backend == kBackendKeepalived) {
+  if (backend == BackendKind::kFreeBsdCarp)
+    return MakeFreeBsdCarpObserver(std::move(checked), runner);
+  if (backend == BackendKind::kKeepalived) {
     if (checked.vips.empty() && checked.state_file.empty()) {
       return absl::InvalidArgumentError(
           "failover: backend \"keepalived\" needs vip (addresses keepalived moves) or state_file "

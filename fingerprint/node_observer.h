@@ -34,15 +34,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "fingerprint/backend_kind.h"
 #include "fingerprint/command_runner.h"
 #include "fingerprint/vrrp_state.h"
 
 namespace carp_exec::fingerprint {
-
-inline constexpr absl::string_view kBackendOpenBsdCarp = "openbsd-carp";
-inline constexpr absl::string_view kBackendFreeBsdCarp = "freebsd-carp";
-inline constexpr absl::string_view kBackendKeepalived = "keepalived";
-inline constexpr absl::string_view kBackendCommand = "command";
 
 struct Observation {
   VrrpState state = VrrpState::kUnknown;  // aggregated, see AggregateVrrpStates
@@ -71,7 +67,7 @@ class NodeObserver {
 };
 
 struct ObserverOptions {
-  std::string backend;                     // one of the kBackend* names
+  BackendKind backend = BackendKind::kOpenBsdCarp;
   std::string group;                       // openbsd-carp: the demote group ("carp", "edge")
   std::vector<std::string> interfaces;     // empty: derived per backend (see above)
   std::vector<std::string> vips;           // addresses that must leave the node; "/prefix" ignored
@@ -89,7 +85,7 @@ struct ObserverOptions {
   std::function<absl::Time()> now;
 };
 
-// Validates `options` (backend known, what the backend needs is set: group for openbsd-carp,
+// Validates `options` (what the backend needs is set: group for openbsd-carp,
 // vips or state_file for keepalived, state_command for command) and returns an observer that
 // runs its commands through `runner`. `runner` is not owned and must outlive the observer.
 absl::StatusOr<std::unique_ptr<NodeObserver>> MakeNodeObserver(const ObserverOptions& options,

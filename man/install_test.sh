@@ -1,7 +1,7 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # cmake --install of the build tree into a temporary prefix: the plugin lands in the plugin
 # dir (executable, answering `version`), the man page in man8.
-set -euo pipefail
+set -eu
 cmake="$1" build="$2" plugin_dir="$3" man_dir="$4"
 prefix="$(mktemp -d "${TMPDIR:-/tmp}/carp_exec_install.XXXXXX")"
 trap 'rm -rf "$prefix"' EXIT

@@ -1,7 +1,7 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Lints carp_exec.8: mandoc -Tlint down to STYLE messages (except references to pages this
 # machine does not have, such as carp(4) on Linux) and groff -mdoc -ww must say nothing.
-set -euo pipefail
+set -eu
 page="$1"
 status=0
 if command -v mandoc >/dev/null; then

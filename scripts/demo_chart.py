@@ -112,7 +112,8 @@ def render(timeline):
                     size=12, colour="#3c4043"))
     out.append(text(20, 69, f"The client sends one GET to the VIP every "
                             f"{timeline.get('probe_interval', 0.05) * 1000:.0f} ms; each procedure "
-                            f"gets its stop request about 1 s after probing began.", size=12,
+                            f"gets its stop request about 1 s after probing began; VIP moves are the "
+                            f"kernel's address events in each edge.", size=12,
                     colour="#3c4043"))
 
     # Legend.

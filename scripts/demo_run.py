@@ -12,14 +12,18 @@ one rolling update per procedure while the client probes the VIP every 50 ms:
   B  old wrapper     demote, sleep, undemote, signal (tests/failover/procedures/wrapper)
   A  raw_exec        signal only (tests/failover/procedures/naive)
 
-While a procedure runs, this script watches the test bed's own records (edge-a's track file,
-the keepalived notify logs, the server's event log) and prints each step as it happens, together
-with the task events carp_exec sends. Afterwards it prints the summary table and writes
+While a procedure runs, this script (through scripts/demo_watch.py) watches the test bed's own
+records (edge-a's track file, the kernel's address events in both edges, the server's event log)
+and prints each step as it happens, together with the task events carp_exec sends and
+keepalived's notify lines (labelled as keepalived's view). VIP moves are the kernel's: the test bed logs `ip -o -ts monitor address` in
+each edge (tests/failover/vip_moves.py); the notify hook is a forked script that can run late.
+After each procedure it compares every step's witnesses (scripts/demo_witnesses.py) and says
+where two disagree by more than 100 ms. Afterwards it prints the summary table and writes
 <out>/timeline.json and the chart <out>/failover-timeline.svg (scripts/demo_chart.py).
 
 Everything the run creates (namespaces, keepalived, plugin, tasks, probes) is removed at the end,
-also on Ctrl-C or SIGTERM. Exit status: 0 when carp_exec lost no request, 1 otherwise, 130 when
-interrupted.
+also on Ctrl-C or SIGTERM. Exit status: 0 when carp_exec lost no request other than one in flight
+at a VIP move (move_losses.py), 1 otherwise, 130 when interrupted.
 """
 
 import argparse
@@ -39,11 +43,14 @@ BENCH_PATH = os.path.join(REPO, "bench", "procedures", "run")
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "failover"))
 import demo_chart  # noqa: E402  (beside this file)
+import demo_witnesses  # noqa: E402  (beside this file)
+import vip_moves  # noqa: E402  (tests/failover)
+from demo_watch import LaneWatcher, PluginLineTap  # noqa: E402
 # The rule for requests lost in flight at a VIP move (windows, error classes), shared with the
 # testbed self-test; failover_e2e applies the same rule in C++ (tests/failover/move_losses.h).
-from move_losses import caught_by_move  # noqa: E402
+from move_losses import (MOVE_WINDOW_AFTER, MOVE_WINDOW_BEFORE, acceptable,  # noqa: E402
+                         caught_by_move, tally)
 
-POLL_SECONDS = 0.01
 LANES = ["D", "B", "A"]
 
 
@@ -81,218 +88,6 @@ class Console:
             self.pending = [p for p in self.pending if not (everything or p[0] <= horizon)]
             for _, text in ready:
                 print(text, flush=True)
-
-
-class LaneWatcher:
-    """Watches the test bed's files during one procedure and reports each step once.
-
-    Sources, all written by the real components: edge-a's track file (the demotion channel; its
-    mtime is the moment of the write), the notify logs of both keepalived (unix time, state), and the
-    event logs of the old and the replacement server (the task's own view of the signal and of the
-    ready check). Times are relative to t0, the moment the probe's output file appeared.
-    """
-
-    def __init__(self, tb, run_dir, key, tag, console):
-        self.key = key
-        self.console = console
-        self.track = tb["CX_TRACK_A"]
-        self.probe_file = os.path.join(run_dir, "client", f"probe-{tag}.jsonl")
-        self.tails = {
-            "state-a": Tail(tb["CX_STATE_LOG_A"]),
-            "state-b": Tail(tb["CX_STATE_LOG_B"]),
-            "old": Tail(os.path.join(run_dir, "edge-a", f"server-{tag}-a1.jsonl")),
-            "new": Tail(os.path.join(run_dir, "edge-a", f"server-{tag}-a2.jsonl")),
-        }
-        self.t0 = None
-        self.events = []  # (wall, kind, text)
-        self.seen = set()
-        self.track_value = "0"
-        self.demoted_wall = None
-        self.track_polled = 0.0  # wall time of the previous look at the track file
-        self.stop_wall = None  # D: from the plugin driver's "start" line
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-
-    def start(self):
-        self.thread.start()
-
-    def stop(self):
-        self.stopping.set()
-        self.thread.join(timeout=2)
-
-    def rel(self, wall):
-        return wall - self.t0 if self.t0 is not None else 0.0
-
-    def report(self, wall, kind, text, once=True):
-        if once:
-            if kind in self.seen:
-                return
-            self.seen.add(kind)
-        self.events.append((wall, kind, text))
-        self.console.add(wall, f"  {self.rel(wall):6.3f} s  {text}")
-
-    def loop(self):
-        for _ in range(int(600 / POLL_SECONDS)):  # bounded: a lane takes ~10 s
-            if self.stopping.is_set():
-                break
-            try:
-                self.poll()
-            except (OSError, ValueError, IndexError, KeyError):
-                pass  # a file half-written or not there yet: read it on the next round
-            self.console.flush()
-            time.sleep(POLL_SECONDS)
-        self.console.flush(everything=True)
-
-    def poll(self):
-        if self.t0 is None:
-            if not os.path.exists(self.probe_file):
-                # Before the probe starts the bed is being reset: remember where the logs end.
-                for tail in self.tails.values():
-                    tail.skip_to_end()
-                self.track_value = read_text(self.track) or "0"
-                self.track_polled = time.time()
-                return
-            self.t0 = time.time()
-            self.console.add(self.t0, f"  {0:6.3f} s  client starts probing the VIP: one GET every "
-                                      f"50 ms (timeout 0.5 s)")
-        self.poll_track()
-        for line in self.tails["state-b"].new_lines():
-            wall, state = float(line.split()[0]), line.split()[1]
-            # Only a move that follows our demotion: edge-b's notify of a set-up step (carp_exec
-            # demotes until its first guarded task is ready) can be written late.
-            if state == "MASTER" and "moved" not in self.seen and \
-                    self.demoted_wall is not None and wall >= self.demoted_wall:
-                after = "" if self.demoted_wall is None else \
-                    f" {(wall - self.demoted_wall) * 1000:.0f} ms after the demotion"
-                self.report(wall, "moved", f"VIP moved to edge-b{after} (edge-b MASTER)")
-        for line in self.tails["state-a"].new_lines():
-            wall, state = float(line.split()[0]), line.split()[1]
-            if state == "MASTER" and "moved" in self.seen:
-                self.report(wall, "back", "VIP back on edge-a (edge-a MASTER again, preempt)")
-        for line in self.tails["old"].new_lines():
-            record = json.loads(line)
-            if record["event"] == "signal":
-                since = ""
-                if self.stop_wall is not None:
-                    since = f", {(record['wall'] - self.stop_wall) * 1000:.0f} ms after the stop request"
-                self.report(record["wall"], "signalled",
-                            f"old task signalled ({record['signal']} seen by the task{since})")
-            elif record["event"] == "exit":
-                self.report(record["wall"], "exited", "old task exited")
-        for line in self.tails["new"].new_lines():
-            record = json.loads(line)
-            if record["event"] == "listening":
-                self.report(record["wall"], "started", "replacement task started")
-            elif record["event"] == "ping":
-                self.report(record["wall"], "ready", "replacement ready (answers /ping)")
-
-    def poll_track(self):
-        now = time.time()
-        value = read_text(self.track)
-        # Empty: read between the writer's truncate and its write; look again next round.
-        if not value or value == self.track_value or not value.lstrip("-").isdigit():
-            self.track_polled = now
-            return
-        # The write happened after our previous look and before this one; the mtime (the
-        # kernel's coarse clock) says when more precisely, if it falls in that interval.
-        wall = min(now, max(os.stat(self.track).st_mtime, self.track_polled))
-        self.track_polled = now
-        before, self.track_value = self.track_value, value
-        if value != "0" and before == "0":
-            self.demoted_wall = wall
-            self.report(wall, "demoted", f"edge-a demoted (track file {value}: keepalived "
-                                         f"priority 150 → {150 - int(value)}, below edge-b's 100)")
-        elif value == "0":
-            kind = "restored" if self.key == "D" else "undemoted"
-            self.report(wall, kind, f"edge-a {kind} (track file 0: priority 150 again)")
-
-    def plugin_line(self, line, run_dir):
-        """One line of failover_e2e --procedure: '<unix time> <event> [text]' (D only)."""
-        parts = line.rstrip("\n").split(" ", 2)
-        if len(parts) < 2:
-            return
-        try:
-            wall = float(parts[0])
-        except ValueError:
-            return
-        if parts[1] == "start":
-            self.stop_wall = wall
-            self.report(wall, "stop", "stop request: StopTask (the rolling update stops the old "
-                                      "task)")
-        elif parts[1] == "event" and len(parts) == 3:
-            text = parts[2].replace(run_dir + "/", "")
-            self.events.append((wall, "plugin", text))
-            self.console.add(wall, f"  {self.rel(wall):6.3f} s      carp_exec task event: {text}")
-        elif parts[1] == "replacement-started":
-            self.report(wall, "replacement", "replacement StartTask")
-
-
-class Tail:
-    """New complete lines of a file that grows by appends."""
-
-    def __init__(self, path):
-        self.path = path
-        self.offset = 0
-
-    def skip_to_end(self):
-        try:
-            self.offset = os.path.getsize(self.path)
-        except OSError:
-            self.offset = 0
-
-    def new_lines(self):
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except OSError:
-            return []
-        end = data.rfind("\n")
-        if end < 0:
-            return []
-        self.offset += len(data[:end + 1].encode("utf-8"))
-        return [line for line in data[:end].split("\n") if line.strip()]
-
-
-def read_text(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
-class PluginLineTap:
-    """Bench keeps its children in a list; the one with a stdin pipe is failover_e2e. Wrapping its
-    stdout shows each line to the watcher as the bench reads it, so the plugin's task events are
-    printed live without changing the bench."""
-
-    class Reader:
-        def __init__(self, raw, on_line):
-            self.raw = raw
-            self.on_line = on_line
-
-        def readline(self):
-            line = self.raw.readline()
-            if line:
-                self.on_line(line)
-            return line
-
-        def __getattr__(self, name):
-            return getattr(self.raw, name)
-
-    def __init__(self, bench):
-        self.on_line = None
-        tap = self
-
-        class Children(list):
-            def append(self, proc):
-                if proc.stdin is not None and proc.stdout is not None:
-                    proc.stdout = PluginLineTap.Reader(
-                        proc.stdout, lambda line: tap.on_line and tap.on_line(line))
-                super().append(proc)
-
-        bench.children = Children()
 
 
 def failure_runs(requests):
@@ -374,6 +169,7 @@ class Demo:
             note = " — in flight while the VIP moved" if at_move == count else ""
             self.console.line(f"    ✗ {count} request{'s' if count != 1 else ''} failed from "
                               f"{start:.3f} s to {end:.3f} s ({error}){note}")
+        self.console.line("\n".join(lane["witness_lines"]))
 
     def collect(self, key, tag, row, watcher):
         client = os.path.join(self.bench.run_dir, "client")
@@ -382,44 +178,95 @@ class Demo:
             summary = json.load(f)
         # t0 precisely: the first request starts when the probe's window starts.
         t0 = records[0]["wall"] if records else watcher.t0 or time.time()
-        start = float(row["events"][0][0]) if row.get("events") else None
-        events = []
-        if start is not None:
-            events.append({"t": start - t0, "kind": "stop", "text": "stop request"})
+        start = float(row["events"][0][0]) if row.get("events") else t0
+        tb = self.bench.tb
+        kernel = vip_moves.read_address_logs(
+            {"edge-a": tb["CX_ADDR_LOG_A"], "edge-b": tb["CX_ADDR_LOG_B"]}, tb["CX_VIP"])
+        notify = vip_moves.read_notify_log(tb["CX_STATE_LOG_A"], "edge-a") + \
+            vip_moves.read_notify_log(tb["CX_STATE_LOG_B"], "edge-b")
+        watched = {}
+        for wall, kind, _ in watcher.events:
+            watched.setdefault(kind, wall)
+        # The task's own log, read whole: the live watcher may have looked away.
+        old_log = os.path.join(self.bench.run_dir, "edge-a", f"server-{tag}-a1.jsonl")
+        for record in read_jsonl(old_log) if os.path.exists(old_log) else []:
+            kind = {"signal": "signalled", "exit": "exited"}.get(record["event"])
+            if kind and kind not in watched:
+                watched[kind] = record["wall"]
+        steps = demo_witnesses.lane_steps(key, start, kernel, notify, watched,
+                                          watcher.plugin_events)
+        used = {step.name: step.used.wall for step in steps}
+
+        events = [{"t": start - t0, "kind": "stop", "text": "stop request"}]
         for wall, kind, text in watcher.events:
             # The chart marks when the replacement could serve: carp_exec's ready check for D,
             # the moment it listened for the others (there the test bed's own check pings later).
-            if kind == "stop" or kind == ("started" if key == "D" else "ready"):
+            # Moves come from the kernel's logs below, read whole.
+            if kind in ("stop", "moved", "left", "back") or \
+                    kind == ("started" if key == "D" else "ready"):
                 continue
-            if start is not None and wall < start:
+            if wall < start:
                 # A file's mtime is the kernel's coarse clock (a few ms behind): nothing the
                 # procedure did can precede its start.
                 wall = start
             events.append({"t": wall - t0, "kind": kind, "text": text})
+        for step_name, kind, text in (("VIP on edge-b", "moved", "VIP moved to edge-b (kernel)"),
+                                      ("VIP left edge-a", "left", "VIP left edge-a (kernel)"),
+                                      ("VIP back on edge-a", "back", "VIP back on edge-a (kernel)")):
+            if used.get(step_name) is not None:
+                events.append({"t": used[step_name] - t0, "kind": kind, "text": text})
         name, what = self.describe(key)
-        # The notify logs are the witnesses here: one instant per move.
-        moves = [(e["t"], e["t"]) for e in events if e["kind"] in ("moved", "back")]
+        # The kernel's address events are the witnesses of the moves (vip_moves.py).
+        window_end = max((r["wall"] + r["latency"] for r in records), default=t0)
+        moves = vip_moves.moves_within(vip_moves.pair_moves(kernel), t0 - MOVE_WINDOW_AFTER,
+                                       window_end + MOVE_WINDOW_BEFORE)
+        move_windows = [(m.first - t0, m.last - t0) for m in moves]
         requests = [{"t": r["wall"] - t0, "latency": r["latency"], "ok": r["ok"],
                      "error": r.get("error"), "status": r.get("status"),
                      "served_by": r.get("served_by")} for r in records]
         for r in requests:
             r["at_move"] = caught_by_move(r["ok"], r["error"], r["t"], r["latency"],
-                                          moves) is not None
+                                          move_windows) is not None
+        # The verdict every failover check uses: nothing lost but in flight at a move, one per move.
+        counts = tally(records, [(m.first, m.last) for m in moves])
+        problems = [p for step in steps for p in step.problems()]
+        on_b = used.get("VIP on edge-b")
         return {
             "key": key, "name": name, "what": what,
             "requests": requests,
             "events": sorted(events, key=lambda e: e["t"]),
+            "moves": [{"to": m.to, "first": m.first - t0, "last": m.last - t0} for m in moves],
+            "witnesses": demo_witnesses.as_json(steps, t0),
+            "witness_lines": demo_witnesses.describe(steps, t0),
             "summary": {
                 "total": summary["total"], "failed": summary["failed"],
                 "failed_at_move": sum(1 for r in requests if r["at_move"]),
+                "per_move": counts["per_move"],
+                "acceptable": acceptable(counts),
                 "longest_gap": summary["longest_gap"],
                 "longest_gap_start": summary["longest_gap_start"],
                 "longest_gap_open": summary["longest_gap_open"],
                 "window": summary["window"],
+                # Stop request → SIGTERM seen by the task (its own log).
                 "time_to_stop": row.get("time_to_signal"),
-                "vip_moved": row.get("vip_moved"),
+                # Stop request → the kernel added the VIP in edge-b.
+                "vip_moved": None if on_b is None else on_b - start,
+                "disagreements": problems,
+                "carp_exec_says": self.carp_exec_says(steps, start) if key == "D" else None,
             },
         }
+
+    @staticmethod
+    def carp_exec_says(steps, start):
+        """The table's figures for carp_exec as its own task events give them, from the stop
+        request: when it signalled the task, and when it saw the VIP leave this node."""
+        found = {}
+        for step in steps:
+            for other in step.others:
+                if other.source == "carp_exec" and other.wall is not None:
+                    found[step.name] = other.wall - start
+        return {"signalled": found.get("task signalled"),
+                "vip_left": found.get("VIP left edge-a")}
 
     def table(self):
         sleep_s = self.bench.wrapper_sleep()
@@ -437,6 +284,7 @@ class Demo:
             out.append(f"  {lane['name']:<13} {str(s['failed']) + ' of ' + str(s['total']):>16} "
                        f"{at_move:>14} {gap:>12} {seconds(s['time_to_stop']):>13} "
                        f"{seconds(s['vip_moved']):>10}")
+        out += self.cross_check()
         out += [
             "",
             f"  keepalived VRRPv3 with advert_int {self.args.advert_int:g} s (production often uses "
@@ -445,7 +293,8 @@ class Demo:
             "(its failures do not depend on it: it undemotes before it signals)",
             "  time to stop: stop request → SIGTERM seen by the task (carp_exec's is the VRRP "
             "takeover it waits for, bounded by confirm_timeout "
-            f"{self.args.confirm_timeout:g} s); VIP moved: stop request → edge-b MASTER",
+            f"{self.args.confirm_timeout:g} s); VIP moved: stop request → the kernel added the VIP "
+            "in edge-b (its address events, not keepalived's notify hook)",
             "  at a VIP move: of the failed requests, those reset or timed out while the VIP changed "
             "node (a connection in flight at that instant is lost, whatever the procedure; it "
             "happens now and then); the others were refused: the VIP led to a node with no server",
@@ -454,6 +303,31 @@ class Demo:
             " (+: still open when probing ended)",
         ]
         self.console.line("\n".join(out))
+
+    def cross_check(self):
+        """carp_exec's row against carp_exec's own task events, within the stated tolerance."""
+        lane = next((x for x in self.lanes if x["key"] == "D" and "error" not in x), None)
+        if lane is None or lane["summary"]["carp_exec_says"] is None:
+            return []
+        s = lane["summary"]
+        says = s["carp_exec_says"]
+        left = next((w["used"]["t"] for w in lane["witnesses"] if w["step"] == "VIP left edge-a"),
+                    None)
+        start = next((e["t"] for e in lane["events"] if e["kind"] == "stop"), 0.0)
+        left = None if left is None else left - start
+        pairs = [("time to stop", s["time_to_stop"], "its signalled event", says["signalled"]),
+                 ("VIP left edge-a (kernel)", left, "\"left this node after\"", says["vip_left"])]
+        parts, problems = [], []
+        tolerance = vip_moves.WITNESS_TOLERANCE
+        for what, ours, name, theirs in pairs:
+            parts.append(f"{what} {seconds(ours)}, {name} {seconds(theirs)}")
+            if ours is None or theirs is None or abs(ours - theirs) > tolerance:
+                problems.append(what)
+        verdict = (f"agree within {tolerance * 1000:.0f} ms" if not problems else
+                   f"⚠ disagree on {', '.join(problems)} (more than {tolerance * 1000:.0f} ms "
+                   "apart, or one saw nothing; the table keeps the task's log and the kernel)")
+        return [f"  carp_exec's own task events, from the stop request: {'; '.join(parts)} — "
+                f"{verdict}"]
 
     def write_outputs(self):
         os.makedirs(self.args.out, exist_ok=True)
@@ -489,7 +363,8 @@ def main():
     build = os.environ.get("CARP_BUILD_DIR", os.path.join(REPO, "build"))
     parser.add_argument("--build-dir", default=build, help="where carp_exec and failover_e2e are")
     parser.add_argument("--out", default=os.path.join(REPO, "demo-out"))
-    parser.add_argument("--prefix", default="cxdemo", help="namespace name prefix")
+    parser.add_argument("--prefix", default=os.environ.get("CX_PREFIX") or "cxdemo",
+                        help="namespace name prefix (default: $CX_PREFIX, else cxdemo)")
     parser.add_argument("--advert-int", type=float, default=0.1)
     parser.add_argument("--wrapper-sleep", default="scaled",
                         help="the old wrapper's sleep in seconds, or 'scaled' = 15 x advert_int")
@@ -541,10 +416,23 @@ def main():
     if any("error" in lane for lane in demo.lanes):
         print("demo: a procedure could not run (see above)", file=sys.stderr)
         return 1
+    disagreements = [f"{lane['name']}: {p}" for lane in demo.lanes
+                     for p in lane["summary"]["disagreements"]]
+    if disagreements:
+        print(f"demo: the witnesses disagreed {len(disagreements)} time(s), each marked ⚠ above "
+              "(the kernel's address events decide when the VIP moved; keepalived's notify hook "
+              "and carp_exec's events are shown beside them):")
+        for line in disagreements:
+            print(f"  {line}")
     lost = carp["summary"]["failed"] - carp["summary"]["failed_at_move"]
     if lost != 0:
         print(f"demo: carp_exec lost {lost} request(s) other than at a VIP move; this should not "
               f"happen: please report it with {json_path}", file=sys.stderr)
+        return 1
+    if not carp["summary"]["acceptable"]:
+        print(f"demo: one VIP move caught more than one of carp_exec's requests (per move: "
+              f"{carp['summary']['per_move']}); a move catches at most the one connection in "
+              f"flight: please report it with {json_path}", file=sys.stderr)
         return 1
     if carp["summary"]["failed_at_move"]:
         print(f"demo: carp_exec's {carp['summary']['failed_at_move']} failed request(s) were in "

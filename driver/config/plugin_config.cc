@@ -1,7 +1,6 @@
 #include "driver/config/plugin_config.h"
 
 #include <exception>
-#include <limits>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -9,6 +8,7 @@
 #include "driver/config/cty_msgpack.h"
 #include "driver/config/field_table.h"
 #include "driver/config/go_duration.h"
+#include "fingerprint/carp_kernel.h"
 
 namespace carp_exec::config {
 namespace {
@@ -20,21 +20,6 @@ absl::StatusOr<log::Level> ParseLogLevel(absl::string_view text) {
   if (log::ParseLevel(text, &level)) return level;
   return absl::InvalidArgumentError(absl::StrCat(
       QuoteForMessage(text), " is not a log level; use trace, debug, info, warn or error"));
-}
-
-// The largest demotion each backend's tool accepts in one step.
-int64_t MaxDemoteBy(FailoverBackend backend) {
-  switch (backend) {
-    case FailoverBackend::kOpenBsdCarp:
-      return 128;  // ifconfig carpdemote
-    case FailoverBackend::kFreeBsdCarp:
-      return 240;  // net.inet.carp.demotion step
-    case FailoverBackend::kKeepalived:
-      return 254;  // VRRP priority span
-    case FailoverBackend::kCommand:
-      return std::numeric_limits<int32_t>::max();
-  }
-  return 1;
 }
 
 absl::Status RequireList(const std::vector<std::string>& list, const FieldPath& path,
@@ -61,8 +46,24 @@ absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
   }
   switch (failover.backend) {
     case FailoverBackend::kOpenBsdCarp:
+      if (failover.group.empty()) {
+        return path.Child("group").Error(
+            "is required for backend \"openbsd-carp\": give the carp interface that carries the "
+            "FailOver IP a group of its own (`ifconfig carp1 group edge`, and `group edge` in "
+            "/etc/hostname.carp1) and set group = \"edge\"");
+      }
       if (auto group = CheckInterfaceGroup(failover.group); !group.ok()) {
         return path.Child("group").Wrap(group.status());
+      }
+      // /etc/rc raises group carp by 128 before netstart and lowers it after rc.local and the
+      // package daemons (OpenBSD etc/rc, "carp interlock"): a crash of ours while rc moves that
+      // counter by 128 would be misread by the ledger's reconciliation.
+      if (failover.group == "carp") {
+        return path.Child("group").Error(
+            "must not be \"carp\": /etc/rc demotes group carp by 128 during boot (its "
+            "interlock) while carp_exec may already run, and every carp interface is in it; "
+            "give the FailOver IP's carp interface a dedicated group (`ifconfig carp1 group "
+            "edge`, `group edge` in /etc/hostname.carp1) and set group = \"edge\"");
       }
       if (failover.interfaces.empty()) failover.interfaces = {"carp0"};
       break;
@@ -87,6 +88,20 @@ absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
       }
       break;
   }
+  if (failover.demote_via != "kernel" && failover.demote_via != "tool") {
+    return path.Child("demote_via")
+        .Error(absl::StrCat("must be \"kernel\" or \"tool\", got ",
+                            QuoteForMessage(failover.demote_via)));
+  }
+  const bool carp = failover.backend == FailoverBackend::kOpenBsdCarp ||
+                    failover.backend == FailoverBackend::kFreeBsdCarp;
+  if (carp && failover.demote_via == "kernel" && !fingerprint::KernelDemotionAvailable()) {
+    return path.Child("demote_via")
+        .Error(
+            "is \"kernel\", but this build has no in-process demotion (OpenBSD and FreeBSD builds "
+            "only); set demote_via = \"tool\"");
+  }
+  if (failover.demote_by == 0) failover.demote_by = fingerprint::DefaultDemoteBy(failover.backend);
   if (failover.confirm_timeout <= absl::ZeroDuration()) {
     return path.Child("confirm_timeout")
         .Error("must be longer than 0s, got \"0s\"; write e.g. confirm_timeout = \"10s\"");
@@ -120,13 +135,13 @@ const FieldTable<FailoverConfig>& FailoverTable() {
   static const auto* table = new FieldTable<F>(
       {
           ParsedField("backend", &F::backend, &ParseFailoverBackend).Required(),
-          StringField("group", &F::group).Default("carp"),
+          StringField("group", &F::group),
           ParsedListField("interfaces", &F::interfaces, &CheckInterfaceName),
           WholeNumberField("demote_by", &F::demote_by,
                            [](const F& earlier) {
-                             return std::pair<int64_t, int64_t>(1, MaxDemoteBy(earlier.backend));
-                           })
-              .Default(50),
+                             return std::pair<int64_t, int64_t>(
+                                 1, fingerprint::MaxDemoteStep(earlier.backend));
+                           }),
           ParsedListField("vip", &F::vip, &ParseIpAddress),
           DurationField("confirm_timeout", &F::confirm_timeout).Default("10s"),
           DurationField("poll_interval", &F::poll_interval).Default("50ms"),
@@ -142,6 +157,7 @@ const FieldTable<FailoverConfig>& FailoverTable() {
               .Default("/sbin/ifconfig"),
           ParsedField("sysctl_path", &F::sysctl_path, &CheckAbsolutePath).Default("/sbin/sysctl"),
           ParsedField("ip_path", &F::ip_path, &CheckAbsolutePath).Default("/sbin/ip"),
+          StringField("demote_via", &F::demote_via).Default(CtyValue::String(DefaultDemoteVia())),
       },
       &ValidateFailover);
   return *table;
@@ -165,28 +181,18 @@ const FieldTable<PluginConfig>& PluginTable() {
 }  // namespace
 
 absl::string_view FailoverBackendName(FailoverBackend backend) {
-  switch (backend) {
-    case FailoverBackend::kOpenBsdCarp:
-      return "openbsd-carp";
-    case FailoverBackend::kFreeBsdCarp:
-      return "freebsd-carp";
-    case FailoverBackend::kKeepalived:
-      return "keepalived";
-    case FailoverBackend::kCommand:
-      return "command";
-  }
-  return "unknown";
+  return fingerprint::BackendKindName(backend);
 }
 
 absl::StatusOr<FailoverBackend> ParseFailoverBackend(absl::string_view text) {
-  for (FailoverBackend backend : {FailoverBackend::kOpenBsdCarp, FailoverBackend::kFreeBsdCarp,
-                                  FailoverBackend::kKeepalived, FailoverBackend::kCommand}) {
-    if (text == FailoverBackendName(backend)) return backend;
-  }
+  absl::StatusOr<FailoverBackend> kind = fingerprint::ParseBackendKind(text);
+  if (kind.ok()) return kind;
   return absl::InvalidArgumentError(absl::StrCat(
-      QuoteForMessage(text),
-      " is not a failover backend; use \"openbsd-carp\", \"freebsd-carp\", \"keepalived\" or "
-      "\"command\""));
+      QuoteForMessage(text), " is not a failover backend; ", fingerprint::kBackendKindChoices));
+}
+
+absl::string_view DefaultDemoteVia() {
+  return fingerprint::KernelDemotionAvailable() ? "kernel" : "tool";
 }
 
 absl::string_view DefaultStateDir() {

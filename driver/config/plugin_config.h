@@ -15,10 +15,12 @@
 #include "driver/config/hclspec_builder.h"
 #include "driver/config/value_parsers.h"
 #include "driver/log/hclog.h"
+#include "fingerprint/backend_kind.h"
 
 namespace carp_exec::config {
 
-enum class FailoverBackend { kOpenBsdCarp, kFreeBsdCarp, kKeepalived, kCommand };
+// One enum for the whole plugin (fingerprint/backend_kind.h); this name is the config's view.
+using FailoverBackend = fingerprint::BackendKind;
 
 // "openbsd-carp", "freebsd-carp", "keepalived", "command".
 absl::string_view FailoverBackendName(FailoverBackend backend);
@@ -27,14 +29,18 @@ absl::StatusOr<FailoverBackend> ParseFailoverBackend(absl::string_view text);
 // The `failover { ... }` block. Present means failover is on for tasks with failover = true.
 struct FailoverConfig {
   FailoverBackend backend = FailoverBackend::kOpenBsdCarp;  // required
-  std::string group;                    // "carp": interface group whose demote counter we raise
+  // openbsd-carp: the interface group whose demote counter we raise; required, and never
+  // "carp" (rc's boot-time interlock group, see ValidateFailover).
+  std::string group;
   std::vector<std::string> interfaces;  // observed; when not given: openbsd-carp ["carp0"], else []
-  int demote_by = 0;                    // 50; openbsd 1..128, freebsd 1..240, keepalived 1..254
-  std::vector<IpAddress> vip;           // addresses that must leave this node
-  absl::Duration confirm_timeout;       // "10s", > 0
-  absl::Duration poll_interval;         // "50ms", > 0 and < confirm_timeout
-  absl::Duration settle;                // "0s"
-  absl::Duration recover_stop_grace;    // "1m", > 0 and <= 1h: see FailoverCoordinator
+  // Unset: fingerprint::DefaultDemoteBy (240 freebsd-carp, else 50); at most
+  // fingerprint::MaxDemoteStep (openbsd 128, freebsd 240, keepalived 254).
+  int demote_by = 0;
+  std::vector<IpAddress> vip;         // addresses that must leave this node
+  absl::Duration confirm_timeout;     // "10s", > 0
+  absl::Duration poll_interval;       // "50ms", > 0 and < confirm_timeout
+  absl::Duration settle;              // "0s"
+  absl::Duration recover_stop_grace;  // "1m", > 0 and <= 1h: see FailoverCoordinator
   std::vector<std::string> confirm_command;
   std::string track_file;                    // keepalived: required, absolute
   std::string state_file;                    // keepalived: optional, absolute
@@ -44,6 +50,10 @@ struct FailoverConfig {
   std::string ifconfig_path;                 // "/sbin/ifconfig"
   std::string sysctl_path;                   // "/sbin/sysctl"
   std::string ip_path;                       // "/sbin/ip" (Debian 12's iproute2 installs /sbin/ip)
+  // openbsd-carp / freebsd-carp: "kernel" changes the counter in-process (SIOCSIFGATTR,
+  // sysctlbyname: fingerprint/carp_kernel.h), "tool" runs ifconfig_path / sysctl_path.
+  // Default: "kernel" in OpenBSD and FreeBSD builds, "tool" elsewhere.
+  std::string demote_via;
 };
 
 struct PluginConfig {
@@ -63,6 +73,9 @@ absl::StatusOr<PluginConfig> DecodePluginConfig(absl::string_view msgpack);
 
 // The schema returned by ConfigSchema. Built once; never changes.
 const hclspec::Spec& PluginConfigSchema();
+
+// The demote_via default for the platform this was built for.
+absl::string_view DefaultDemoteVia();
 
 // The state_dir default for the platform this was built for.
 absl::string_view DefaultStateDir();

@@ -28,7 +28,16 @@ std::string DecodeError(const CtyValue& config) {
   return decoded.ok() ? "(decoded)" : std::string(decoded.status().message());
 }
 
+// openbsd-carp requires a dedicated group; tests that are about something else get "edge".
 CtyValue WithFailover(std::vector<CtyValue::Entry> failover) {
+  bool openbsd = false, has_group = false;
+  for (const CtyValue::Entry& entry : failover) {
+    has_group = has_group || entry.first == "group";
+    openbsd =
+        openbsd || (entry.first == "backend" && entry.second.kind() == CtyValue::Kind::kString &&
+                    entry.second.string() == "openbsd-carp");
+  }
+  if (openbsd && !has_group) failover.emplace_back("group", V::String("edge"));
   return V::Map({{"failover", V::Map(std::move(failover))}});
 }
 
@@ -76,6 +85,35 @@ TEST(PluginConfigTest, GivenValuesWin) {
   EXPECT_EQ(config->denied_envvars, (std::vector<std::string>{"AWS_*", "SECRET"}));
 }
 
+TEST(PluginConfigTest, OpenBsdGroupIsRequiredAndNeverRcsInterlockGroup) {
+  EXPECT_EQ(DecodeError(V::Map({{"failover", V::Map({{"backend", V::String("openbsd-carp")}})}})),
+            "plugin config: failover.group is required for backend \"openbsd-carp\": give the "
+            "carp interface that carries the FailOver IP a group of its own (`ifconfig carp1 "
+            "group edge`, and `group edge` in /etc/hostname.carp1) and set group = \"edge\"");
+  std::string carp = DecodeError(
+      WithFailover({{"backend", V::String("openbsd-carp")}, {"group", V::String("carp")}}));
+  EXPECT_NE(carp.find("failover.group must not be \"carp\""), std::string::npos) << carp;
+  EXPECT_NE(carp.find("/etc/rc demotes group carp by 128"), std::string::npos) << carp;
+  EXPECT_NE(carp.find("set group = \"edge\""), std::string::npos) << carp;
+}
+
+TEST(PluginConfigTest, DemoteViaKernelNeedsABsdBuild) {
+  EXPECT_EQ(DecodeError(WithFailover(
+                {{"backend", V::String("freebsd-carp")}, {"demote_via", V::String("kernel")}})),
+            "plugin config: failover.demote_via is \"kernel\", but this build has no in-process "
+            "demotion (OpenBSD and FreeBSD builds only); set demote_via = \"tool\"");
+  EXPECT_EQ(DecodeError(WithFailover(
+                {{"backend", V::String("openbsd-carp")}, {"demote_via", V::String("ioctl")}})),
+            "plugin config: failover.demote_via must be \"kernel\" or \"tool\", got \"ioctl\"");
+  // Other backends never use it.
+  EXPECT_TRUE(DecodeLikeNomad(WithFailover({{"backend", V::String("command")},
+                                            {"demote_via", V::String("kernel")},
+                                            {"demote_command", V::StringList({"/bin/true"})},
+                                            {"restore_command", V::StringList({"/bin/true"})},
+                                            {"state_command", V::StringList({"/bin/true"})}}))
+                  .ok());
+}
+
 TEST(PluginConfigTest, FailoverDefaults) {
   absl::StatusOr<PluginConfig> config =
       DecodeLikeNomad(WithFailover({{"backend", V::String("openbsd-carp")}}));
@@ -83,7 +121,7 @@ TEST(PluginConfigTest, FailoverDefaults) {
   ASSERT_TRUE(config->failover.has_value());
   const FailoverConfig& f = *config->failover;
   EXPECT_EQ(f.backend, FailoverBackend::kOpenBsdCarp);
-  EXPECT_EQ(f.group, "carp");
+  EXPECT_EQ(f.group, "edge");
   EXPECT_EQ(f.interfaces, (std::vector<std::string>{"carp0"}));
   EXPECT_EQ(f.demote_by, 50);
   EXPECT_TRUE(f.vip.empty());
@@ -97,12 +135,15 @@ TEST(PluginConfigTest, FailoverDefaults) {
   EXPECT_EQ(f.ifconfig_path, "/sbin/ifconfig");
   EXPECT_EQ(f.sysctl_path, "/sbin/sysctl");
   EXPECT_EQ(f.ip_path, "/sbin/ip");
+  EXPECT_EQ(f.demote_via, "tool");  // Linux build: no in-process demotion
 
   // Only openbsd-carp derives interfaces.
   absl::StatusOr<PluginConfig> freebsd =
       DecodeLikeNomad(WithFailover({{"backend", V::String("freebsd-carp")}}));
   ASSERT_TRUE(freebsd.ok()) << freebsd.status();
   EXPECT_TRUE(freebsd->failover->interfaces.empty());
+  // FreeBSD's demotion only adds to advskew, capped at 240: the default step crosses any gap.
+  EXPECT_EQ(freebsd->failover->demote_by, 240);
   // A bare block sent without schema defaults gets them from the table too.
   absl::StatusOr<PluginConfig> bare =
       DecodePluginConfig(*EncodeCtyMsgpack(WithFailover({{"backend", V::String("openbsd-carp")}})));
@@ -262,13 +303,14 @@ TEST(PluginConfigTest, FailoverOptionErrors) {
        "group, interfaces, demote_by, vip, confirm_timeout, poll_interval, settle, "
        "recover_stop_grace, "
        "confirm_command, track_file, state_file, demote_command, restore_command, state_command, "
-       "ifconfig_path, sysctl_path, ip_path"},
+       "ifconfig_path, sysctl_path, ip_path, demote_via"},
       {{{"backend", V::String("openbsd-carp")}, {"group", V::String("carp1")}},
        "plugin config: failover.group: \"carp1\" is not an interface group name; use 1 to 15 "
-       "letters, digits, '.', '_' or '-', not ending in a digit, e.g. \"carp\""},
+       "letters, digits, '.', '_' or '-', not ending in a digit, e.g. \"edge\""},
       {{{"backend", V::String("openbsd-carp")}, {"group", V::String("")}},
-       "plugin config: failover.group: \"\" is not an interface group name; use 1 to 15 "
-       "letters, digits, '.', '_' or '-', not ending in a digit, e.g. \"carp\""},
+       "plugin config: failover.group is required for backend \"openbsd-carp\": give the carp "
+       "interface that carries the FailOver IP a group of its own (`ifconfig carp1 group edge`, "
+       "and `group edge` in /etc/hostname.carp1) and set group = \"edge\""},
       {{{"backend", V::String("openbsd-carp")}, {"interfaces", V::StringList({"carp0", "c p"})}},
        "plugin config: failover.interfaces[1]: \"c p\" is not an interface name; use 1 to 15 "
        "letters, digits, '.', '_' or '-', e.g. \"carp0\""},
@@ -347,13 +389,14 @@ TEST(PluginConfigTest, SchemaShape) {
   EXPECT_EQ(failover.name(), "failover");
   EXPECT_FALSE(failover.required());
   const auto& f = failover.nested().object().attributes();
-  EXPECT_EQ(f.size(), 18u);
+  EXPECT_EQ(f.size(), 19u);
+  EXPECT_EQ(f.at("demote_via").default_().default_().literal().value(), "\"tool\"");  // Linux
   EXPECT_EQ(f.at("backend").attr().type(), "string");
   EXPECT_TRUE(f.at("backend").attr().required());
-  EXPECT_EQ(f.at("group").default_().default_().literal().value(), "\"carp\"");
+  // No default group (openbsd-carp requires a dedicated one) and a per-backend demote_by.
+  EXPECT_EQ(f.at("group").attr().type(), "string");
   EXPECT_EQ(f.at("interfaces").attr().type(), "list(string)");
-  EXPECT_EQ(f.at("demote_by").default_().primary().attr().type(), "number");
-  EXPECT_EQ(f.at("demote_by").default_().default_().literal().value(), "50");
+  EXPECT_EQ(f.at("demote_by").attr().type(), "number");
   EXPECT_EQ(f.at("vip").attr().type(), "list(string)");
   EXPECT_EQ(f.at("confirm_timeout").default_().default_().literal().value(), "\"10s\"");
   EXPECT_EQ(f.at("poll_interval").default_().default_().literal().value(), "\"50ms\"");
@@ -367,7 +410,7 @@ TEST(PluginConfigTest, SchemaShape) {
     EXPECT_EQ(f.at(list).attr().type(), "list(string)") << list;
   }
   // Every Attr carries its name (Nomad's Default passes none down).
-  EXPECT_EQ(f.at("demote_by").default_().primary().attr().name(), "demote_by");
+  EXPECT_EQ(f.at("demote_by").attr().name(), "demote_by");
   EXPECT_EQ(&PluginConfigSchema(), &spec);  // built once
 }
 

@@ -188,7 +188,7 @@ absl::StatusOr<std::string> CheckInterfaceGroup(absl::string_view text) {
   if (!name.ok() || absl::ascii_isdigit(static_cast<unsigned char>(text.back()))) {
     return Bad(text,
                "is not an interface group name; use 1 to 15 letters, digits, '.', '_' or"
-               " '-', not ending in a digit, e.g. \"carp\"");
+               " '-', not ending in a digit, e.g. \"edge\"");
   }
   return name;
 }

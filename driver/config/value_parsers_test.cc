@@ -112,7 +112,7 @@ TEST(PathAndNameChecksTest, Work) {
   EXPECT_TRUE(CheckInterfaceGroup("carp").ok());
   EXPECT_EQ(CheckInterfaceGroup("carp1").status().message(),
             "\"carp1\" is not an interface group name; use 1 to 15 letters, digits, '.', '_' or "
-            "'-', not ending in a digit, e.g. \"carp\"");
+            "'-', not ending in a digit, e.g. \"edge\"");
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 #include "driver/failover/failover_handshake.h"
 #include "driver/failover/failover_test_support.h"
 #include "driver/failover/temp_dir_for_test.h"
+#include "driver/tasks/boot_token.h"
+#include "fingerprint/backend_kind.h"
 #include "fingerprint/command_runner.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -201,10 +203,12 @@ TEST_F(CarpFakesTest, FreeBsdObserverThroughTheFakes) {
   EXPECT_FALSE(after->holds_vip);
 }
 
-TEST_F(CarpFakesTest, BootIdComesFromTheKernel) {
-  // On Linux the kernel's boot_id wins; the sysctl fallback is what the BSDs use.
-  std::string id = ReadBootId(&runner_, config_.sysctl_path);
+TEST_F(CarpFakesTest, BootIdIsTheBootTokenNotKernBoottime) {
+  // The ledger's boot id is the boot token (Linux: the kernel's boot_id); kern.boottime, which
+  // a clock step moves, is no longer asked for (the fake sysctl still answers it).
+  std::string id = ReadBootId();
   EXPECT_FALSE(id.empty());
+  EXPECT_EQ(id, tasks::CurrentBootToken().value_or("unreadable"));
 }
 
 TEST_F(CarpFakesTest, CoordinatorRollingUpdateThroughTheFakes) {
@@ -235,6 +239,205 @@ TEST_F(CarpFakesTest, CoordinatorRollingUpdateThroughTheFakes) {
   EXPECT_EQ(Log(),
             "ifconfig -g carp carpdemote 50 (0 -> 50)\n"
             "ifconfig -g carp -carpdemote 50 (50 -> 0)\n");
+}
+
+// ------------------------------------------------- the kernels' rules (README "What the BSD
+// kernels do")
+
+// Queries the fake until the state is `want`, at most `limit` times; returns the number of
+// queries it took, or -1.
+int QueriesUntil(fingerprint::NodeObserver& observer, VrrpState want, int limit) {
+  for (int i = 1; i <= limit; ++i) {
+    absl::StatusOr<fingerprint::Observation> seen = observer.Observe();
+    if (seen.ok() && seen->state == want) return i;
+  }
+  return -1;
+}
+
+TEST_F(CarpFakesTest, OpenBsdRestoreSendsNoAdvertSoFailbackWaitsForThePeersAdvert) {
+  WriteText(state_ + "/peer_advert_every", "3\n");
+  auto backend = MakeOpenBsdCarpBackend(config_.ifconfig_path, "carp", &runner_);
+  auto observer = Observer();
+  ASSERT_NE(observer, nullptr);
+  ASSERT_EQ(QueriesUntil(*observer, VrrpState::kMaster, 1), 1);
+  ASSERT_TRUE(backend->Demote(50).ok());
+  EXPECT_EQ(QueriesUntil(*observer, VrrpState::kBackup, 1), 1);  // advertised at once
+  ASSERT_TRUE(backend->Restore(50).ok());
+  // -carpdemote sends nothing: MASTER comes back with the peer's third advert, not before.
+  EXPECT_EQ(QueriesUntil(*observer, VrrpState::kMaster, 10), 3);
+}
+
+TEST_F(CarpFakesTest, OpenBsdFailbackNeedsPreemptOnThePreferredNode) {
+  WriteText(state_ + "/preempt", "0\n");
+  auto backend = MakeOpenBsdCarpBackend(config_.ifconfig_path, "carp", &runner_);
+  auto observer = Observer();
+  ASSERT_NE(observer, nullptr);
+  ASSERT_TRUE(backend->Demote(50).ok());
+  ASSERT_EQ(QueriesUntil(*observer, VrrpState::kBackup, 1), 1);
+  ASSERT_TRUE(backend->Restore(50).ok());
+  EXPECT_EQ(QueriesUntil(*observer, VrrpState::kMaster, 10), -1);
+}
+
+TEST_F(CarpFakesTest, OpenBsdHigherDemoteCountMovesTheMasterWithoutPeerPreempt) {
+  WriteText(state_ + "/peer_preempt", "0\n");
+  auto backend = MakeOpenBsdCarpBackend(config_.ifconfig_path, "carp", &runner_);
+  auto observer = Observer();
+  ASSERT_NE(observer, nullptr);
+  ASSERT_TRUE(backend->Demote(1).ok());
+  EXPECT_EQ(QueriesUntil(*observer, VrrpState::kBackup, 1), 1);
+}
+
+TEST_F(CarpFakesTest, OpenBsdBackendRefusesAnInterfaceOutsideTheGroup) {
+  WriteText(state_ + "/group.edge", "0\n");  // the group exists, carp0 is not in it
+  auto backend = MakeOpenBsdCarpBackend(config_.ifconfig_path, "edge", &runner_, {"carp0"});
+  absl::Status s = backend->CheckUsable();
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("interface carp0 is not in group edge"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("ifconfig carp0 group edge"));
+
+  WriteText(state_ + "/iface.carp0", "inet=192.0.2.10 groups=\"carp edge\"\n");
+  EXPECT_TRUE(backend->CheckUsable().ok()) << backend->CheckUsable();
+}
+
+class FreeBsdFakesTest : public CarpFakesTest {
+ protected:
+  void SetUp() override {
+    CarpFakesTest::SetUp();
+    WriteText(state_ + "/os", "freebsd\n");
+    config_.backend = config::FailoverBackend::kFreeBsdCarp;
+    config_.interfaces = {"carp0"};
+    config_.demote_by = fingerprint::DefaultDemoteBy(config_.backend);
+  }
+  HandoverReport HandOverOnce() {
+    auto backend = MakeFreeBsdCarpBackend(config_.sysctl_path, &runner_, config_.ifconfig_path,
+                                          config_.interfaces);
+    auto observer = Observer();
+    EXPECT_EQ(QueriesUntil(*observer, VrrpState::kMaster, 1), 1);  // the fake settles MASTER
+    FakeClock clock;
+    RecordingSink sink;
+    FailoverHandshake handshake(
+        TaskRef{"t", "a", "traefik"},
+        {&config_, backend->Target(), observer.get(), &runner_, &clock, &sink});
+    return handshake.Run([&]() -> absl::StatusOr<LedgerChange> {
+      if (absl::Status s = backend->Demote(config_.demote_by); !s.ok()) return s;
+      LedgerChange change;
+      change.changed = true;
+      change.share_after = config_.demote_by;
+      return change;
+    });
+  }
+};
+
+TEST_F(FreeBsdFakesTest, DefaultStepCrossesAnyAdvskewGap) {
+  WriteText(state_ + "/peer_advskew", "239\n");
+  config_.confirm_timeout = absl::Milliseconds(200);
+  HandoverReport report = HandOverOnce();
+  EXPECT_TRUE(report.confirmed) << report.summary;
+}
+
+TEST_F(FreeBsdFakesTest, AStepBelowTheGapNeverMovesTheVip) {
+  // advskew 0 + 50 is still below the peer's 100: the peer never preempts (the old default).
+  config_.demote_by = 50;
+  config_.confirm_timeout = absl::Milliseconds(200);
+  HandoverReport report = HandOverOnce();
+  EXPECT_FALSE(report.confirmed);
+  EXPECT_THAT(report.summary, HasSubstr("still MASTER"));
+}
+
+TEST_F(FreeBsdFakesTest, WithoutPreemptOnThePeerTheVipStays) {
+  WriteText(state_ + "/peer_preempt", "0\n");
+  config_.confirm_timeout = absl::Milliseconds(200);
+  EXPECT_FALSE(HandOverOnce().confirmed);
+}
+
+TEST_F(FreeBsdFakesTest, BackendRefusesPreemptOffAndAnAdvskewAtTheCap) {
+  auto backend = MakeFreeBsdCarpBackend(config_.sysctl_path, &runner_, config_.ifconfig_path,
+                                        config_.interfaces);
+  ASSERT_TRUE(backend->CheckUsable().ok()) << backend->CheckUsable();
+  WriteText(state_ + "/preempt", "0\n");
+  absl::Status s = backend->CheckUsable();
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("net.inet.carp.preempt is 0"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("sysctl net.inet.carp.preempt=1"));
+
+  WriteText(state_ + "/preempt", "1\n");
+  WriteText(state_ + "/iface.carp0", "inet=192.0.2.10 advskew=240\n");
+  s = backend->CheckUsable();
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("carp0 vhid 1 has advskew 240"));
+
+  // No interfaces configured: every carp vhid from `ifconfig -a` is checked.
+  auto all = MakeFreeBsdCarpBackend(config_.sysctl_path, &runner_, config_.ifconfig_path, {});
+  EXPECT_FALSE(all->CheckUsable().ok());
+}
+
+TEST_F(FreeBsdFakesTest, RestoreWaitsForThePeersAdvertAndOurPreempt) {
+  auto backend = MakeFreeBsdCarpBackend(config_.sysctl_path, &runner_, config_.ifconfig_path,
+                                        config_.interfaces);
+  auto observer = Observer();
+  ASSERT_NE(observer, nullptr);
+  ASSERT_TRUE(backend->Demote(240).ok());
+  ASSERT_EQ(QueriesUntil(*observer, VrrpState::kBackup, 1), 1);
+  ASSERT_TRUE(backend->Restore(240).ok());
+  EXPECT_EQ(QueriesUntil(*observer, VrrpState::kMaster, 10), 2);  // the peer's next advert
+}
+
+// ------------------------------------------------- event-driven confirmation
+
+// Reports a change at once on every Wait and counts the waits.
+class ImmediateEvents final : public fingerprint::ChangeEventSource {
+ public:
+  explicit ImmediateEvents(int* waits) : waits_(waits) {}
+  bool Wait(absl::Time) override {
+    ++*waits_;
+    return true;
+  }
+  absl::string_view Describe() const override { return "test"; }
+
+ private:
+  int* waits_;
+};
+
+TEST_F(CarpFakesTest, AnEventEndsTheWaitAndTheConditionIsCheckedAtOnce) {
+  WriteText(state_ + "/lag", "2\n");  // two more queries see MASTER after the demotion
+  auto backend = MakeOpenBsdCarpBackend(config_.ifconfig_path, "carp", &runner_);
+  auto observer = Observer();
+  ASSERT_NE(observer, nullptr);
+  ASSERT_TRUE(observer->Observe().ok());
+  FakeClock clock;
+  RecordingSink sink;
+  int waits = 0;
+  bool opened_before_demotion = false;
+  FailoverHandshake::Parts parts{&config_, backend->Target(), observer.get(), &runner_, &clock,
+                                 &sink};
+  FailoverHandshake handshake(TaskRef{"t", "a", "traefik"}, parts);
+  handshake.set_open_events([&]() -> std::unique_ptr<fingerprint::ChangeEventSource> {
+    opened_before_demotion = Log().empty();
+    return std::make_unique<ImmediateEvents>(&waits);
+  });
+  HandoverReport report = handshake.Run([&]() -> absl::StatusOr<LedgerChange> {
+    if (absl::Status s = backend->Demote(50); !s.ok()) return s;
+    LedgerChange change;
+    change.changed = true;
+    change.share_after = 50;
+    return change;
+  });
+  EXPECT_TRUE(report.confirmed) << report.summary;
+  EXPECT_TRUE(opened_before_demotion);
+  EXPECT_EQ(waits, 2);                             // one wake per poll after the first
+  EXPECT_EQ(clock.slept(), absl::ZeroDuration());  // no poll interval was slept out
+}
+
+TEST_F(CarpFakesTest, InKernelDemotionOutsideTheBsdsSaysUseTheTool) {
+  auto openbsd = MakeOpenBsdCarpBackend(config_.ifconfig_path, "carp", &runner_, {}, true);
+  absl::Status s = openbsd->Demote(50);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("demote_via = \"tool\""));
+  EXPECT_FALSE(openbsd->CheckUsable().ok());
+  auto freebsd =
+      MakeFreeBsdCarpBackend(config_.sysctl_path, &runner_, config_.ifconfig_path, {}, true);
+  EXPECT_FALSE(freebsd->CurrentCount().ok());
+  EXPECT_EQ(Log(), "");  // nothing ran: the tools are not the fallback once kernel is chosen
 }
 
 TEST(KeepalivedBackendTest, WritesTheTrackFile) {

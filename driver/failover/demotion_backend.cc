@@ -10,8 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "driver/failover/atomic_file.h"
-#include "fingerprint/freebsd_carp.h"
-#include "fingerprint/openbsd_carp.h"
+#include "fingerprint/backend_kind.h"
+#include "fingerprint/carp_kernel.h"
+#include "fingerprint/carp_tools.h"
 
 namespace carp_exec::failover {
 namespace {
@@ -43,47 +44,50 @@ absl::Status CheckTool(CommandRunner* runner, absl::string_view setting, const s
                                                     setting, " to the tool's path"));
 }
 
-absl::Status CheckAmount(absl::string_view backend, int amount, int max_step) {
-  if (amount < 1 || amount > max_step) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(backend, ": demotion step ", amount, " is outside 1..", max_step));
-  }
-  return absl::OkStatus();
+fingerprint::CarpTools Tools(CommandRunner* runner, std::string ifconfig_path,
+                             std::string sysctl_path) {
+  return fingerprint::CarpTools{runner, std::move(ifconfig_path), std::move(sysctl_path),
+                                kBackendCommandTimeout};
 }
 
 class OpenBsdCarpBackend final : public DemotionBackend {
  public:
-  OpenBsdCarpBackend(std::string ifconfig_path, std::string group, CommandRunner* runner)
-      : ifconfig_(std::move(ifconfig_path)), group_(std::move(group)), runner_(runner) {}
+  OpenBsdCarpBackend(std::string ifconfig_path, std::string group, CommandRunner* runner,
+                     std::vector<std::string> interfaces, bool in_kernel)
+      : tools_(Tools(runner, std::move(ifconfig_path), "")),
+        group_(std::move(group)),
+        interfaces_(std::move(interfaces)),
+        in_kernel_(in_kernel) {}
 
-  absl::string_view Name() const override { return "openbsd-carp"; }
+  absl::string_view Name() const override {
+    return fingerprint::BackendKindName(fingerprint::BackendKind::kOpenBsdCarp);
+  }
   std::string Target() const override { return absl::StrCat("group ", group_); }
   CounterKind Kind() const override { return CounterKind::kSharedCounter; }
-  // carp(4) accepts 0..128 per SIOCSIFGATTR request.
-  int MaxStep() const override { return 128; }
+  int MaxStep() const override { return fingerprint::kOpenBsdMaxDemoteStep; }
 
-  absl::Status Demote(int amount) override { return Change("carpdemote", amount); }
-  absl::Status Restore(int amount) override { return Change("-carpdemote", amount); }
+  absl::Status Demote(int amount) override { return Change(amount); }
+  absl::Status Restore(int amount) override { return Change(-amount); }
 
   absl::StatusOr<std::optional<int>> CurrentCount() override {
-    absl::StatusOr<CommandResult> result = RunChecked(runner_, {ifconfig_, "-g", group_});
-    if (!result.ok()) return result.status();
-    absl::StatusOr<int> count = fingerprint::ParseOpenBsdDemoteCount(result->out);
-    if (!count.ok()) {
-      return absl::InternalError(
-          absl::StrCat("`", ifconfig_, " -g ", group_,
-                       "` printed something unexpected: ", count.status().message()));
-    }
+    absl::StatusOr<int> count = in_kernel_ ? fingerprint::KernelReadGroupDemoteCount(group_)
+                                           : fingerprint::ReadGroupDemoteCount(tools_, group_);
+    if (!count.ok()) return count.status();
     return std::optional<int>(*count);
   }
 
+  // The tool, the group's counter, and that every observed interface is in the group (a
+  // demotion of a group reaches its members only: sys/netinet/ip_carp.c).
   absl::Status CheckUsable() override {
     if (group_.empty()) {
       return absl::FailedPreconditionError(
-          "failover: backend openbsd-carp needs `group` (the interface group to demote, e.g. "
-          "group = \"carp\")");
+          "failover: backend openbsd-carp needs `group` (a dedicated interface group of the "
+          "carp interface, e.g. group = \"edge\")");
     }
-    if (absl::Status s = CheckTool(runner_, "ifconfig_path", ifconfig_); !s.ok()) return s;
+    // ifconfig is still needed to read the members (and by the observer).
+    if (absl::Status s = CheckTool(tools_.runner, "ifconfig_path", tools_.ifconfig_path); !s.ok()) {
+      return s;
+    }
     absl::StatusOr<std::optional<int>> count = CurrentCount();
     if (!count.ok()) {
       return absl::FailedPreconditionError(
@@ -91,81 +95,92 @@ class OpenBsdCarpBackend final : public DemotionBackend {
                        count.status().message(),
                        "); check that the group exists (`ifconfig carpN group ", group_, "`)"));
     }
-    return absl::OkStatus();
+    absl::StatusOr<std::vector<fingerprint::CarpInterfaceStatus>> members =
+        fingerprint::ReadCarpInterfaces(tools_, fingerprint::CarpOs::kOpenBsd, interfaces_, group_);
+    if (!members.ok()) return members.status();
+    return fingerprint::CheckGroupMembers(*members, group_);
   }
 
  private:
-  absl::Status Change(absl::string_view verb, int amount) {
-    if (absl::Status s = CheckAmount(Name(), amount, MaxStep()); !s.ok()) return s;
-    return RunChecked(runner_, {ifconfig_, "-g", group_, std::string(verb), absl::StrCat(amount)})
-        .status();
+  absl::Status Change(int delta) {
+    return in_kernel_ ? fingerprint::KernelChangeGroupDemoteCount(group_, delta)
+                      : fingerprint::ChangeGroupDemoteCount(tools_, group_, delta);
   }
 
-  std::string ifconfig_;
+  fingerprint::CarpTools tools_;
   std::string group_;
-  CommandRunner* runner_;
+  std::vector<std::string> interfaces_;
+  bool in_kernel_;  // SIOCSIFGATTR in-process instead of ifconfig
 };
-
-inline constexpr char kFreeBsdDemotion[] = "net.inet.carp.demotion";
 
 class FreeBsdCarpBackend final : public DemotionBackend {
  public:
-  FreeBsdCarpBackend(std::string sysctl_path, CommandRunner* runner)
-      : sysctl_(std::move(sysctl_path)), runner_(runner) {}
+  FreeBsdCarpBackend(std::string sysctl_path, CommandRunner* runner, std::string ifconfig_path,
+                     std::vector<std::string> interfaces, bool in_kernel)
+      : tools_(Tools(runner, std::move(ifconfig_path), std::move(sysctl_path))),
+        interfaces_(std::move(interfaces)),
+        in_kernel_(in_kernel) {}
 
-  absl::string_view Name() const override { return "freebsd-carp"; }
-  std::string Target() const override { return kFreeBsdDemotion; }
+  absl::string_view Name() const override {
+    return fingerprint::BackendKindName(fingerprint::BackendKind::kFreeBsdCarp);
+  }
+  std::string Target() const override { return "net.inet.carp.demotion"; }
   CounterKind Kind() const override { return CounterKind::kSharedCounter; }
-  // The kernel caps the advertised skew at 240; one write can carry any amount.
-  int MaxStep() const override { return 240; }
+  // The kernel caps the advertised skew at 240; a larger step changes nothing the peer sees.
+  int MaxStep() const override { return fingerprint::kFreeBsdMaxSkew; }
 
   // Writing the sysctl adds the written value to the demotion (carp_demote_adj).
-  absl::Status Demote(int amount) override { return Change(amount); }
-  absl::Status Restore(int amount) override { return Change(-amount); }
+  absl::Status Demote(int amount) override { return Adjust(amount); }
+  absl::Status Restore(int amount) override { return Adjust(-amount); }
 
   absl::StatusOr<std::optional<int>> CurrentCount() override {
-    absl::StatusOr<CommandResult> result = RunChecked(runner_, {sysctl_, "-n", kFreeBsdDemotion});
-    if (!result.ok()) return result.status();
-    absl::StatusOr<int> count = fingerprint::ParseFreeBsdDemotion(result->out);
-    if (!count.ok()) {
-      return absl::InternalError(
-          absl::StrCat("`", sysctl_, " -n ", kFreeBsdDemotion,
-                       "` printed something unexpected: ", count.status().message()));
-    }
+    absl::StatusOr<int> count = in_kernel_ ? fingerprint::KernelReadFreeBsdDemotion()
+                                           : fingerprint::ReadFreeBsdDemotion(tools_);
+    if (!count.ok()) return count.status();
     return std::optional<int>(*count);
   }
 
+  // The tool, the counter, and the facts a hand-over needs that do not depend on the peer:
+  // net.inet.carp.preempt=1 and an own advskew below 240 (fingerprint/carp_tools.h).
   absl::Status CheckUsable() override {
-    if (absl::Status s = CheckTool(runner_, "sysctl_path", sysctl_); !s.ok()) return s;
+    if (absl::Status s = CheckTool(tools_.runner, "sysctl_path", tools_.sysctl_path); !s.ok()) {
+      return s;
+    }
     absl::StatusOr<std::optional<int>> count = CurrentCount();
     if (!count.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat("failover: cannot read ", kFreeBsdDemotion,
-                                                        " (", count.status().message(),
-                                                        "); load carp(4) with `kldload carp`"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("failover: cannot read net.inet.carp.demotion (", count.status().message(),
+                       "); load carp(4) with `kldload carp`"));
     }
-    return absl::OkStatus();
+    absl::StatusOr<bool> preempt = fingerprint::ReadCarpPreempt(tools_);
+    if (!preempt.ok()) return preempt.status();
+    absl::StatusOr<std::vector<fingerprint::CarpInterfaceStatus>> interfaces =
+        fingerprint::ReadCarpInterfaces(tools_, fingerprint::CarpOs::kFreeBsd, interfaces_, "");
+    if (!interfaces.ok()) return interfaces.status();
+    return fingerprint::CheckFreeBsdTakeover(*preempt, *interfaces);
   }
 
  private:
-  absl::Status Change(int signed_amount) {
-    int amount = signed_amount < 0 ? -signed_amount : signed_amount;
-    if (absl::Status s = CheckAmount(Name(), amount, MaxStep()); !s.ok()) return s;
-    return RunChecked(runner_, {sysctl_, absl::StrCat(kFreeBsdDemotion, "=", signed_amount)})
-        .status();
+  absl::Status Adjust(int delta) {
+    return in_kernel_ ? fingerprint::KernelAdjustFreeBsdDemotion(delta)
+                      : fingerprint::AdjustFreeBsdDemotion(tools_, delta);
   }
 
-  std::string sysctl_;
-  CommandRunner* runner_;
+  fingerprint::CarpTools tools_;
+  std::vector<std::string> interfaces_;
+  bool in_kernel_;  // sysctlbyname in-process instead of sysctl
 };
 
 class KeepalivedBackend final : public DemotionBackend {
  public:
   explicit KeepalivedBackend(std::string track_file) : track_file_(std::move(track_file)) {}
 
-  absl::string_view Name() const override { return "keepalived"; }
+  absl::string_view Name() const override {
+    return fingerprint::BackendKindName(fingerprint::BackendKind::kKeepalived);
+  }
   std::string Target() const override { return absl::StrCat("track_file ", track_file_); }
   CounterKind Kind() const override { return CounterKind::kOwnedValue; }
-  int MaxStep() const override { return INT_MAX / 2; }
+  int MaxStep() const override { return fingerprint::kVrrpPrioritySpan; }
 
   absl::Status Demote(int amount) override { return Add(amount); }
   absl::Status Restore(int amount) override { return Add(-amount); }
@@ -224,7 +239,9 @@ class CommandBackend final : public DemotionBackend {
                  CommandRunner* runner)
       : demote_(std::move(demote)), restore_(std::move(restore)), runner_(runner) {}
 
-  absl::string_view Name() const override { return "command"; }
+  absl::string_view Name() const override {
+    return fingerprint::BackendKindName(fingerprint::BackendKind::kCommand);
+  }
   std::string Target() const override { return "demote_command"; }
   CounterKind Kind() const override { return CounterKind::kUnknowable; }
   int MaxStep() const override { return INT_MAX / 2; }
@@ -252,13 +269,20 @@ class CommandBackend final : public DemotionBackend {
 }  // namespace
 
 std::unique_ptr<DemotionBackend> MakeOpenBsdCarpBackend(std::string ifconfig_path,
-                                                        std::string group, CommandRunner* runner) {
-  return std::make_unique<OpenBsdCarpBackend>(std::move(ifconfig_path), std::move(group), runner);
+                                                        std::string group, CommandRunner* runner,
+                                                        std::vector<std::string> interfaces,
+                                                        bool in_kernel) {
+  return std::make_unique<OpenBsdCarpBackend>(std::move(ifconfig_path), std::move(group), runner,
+                                              std::move(interfaces), in_kernel);
 }
 
 std::unique_ptr<DemotionBackend> MakeFreeBsdCarpBackend(std::string sysctl_path,
-                                                        CommandRunner* runner) {
-  return std::make_unique<FreeBsdCarpBackend>(std::move(sysctl_path), runner);
+                                                        CommandRunner* runner,
+                                                        std::string ifconfig_path,
+                                                        std::vector<std::string> interfaces,
+                                                        bool in_kernel) {
+  return std::make_unique<FreeBsdCarpBackend>(
+      std::move(sysctl_path), runner, std::move(ifconfig_path), std::move(interfaces), in_kernel);
 }
 
 std::unique_ptr<DemotionBackend> MakeKeepalivedBackend(std::string track_file) {

@@ -60,15 +60,23 @@ class DemotionBackend {
 inline constexpr absl::Duration kBackendCommandTimeout = absl::Seconds(10);
 
 // `ifconfig -g GROUP carpdemote N` / `ifconfig -g GROUP -carpdemote N`; count from
-// `ifconfig -g GROUP`.
+// `ifconfig -g GROUP` (fingerprint/carp_tools.h); with `in_kernel`, SIOCGIFGATTR/SIOCSIFGATTR
+// in-process instead (fingerprint/carp_kernel.h, OpenBSD builds). CheckUsable also refuses
+// observed `interfaces` (all members of GROUP when empty) that are not in GROUP.
 std::unique_ptr<DemotionBackend> MakeOpenBsdCarpBackend(std::string ifconfig_path,
                                                         std::string group,
-                                                        fingerprint::CommandRunner* runner);
+                                                        fingerprint::CommandRunner* runner,
+                                                        std::vector<std::string> interfaces = {},
+                                                        bool in_kernel = false);
 
 // `sysctl net.inet.carp.demotion=N` / `=-N` (writing the sysctl adds the written value); count
-// from `sysctl -n net.inet.carp.demotion`.
-std::unique_ptr<DemotionBackend> MakeFreeBsdCarpBackend(std::string sysctl_path,
-                                                        fingerprint::CommandRunner* runner);
+// from `sysctl -n net.inet.carp.demotion`; with `in_kernel`, sysctlbyname in-process instead
+// (FreeBSD builds). CheckUsable also refuses net.inet.carp.preempt=0 and an observed vhid
+// (`interfaces`, all carp interfaces when empty) with advskew >= 240.
+std::unique_ptr<DemotionBackend> MakeFreeBsdCarpBackend(
+    std::string sysctl_path, fingerprint::CommandRunner* runner,
+    std::string ifconfig_path = "/sbin/ifconfig", std::vector<std::string> interfaces = {},
+    bool in_kernel = false);
 
 // Writes the demotion into keepalived's track_file (atomically; keepalived watches it with
 // inotify and, with weight -1, lowers the priority by the value). Restore writes 0.

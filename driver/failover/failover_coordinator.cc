@@ -4,13 +4,15 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "driver/failover/atomic_file.h"
 #include "driver/failover/event_text.h"
 #include "driver/failover/failover_files.h"
+#include "driver/failover/setup_retry.h"
 #include "driver/log/hclog.h"
+#include "driver/tasks/boot_token.h"
+#include "driver/tasks/state_dir.h"
 #include "fingerprint/vrrp_state.h"
 
 namespace carp_exec::failover {
@@ -27,21 +29,12 @@ HandoverReport ErrorReport(absl::Status error, std::string summary) {
 
 }  // namespace
 
-std::string ReadBootId(fingerprint::CommandRunner* runner, const std::string& sysctl_path) {
-  absl::StatusOr<std::optional<std::string>> linux_id =
-      ReadFileIfExists("/proc/sys/kernel/random/boot_id");
-  if (linux_id.ok() && linux_id->has_value()) {
-    return std::string(absl::StripAsciiWhitespace(**linux_id));
-  }
-  absl::StatusOr<fingerprint::CommandResult> result =
-      runner->Run({sysctl_path, "-n", "kern.boottime"}, absl::Seconds(2));
-  if (result.ok() && result->Succeeded()) {
-    return std::string(absl::StripAsciiWhitespace(result->out));
-  }
+std::string ReadBootId() {
+  absl::StatusOr<std::string> token = tasks::CurrentBootToken();
+  if (token.ok()) return *token;
   log::Warn(kModule,
-            "cannot identify this boot; a reboot is then detected only by a demote "
-            "counter below our share",
-            {{"sysctl_path", sysctl_path}});
+            absl::StrCat("cannot identify this boot (", token.status().message(),
+                         "); a reboot is then detected only by a demote counter below our share"));
   return "";
 }
 
@@ -49,9 +42,11 @@ std::unique_ptr<DemotionBackend> MakeDemotionBackend(const config::FailoverConfi
                                                      fingerprint::CommandRunner* runner) {
   switch (config.backend) {
     case config::FailoverBackend::kOpenBsdCarp:
-      return MakeOpenBsdCarpBackend(config.ifconfig_path, config.group, runner);
+      return MakeOpenBsdCarpBackend(config.ifconfig_path, config.group, runner, config.interfaces,
+                                    config.demote_via == "kernel");
     case config::FailoverBackend::kFreeBsdCarp:
-      return MakeFreeBsdCarpBackend(config.sysctl_path, runner);
+      return MakeFreeBsdCarpBackend(config.sysctl_path, runner, config.ifconfig_path,
+                                    config.interfaces, config.demote_via == "kernel");
     case config::FailoverBackend::kKeepalived:
       return MakeKeepalivedBackend(config.track_file);
     case config::FailoverBackend::kCommand:
@@ -88,6 +83,7 @@ FailoverCoordinator::~FailoverCoordinator() {
   // progress (its polls are jobs) releases its waiters here.
   // The worker is stopped before it is destroyed: a job running now may still post to it.
   if (worker_ != nullptr) worker_->Stop();
+  waker_.reset();  // its thread posts to the worker: joined before the worker goes
   worker_.reset();
   for (Waiter& waiter : waiters_) {
     waiter.done(ErrorReport(absl::CancelledError("failover: plugin shutting down"),
@@ -113,6 +109,7 @@ absl::Status FailoverCoordinator::Start(const std::vector<tasks::PersistedTask>&
               absl::StrCat("failover is not usable: ", result.message(),
                            "; guarded tasks will be stopped without a hand-over"),
               {{"error", "setup"}});
+          ScheduleSetupRetry();
         }
         RefreshStatus();
         done.Notify();
@@ -123,6 +120,8 @@ absl::Status FailoverCoordinator::Start(const std::vector<tasks::PersistedTask>&
 }
 
 absl::Status FailoverCoordinator::Setup() {
+  // First: a guarded task started while setup is failing is still ready-probed.
+  if (parts_.prober == nullptr) parts_.prober = std::make_unique<SocketReadyProber>();
   if (parts_.observer == nullptr) {
     absl::StatusOr<std::unique_ptr<fingerprint::NodeObserver>> observer =
         fingerprint::MakeNodeObserver(ObserverOptionsFor(config_), runner_);
@@ -130,17 +129,17 @@ absl::Status FailoverCoordinator::Setup() {
     parts_.observer = std::move(*observer);
   }
   if (parts_.backend == nullptr) parts_.backend = MakeDemotionBackend(config_, runner_);
-  if (parts_.prober == nullptr) parts_.prober = std::make_unique<SocketReadyProber>();
   if (absl::Status s = parts_.backend->CheckUsable(); !s.ok()) return s;
 
   // Ours for the plugin's whole life: check --live (or a second plugin) cannot change the
-  // demotion under us.
-  absl::StatusOr<std::unique_ptr<FailoverLock>> lock =
-      FailoverLock::Acquire(state_dir_, "carp_exec plugin");
-  if (!lock.ok()) return lock.status();
-  lock_ = *std::move(lock);
-  std::string boot_id =
-      parts_.boot_id.has_value() ? *parts_.boot_id : ReadBootId(runner_, config_.sysctl_path);
+  // demotion under us. Kept across setup retries (a second flock of our own would fail).
+  if (lock_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<FailoverLock>> lock =
+        FailoverLock::Acquire(state_dir_, "carp_exec plugin");
+    if (!lock.ok()) return lock.status();
+    lock_ = *std::move(lock);
+  }
+  std::string boot_id = parts_.boot_id.has_value() ? *parts_.boot_id : ReadBootId();
   ledger_ = std::make_unique<DemotionLedger>(LedgerPath(state_dir_), parts_.backend.get(),
                                              std::move(boot_id), parts_.ledger_interrupt,
                                              parts_.ledger_disk_full);
@@ -167,6 +166,9 @@ void FailoverCoordinator::DecideAtStart(const std::vector<tasks::PersistedTask>&
   }
   for (const tasks::PersistedTask& task : tasks) {
     if (!task.guarded || task.liveness != tasks::PersistedTask::Liveness::kRunning) continue;
+    // After a late setup (RetrySetup), tasks started, recovered or stopped meanwhile keep their
+    // life.
+    if (guarded_.contains(task.task_id)) continue;
     Guarded* guarded = FindOrAdd(TaskRefFromId(task.task_id));
     absl::StatusOr<std::optional<config::ReadyCheck>> ready = DecodeReadyCheck(task.ready);
     if (!ready.ok()) {
@@ -200,6 +202,37 @@ void FailoverCoordinator::DecideAtStart(const std::vector<tasks::PersistedTask>&
   Evaluate(TaskRef{}, any_alive ? "plugin start: a hand-over was in progress when the plugin "
                                   "stopped"
                                 : "plugin start: no guarded task is running on this node");
+}
+
+void FailoverCoordinator::ScheduleSetupRetry() {
+  worker_->PostAt(clock_->Now() + SetupRetryDelay(setup_retries_), [this] { RetrySetup(); });
+}
+
+void FailoverCoordinator::RetrySetup() {
+  if (setup_error_.ok()) return;
+  absl::Status result = Setup();
+  if (!result.ok()) {
+    setup_error_ = result;
+    ++setup_retries_;
+    log::Warn(kModule, "failover setup failed again; retrying",
+              {{"error", result.message()},
+               {"retry_in", absl::FormatDuration(SetupRetryDelay(setup_retries_))}});
+    RefreshStatus();
+    ScheduleSetupRetry();
+    return;
+  }
+  setup_error_ = absl::OkStatus();
+  log::Info(kModule, "failover setup succeeded; failover is usable again",
+            {{"retries", absl::StrCat(setup_retries_ + 1)}});
+  setup_retries_ = 0;
+  live_check_failures_ = 0;
+  FailoverHandshake::EmitEvent(sink_, TaskRef{}, "node",
+                               "failover is usable again: guarded tasks are handed over before "
+                               "they stop",
+                               {});
+  // The tasks alive now, not those of the plugin start: some may have ended meanwhile.
+  DecideAtStart(tasks::ScanStateDir(state_dir_));
+  RefreshStatus();
 }
 
 absl::StatusOr<LedgerChange> FailoverCoordinator::EnsureDemoted(const TaskRef& cause) {
@@ -287,8 +320,18 @@ void FailoverCoordinator::RefreshStatus() {
       fresh.state = std::string(fingerprint::VrrpStateName(seen->state));
       fresh.demote_count = seen->demote_count;
     }
-    usable = parts_.backend->CheckUsable();
-    if (usable.ok()) usable = parts_.observer->CheckUsable();
+    absl::Status live = parts_.backend->CheckUsable();
+    if (live.ok()) live = parts_.observer->CheckUsable();
+    // One failed check (a slow tool) must not flip the node attribute (setup_retry.h).
+    if (live.ok()) {
+      live_check_failures_ = 0;
+    } else if (++live_check_failures_ >= kLiveCheckFailuresToUnusable) {
+      usable = live;
+    } else {
+      log::Warn(
+          kModule, "failover live check failed",
+          {{"error", live.message()}, {"failures_in_a_row", absl::StrCat(live_check_failures_)}});
+    }
   }
   fresh.usable = usable.ok();
   if (!usable.ok()) fresh.unhealthy = std::string(usable.message());
@@ -297,6 +340,11 @@ void FailoverCoordinator::RefreshStatus() {
     fresh.demoted = fresh.share > 0;
   }
   absl::MutexLock lock(&mu_);
+  // While it stays unusable the first reason is kept: the fingerprint's health description
+  // must not change with each check (client/node_updater.go re-registers the node on a change).
+  if (!fresh.usable && !status_.usable && status_.observed_at != absl::InfinitePast()) {
+    fresh.unhealthy = status_.unhealthy;
+  }
   status_ = std::move(fresh);
   refresh_pending_ = false;
 }

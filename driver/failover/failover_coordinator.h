@@ -20,7 +20,8 @@
 //
 // All work runs on one worker thread (SerialWorker): API calls return at once and completion is
 // reported through callbacks and events. A hand-over's confirmation polls are scheduled jobs,
-// so the worker stays free while one waits. Thread-safe.
+// so the worker stays free while one waits; with the system clock a ChangeWaker
+// (change_waker.h) also posts a poll as soon as the kernel reports a change. Thread-safe.
 
 #include <functional>
 #include <memory>
@@ -35,6 +36,7 @@
 #include "absl/time/time.h"
 #include "driver/config/plugin_config.h"
 #include "driver/config/task_config.h"
+#include "driver/failover/change_waker.h"
 #include "driver/failover/clock.h"
 #include "driver/failover/demotion_backend.h"
 #include "driver/failover/demotion_ledger.h"
@@ -101,8 +103,11 @@ class FailoverCoordinator {
   // Builds the observer and backend, reconciles the ledger, and decides from `tasks` (what
   // tasks::ScanStateDir found) whether the node must be demoted; then starts the worker. Blocks
   // while it runs the backend's tools (a few commands). An error (config unusable, corrupt
-  // ledger, tool missing) is also what Status() reports as unhealthy; the coordinator still
+  // ledger, tool missing) is also what Status() reports as unusable; the coordinator still
   // starts, and hand-overs then report the error and let the task be stopped without one.
+  // After an error the setup is tried again on the worker with bounded backoff
+  // (setup_retry.h) until it works; then the decision is taken from a fresh state-dir scan
+  // (tasks the coordinator already learned of meanwhile keep their state).
   absl::Status Start(const std::vector<tasks::PersistedTask>& tasks);
 
   // StopTask of a guarded task, before it signals the task: demote, confirm, settle. `done`
@@ -179,8 +184,13 @@ class FailoverCoordinator {
 
   absl::Status Setup();
   void DecideAtStart(const std::vector<tasks::PersistedTask>& tasks);
+  // Setup retry after a failed Start (setup_retry.h). Worker thread.
+  void ScheduleSetupRetry();
+  void RetrySetup();
   void DoHandOver(const TaskRef& task, std::function<void(HandoverReport)> done);
-  void ContinueHandOver();
+  // `step`: the hand-over_step_ the job was scheduled for; a stale one does nothing.
+  void ContinueHandOver(uint64_t step);
+  void ScheduleHandOverStep();
   void FinishHandOver(const HandoverReport& report);
   void DoStarted(const TaskRef& task, std::optional<config::ReadyCheck> ready, Life entry);
   void DoExited(const TaskRef& task, const std::string& how);
@@ -217,9 +227,13 @@ class FailoverCoordinator {
   std::unique_ptr<FailoverLock> lock_;  // <state_dir>/failover/lock, held while we live
   std::unique_ptr<DemotionLedger> ledger_;
   absl::Status setup_error_;
+  int setup_retries_ = 0;        // failed retries since the last success
+  int live_check_failures_ = 0;  // consecutive failed live checks (RefreshStatus)
   absl::flat_hash_map<std::string, Guarded> guarded_;
   std::unique_ptr<FailoverHandshake> handover_;  // the hand-over in progress, if any
   std::vector<Waiter> waiters_;                  // the stops it will release
+  uint64_t handover_step_ = 0;                   // bumped for each scheduled Continue
+  std::unique_ptr<ChangeWaker> waker_;           // its change events, if any (real clock)
 
   absl::Mutex mu_;
   FailoverStatus status_ ABSL_GUARDED_BY(mu_);
@@ -228,10 +242,11 @@ class FailoverCoordinator {
   std::unique_ptr<SerialWorker> worker_;  // last: destroyed first
 };
 
-// Identifies the running kernel, so the ledger can tell that a reboot reset the counters:
-// /proc/sys/kernel/random/boot_id on Linux, otherwise `sysctl -n kern.boottime`. Empty when
-// neither works (then reboots are only detected by a counter below our share).
-std::string ReadBootId(fingerprint::CommandRunner* runner, const std::string& sysctl_path);
+// Identifies the running boot, so the ledger can tell that a reboot reset the counters: the
+// boot token (driver/tasks/boot_token.h; not kern.boottime, which a clock step moves). Empty,
+// with a warning logged, when it cannot be read (then reboots are only detected by a counter
+// below our share).
+std::string ReadBootId();
 
 // The backend the config asks for, running its tools through `runner`.
 std::unique_ptr<DemotionBackend> MakeDemotionBackend(const config::FailoverConfig& config,

@@ -118,25 +118,56 @@ void FailoverCoordinator::DoHandOver(const TaskRef& task,
     return;
   }
   handover_ = std::make_unique<FailoverHandshake>(guarded->ref, HandshakeParts());
+  // Event-driven confirmation (fingerprint/change_events.h) waits in real time, so only with a
+  // real clock (tests run on FakeClock); a source that cannot open leaves the hand-over polling.
+  // Opened per hand-over by Begin, before its demotion; joined stops share it.
+  if (dynamic_cast<RealClock*>(clock_) != nullptr) {
+    handover_->set_open_events([options = ObserverOptionsFor(
+                                    config_)]() -> std::unique_ptr<fingerprint::ChangeEventSource> {
+      absl::StatusOr<std::unique_ptr<fingerprint::ChangeEventSource>> opened =
+          fingerprint::OpenChangeEventSource(options);
+      if (opened.ok()) return *std::move(opened);
+      log::Debug(kModule, "confirmation polls only: no change events",
+                 {{"reason", opened.status().message()}});
+      return nullptr;
+    });
+  }
   const TaskRef leader = guarded->ref;
   std::optional<HandoverReport> report =
       handover_->Begin([this, &leader] { return EnsureDemoted(leader); });
   UpdateShare();
   if (report.has_value()) return FinishHandOver(*report);
-  worker_->PostAt(handover_->next_step_at(), [this] { ContinueHandOver(); });
+  if (std::unique_ptr<fingerprint::ChangeEventSource> events = handover_->TakeEvents()) {
+    // Runs on the waker's thread; the waker is joined before the worker goes (FinishHandOver,
+    // ~FailoverCoordinator).
+    waker_ = std::make_unique<ChangeWaker>(std::move(events), [this] {
+      worker_->Post([this] {
+        if (waker_ != nullptr) waker_->Consumed();
+        if (handover_ != nullptr) ContinueHandOver(handover_step_);
+      });
+    });
+  }
+  ScheduleHandOverStep();
 }
 
-void FailoverCoordinator::ContinueHandOver() {
-  if (handover_ == nullptr) return;
+void FailoverCoordinator::ScheduleHandOverStep() {
+  const uint64_t step = ++handover_step_;
+  worker_->PostAt(handover_->next_step_at(), [this, step] { ContinueHandOver(step); });
+}
+
+void FailoverCoordinator::ContinueHandOver(uint64_t step) {
+  // Stale: an early poll (a change event) ran since this one was scheduled.
+  if (handover_ == nullptr || step != handover_step_) return;
   std::optional<HandoverReport> report = handover_->Continue();
   if (report.has_value()) return FinishHandOver(*report);
-  worker_->PostAt(handover_->next_step_at(), [this] { ContinueHandOver(); });
+  ScheduleHandOverStep();
 }
 
 void FailoverCoordinator::FinishHandOver(const HandoverReport& report) {
   const TaskRef leader = handover_->task();
   std::vector<Waiter> waiters = std::move(waiters_);
   waiters_.clear();
+  waker_.reset();  // joins its thread (at most ChangeWaker::kSlice)
   handover_.reset();
   for (Waiter& waiter : waiters) {
     HandoverReport own = report;

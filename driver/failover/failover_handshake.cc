@@ -45,7 +45,7 @@ absl::string_view HandoverPhaseName(HandoverPhase phase) {
 
 fingerprint::ObserverOptions ObserverOptionsFor(const config::FailoverConfig& config) {
   fingerprint::ObserverOptions options;
-  options.backend = std::string(config::FailoverBackendName(config.backend));
+  options.backend = config.backend;
   options.group = config.group;
   options.interfaces = config.interfaces;
   for (const config::IpAddress& vip : config.vip) options.vips.push_back(vip.text);
@@ -113,7 +113,12 @@ FailoverHandshake::Poll FailoverHandshake::PollOnce() {
 HandoverReport FailoverHandshake::Run(const DemoteFn& demote) {
   std::optional<HandoverReport> report = Begin(demote);
   while (!report.has_value()) {
-    parts_.clock->SleepFor(next_step_at_ - parts_.clock->Now());
+    const absl::Duration pause = next_step_at_ - parts_.clock->Now();
+    if (events_ != nullptr) {
+      events_->Wait(absl::Now() + pause);  // a change, or the poll's turn: look again
+    } else {
+      parts_.clock->SleepFor(pause);
+    }
     report = Continue();
   }
   return *std::move(report);
@@ -125,6 +130,8 @@ std::optional<HandoverReport> FailoverHandshake::Begin(const DemoteFn& demote) {
   start_ = clock->Now();
   report_ = HandoverReport();
 
+  // Opened before the demotion so the change it causes cannot slip past.
+  events_ = open_events_ ? open_events_() : nullptr;
   absl::StatusOr<LedgerChange> change = demote();
   if (!change.ok()) {
     report_.error = change.status();

@@ -8,7 +8,8 @@
 // Run() is the same, sleeping on the clock in between. It applies our demotion (through the
 // caller's ledger callback), and if this node is MASTER or holds a configured `vip` it polls
 // every poll_interval until the move is confirmed — local state BACKUP (FAULT, INIT and
-// unknown are not), no `vip` held here, and confirm_command (if any) exiting 0 — bounded by
+// unknown are not), no `vip` held here, and confirm_command (if any) exiting 0 — polling early
+// when the change-event source (set_open_events) reports a change — bounded by
 // confirm_timeout, then waits `settle`. A node that is already BACKUP without the VIP does not
 // wait. A timeout is reported and the caller stops the task anyway. The coordinator then
 // reports exited / held / restored. Every transition emits one FailoverEvent; demoting and
@@ -18,6 +19,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +32,7 @@
 #include "driver/failover/clock.h"
 #include "driver/failover/demotion_ledger.h"
 #include "driver/failover/failover_event.h"
+#include "fingerprint/change_events.h"
 #include "fingerprint/command_runner.h"
 #include "fingerprint/node_observer.h"
 
@@ -61,12 +64,24 @@ class FailoverHandshake {
     Clock* clock = nullptr;
     EventSink* sink = nullptr;
   };
+  using OpenEventsFn = std::function<std::unique_ptr<fingerprint::ChangeEventSource>()>;
   // Applies our share (idempotently) and says what happened.
   using DemoteFn = std::function<absl::StatusOr<LedgerChange>()>;
 
   FailoverHandshake(TaskRef task, Parts parts);
   FailoverHandshake(const FailoverHandshake&) = delete;
   FailoverHandshake& operator=(const FailoverHandshake&) = delete;
+
+  // Optional: Begin() opens a fingerprint::ChangeEventSource with `open` before the demotion
+  // (so the change it causes cannot slip past). Run() then ends its wait between polls as soon
+  // as the source reports a change and checks the full condition at once (the poll at
+  // poll_interval stays the safety net); a caller driving Continue() itself takes the source
+  // with TakeEvents() and calls Continue() early on a change. Unset, or returning null, means
+  // polling only. The source waits in real time: use it with the system clock.
+  void set_open_events(OpenEventsFn open) { open_events_ = std::move(open); }
+  // The source Begin() opened (null if none, or already taken). Continue() may be called
+  // before next_step_at(): it then polls at once.
+  std::unique_ptr<fingerprint::ChangeEventSource> TakeEvents() { return std::move(events_); }
 
   HandoverPhase phase() const { return phase_; }
   const TaskRef& task() const { return task_; }
@@ -83,7 +98,8 @@ class FailoverHandshake {
   // When Begin() ran (a Clock::Now() time).
   absl::Time started_at() const { return start_; }
 
-  // Begin, then Continue until done, sleeping on the clock in between (check --live).
+  // Begin, then Continue until done, sleeping on the clock (or waiting on the change events)
+  // in between (check --live).
   HandoverReport Run(const DemoteFn& demote);
 
   // Every transition emits through this; also used by the coordinator for its own events so
@@ -109,6 +125,8 @@ class FailoverHandshake {
 
   TaskRef task_;
   Parts parts_;
+  OpenEventsFn open_events_;
+  std::unique_ptr<fingerprint::ChangeEventSource> events_;  // opened by Begin
   HandoverPhase phase_ = HandoverPhase::kIdle;
   // Between Begin and the report.
   absl::Time start_;

@@ -26,7 +26,8 @@ class GoPluginServices::Stdio final : public plugin::GRPCStdio::CallbackService 
  public:
   class Stream final : public PushStream<plugin::StdioData> {
    public:
-    explicit Stream(Stdio* owner) : owner_(owner) {}
+    // Nothing is ever pushed; the smallest queue will do.
+    explicit Stream(Stdio* owner) : PushStream(1), owner_(owner) {}
 
    private:
     void OnClosed() override {

@@ -9,14 +9,19 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "driver/host/go_plugin_services.h"
 #include "driver/host/handshake.h"
+#include "driver/host/memory_release.h"
 #include "driver/log/hclog.h"
 
 namespace carp_exec::host {
@@ -28,6 +33,26 @@ int g_shutdown_pipe[2] = {-1, -1};
 
 void OnSigint(int) {}
 void OnSigterm(int) { PluginHost::RequestShutdown(); }
+
+// A socket name nobody else in the directory uses. go-plugin names its socket like a
+// temporary file (server.go, serverListener_unix: os.CreateTemp(dir, "plugin")), so two
+// plugins sharing PLUGIN_UNIX_SOCKET_DIR never meet; gRPC unlinks whatever sits at the path
+// it binds, so the name must be free: 64 random bits, and a name already present is skipped.
+absl::StatusOr<std::string> FreshSocketPath(const std::string& dir) {
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    uint64_t id = 0;
+    if (::getentropy(&id, sizeof(id)) != 0) {
+      // No entropy source: pid and time are still unique among live processes.
+      id = (static_cast<uint64_t>(::getpid()) << 32) ^
+           static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())) ^ static_cast<uint64_t>(attempt);
+    }
+    std::string path = absl::StrCat(dir, "/plugin", absl::Hex(id, absl::kZeroPad16), ".sock");
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) return path;
+  }
+  return absl::InternalError(absl::StrCat("cannot find a free socket name in ", dir,
+                                          " after 16 tries; check what fills the directory"));
+}
 
 std::string TempDirBase() {
   if (const char* d = std::getenv("PLUGIN_UNIX_SOCKET_DIR"); d != nullptr && *d != '\0') return d;
@@ -87,12 +112,39 @@ absl::Status PluginHost::MakeSocketDir() {
     socket_dir_ = tmpl;  // mkdtemp makes it 0700.
     own_socket_dir_ = true;
   }
-  socket_path_ = absl::StrCat(socket_dir_, "/plugin.sock");
+  absl::StatusOr<std::string> path = FreshSocketPath(socket_dir_);
+  if (!path.ok()) return path.status();
+  socket_path_ = *std::move(path);
   return CheckUnixSocketPath(socket_path_);
 }
 
+absl::Status PluginHost::SecureSocket() {
+  // The socket appears with the umask's mode; narrow it before the handshake names it (the
+  // directory, 0700 when ours, already keeps others out meanwhile). go-plugin leaves the
+  // umask's mode and widens to 0660 only for PLUGIN_UNIX_SOCKET_GROUP, as we do below.
+  struct stat st;
+  if (::lstat(socket_path_.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) ||
+      st.st_uid != ::geteuid()) {
+    return absl::InternalError(absl::StrCat("the plugin socket ", socket_path_,
+                                            " is missing or not a socket we own after bind; "
+                                            "another process is using the directory"));
+  }
+  if (::chmod(socket_path_.c_str(), kSocketMode) != 0) {
+    return absl::InternalError(absl::StrCat("cannot chmod the plugin socket ", socket_path_,
+                                            " to 0600: ", std::strerror(errno)));
+  }
+  socket_dev_ = st.st_dev;
+  socket_ino_ = st.st_ino;
+  return absl::OkStatus();
+}
+
 void PluginHost::RemoveSocket() {
-  if (!socket_path_.empty()) ::unlink(socket_path_.c_str());
+  // Only the socket this process bound: a file someone put at the path since is left alone.
+  struct stat st;
+  if (!socket_path_.empty() && ::lstat(socket_path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+      st.st_dev == socket_dev_ && st.st_ino == socket_ino_ && socket_ino_ != 0) {
+    ::unlink(socket_path_.c_str());
+  }
   if (own_socket_dir_ && !socket_dir_.empty()) ::rmdir(socket_dir_.c_str());
   socket_path_.clear();
   socket_dir_.clear();
@@ -112,8 +164,9 @@ int PluginHost::Run() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat("unix:", socket_path_), grpc::InsecureServerCredentials());
-  // go-plugin clients accept messages up to 2^31-1 bytes; gRPC C++ defaults to 4 MiB.
-  builder.SetMaxReceiveMessageSize(INT_MAX);
+  // Nomad's client sends and accepts up to 2^31-1 bytes (go-plugin grpc_client.go); we accept
+  // kMaxReceiveMessageBytes (plugin_host.h says why) and may send as much as the client takes.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxReceiveMessageBytes));
   builder.SetMaxSendMessageSize(INT_MAX);
   for (grpc::Service* s : services_) builder.RegisterService(s);
   go_plugin.RegisterWith(builder);
@@ -121,6 +174,12 @@ int PluginHost::Run() {
   if (server == nullptr) {
     log::Error(kModule, "cannot serve gRPC on the plugin socket",
                {{"socket", socket_path_}, {"fix", "check that the directory is writable"}});
+    RemoveSocket();
+    return 1;
+  }
+  if (absl::Status s = SecureSocket(); !s.ok()) {
+    log::Error(kModule, std::string(s.message()));
+    server->Shutdown();
     RemoveSocket();
     return 1;
   }
@@ -150,10 +209,12 @@ int PluginHost::Run() {
   }
   log::Debug(kModule, "plugin serving", {{"socket", socket_path_}});
 
+  const int release_ms = static_cast<int>(absl::ToInt64Milliseconds(kMemoryReleaseInterval));
   for (;;) {
     pollfd pfd{g_shutdown_pipe[0], POLLIN, 0};
-    const int n = ::poll(&pfd, 1, -1);
+    const int n = ::poll(&pfd, 1, release_ms);
     if (n > 0) break;
+    if (n == 0) ReleaseFreedMemory();
     if (n < 0 && errno != EINTR) break;
   }
   log::Debug(kModule, "plugin shutting down; tasks keep running under their supervisors");

@@ -1,19 +1,17 @@
 #pragma once
-// A server-streaming reactor that other threads push messages into.
-//
-// gRPC allows one outstanding write per stream, and a reactor is deleted by gRPC after
-// OnDone; PushStream queues messages, writes them one at a time, and calls Finish exactly
-// once, only when no write is in flight, so a pusher never touches a finished reactor.
+// A server-streaming reactor that other threads push messages into, written through a
+// bounded WriteQueue (driver/host/write_queue.h): one write at a time, Finish exactly once,
+// at most `capacity` messages waiting.
 //
 // Lifetime rule for registries (hubs) that push from other threads: register the stream
 // under the hub's lock, push while holding the hub's lock, and unregister in OnClosed()
 // (which takes the hub's lock). OnClosed() runs in OnDone, just before the stream deletes
 // itself, so a stream seen under the hub's lock is alive.
 
-#include <deque>
+#include <cstddef>
 #include <utility>
 
-#include "absl/synchronization/mutex.h"
+#include "driver/host/write_queue.h"
 #include "grpcpp/grpcpp.h"
 
 namespace carp_exec::host {
@@ -21,48 +19,29 @@ namespace carp_exec::host {
 template <typename Msg>
 class PushStream : public grpc::ServerWriteReactor<Msg> {
  public:
+  using PushResult = typename WriteQueue<Msg>::PushResult;
+
   // Sends the headers at once, so a client sees the stream open before the first message
-  // (TaskEvents may stay silent for hours).
-  PushStream() { this->StartSendInitialMetadata(); }
+  // (TaskEvents may stay silent for hours). At most `capacity` messages wait for a slow client.
+  explicit PushStream(size_t capacity)
+      : queue_(
+            {.capacity = capacity}, [this](const Msg* msg) { this->StartWrite(msg); },
+            [this](const grpc::Status& status) { this->Finish(status); }) {
+    this->StartSendInitialMetadata();
+  }
   PushStream(const PushStream&) = delete;
   PushStream& operator=(const PushStream&) = delete;
 
-  // Queues `msg`. Returns false (and drops it) once the stream is closing.
-  bool Push(Msg msg) {
-    bool start = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (closing_ || finished_) return false;
-      queue_.push_back(std::move(msg));
-      if (!writing_) {
-        writing_ = true;
-        current_ = std::move(queue_.front());
-        queue_.pop_front();
-        start = true;
-      }
-    }
-    if (start) this->StartWrite(&current_);
-    return true;
-  }
+  // Queues `msg`; see WriteQueue::Push (kFull and kClosed drop it).
+  PushResult Push(Msg msg) { return queue_.Push(std::move(msg)); }
+  // Queues `msg`, replacing the newest waiting message when full (state streams).
+  PushResult PushLatest(Msg msg) { return queue_.PushLatest(std::move(msg)); }
 
   // Ends the stream with `status` after the queued messages were written.
-  void Close(grpc::Status status) {
-    bool finish = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (closing_ || finished_) return;
-      closing_ = true;
-      close_status_ = std::move(status);
-      finish = !writing_ && queue_.empty();
-      if (finish) finished_ = true;
-    }
-    if (finish) this->Finish(close_status_);
-  }
+  void Close(grpc::Status status) { queue_.Close(std::move(status)); }
 
-  size_t Queued() {
-    absl::MutexLock lock(&mu_);
-    return queue_.size() + (writing_ ? 1 : 0);
-  }
+  // Messages not yet completely written.
+  size_t Queued() { return queue_.Queued(); }
 
  protected:
   ~PushStream() override = default;
@@ -70,54 +49,14 @@ class PushStream : public grpc::ServerWriteReactor<Msg> {
   virtual void OnClosed() {}
 
  private:
-  void OnWriteDone(bool ok) override {
-    bool start = false;
-    bool finish = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!ok) {
-        // The client is gone; drop the rest.
-        queue_.clear();
-        closing_ = true;
-        close_status_ = grpc::Status::CANCELLED;
-      }
-      if (!queue_.empty()) {
-        current_ = std::move(queue_.front());
-        queue_.pop_front();
-        start = true;
-      } else {
-        writing_ = false;
-        if (closing_ && !finished_) finished_ = finish = true;
-      }
-    }
-    if (start) this->StartWrite(&current_);
-    if (finish) this->Finish(close_status_);
-  }
-
-  void OnCancel() override {
-    bool finish = false;
-    {
-      absl::MutexLock lock(&mu_);
-      queue_.clear();
-      closing_ = true;
-      close_status_ = grpc::Status::CANCELLED;
-      if (!writing_ && !finished_) finished_ = finish = true;
-    }
-    if (finish) this->Finish(close_status_);
-  }
-
+  void OnWriteDone(bool ok) override { queue_.OnWriteDone(ok); }
+  void OnCancel() override { queue_.Abort(); }
   void OnDone() override {
     OnClosed();
     delete this;
   }
 
-  absl::Mutex mu_;
-  std::deque<Msg> queue_ ABSL_GUARDED_BY(mu_);
-  Msg current_;  // owned by the write in flight
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::Status close_status_;
+  WriteQueue<Msg> queue_;
 };
 
 }  // namespace carp_exec::host

@@ -17,6 +17,7 @@
 #include "driver/operator/state_report.h"
 #include "driver/operator/subcommands.h"
 #include "driver/tasks/state_dir.h"
+#include "fingerprint/carp_tools.h"
 #include "fingerprint/command_runner.h"
 
 namespace carp_exec::operator_cli {
@@ -60,10 +61,12 @@ std::string OptionsSummary(const config::FailoverConfig& f) {
     case config::FailoverBackend::kOpenBsdCarp:
       parts.push_back(absl::StrCat("group ", f.group));
       parts.push_back(absl::StrCat("ifconfig_path ", f.ifconfig_path));
+      parts.push_back(absl::StrCat("demote_via ", f.demote_via));
       break;
     case config::FailoverBackend::kFreeBsdCarp:
       parts.push_back(absl::StrCat("sysctl_path ", f.sysctl_path));
       parts.push_back(absl::StrCat("ifconfig_path ", f.ifconfig_path));
+      parts.push_back(absl::StrCat("demote_via ", f.demote_via));
       break;
     case config::FailoverBackend::kKeepalived:
       parts.push_back(absl::StrCat("track_file ", f.track_file));
@@ -121,6 +124,48 @@ void CheckLedger(const LedgerView& ledger, const failover::DemotionBackend& back
     absl::StrAppend(&text, "; an interrupted change is settled at the next reconcile");
   }
   print.Ok("ledger", text);
+}
+
+// What the kernel's rules make of these options (driver/failover/README.md, "What the BSD
+// kernels do"): what the peer must have for a hand-over and a failback. Informational: the
+// backend line already fails on what can be checked here.
+void PrintTakeoverRule(const config::FailoverConfig& f, fingerprint::CommandRunner* runner,
+                       CheckPrinter& print) {
+  if (f.backend != config::FailoverBackend::kOpenBsdCarp &&
+      f.backend != config::FailoverBackend::kFreeBsdCarp) {
+    return;
+  }
+  const fingerprint::CarpTools tools{runner, f.ifconfig_path, f.sysctl_path};
+  absl::StatusOr<bool> preempt = fingerprint::ReadCarpPreempt(tools);
+  const std::string preempt_text =
+      preempt.ok() ? absl::StrCat("net.inet.carp.preempt is ", *preempt ? "1" : "0", " here")
+                   : "net.inet.carp.preempt unreadable here";
+  if (f.backend == config::FailoverBackend::kOpenBsdCarp) {
+    print.Info("rule", absl::StrCat("a demotion of group ", f.group,
+                                    " is advertised at once and the peer takes over as soon as "
+                                    "this node's demote count exceeds its own (no preempt "
+                                    "needed); failback needs "
+                                    "net.inet.carp.preempt=1 on the preferred node (",
+                                    preempt_text, ") and waits for the peer's next advert"));
+    return;
+  }
+  absl::StatusOr<std::vector<fingerprint::CarpInterfaceStatus>> interfaces =
+      fingerprint::ReadCarpInterfaces(tools, fingerprint::CarpOs::kFreeBsd, f.interfaces, "");
+  std::vector<std::string> skews;
+  if (interfaces.ok()) {
+    for (const fingerprint::CarpInterfaceStatus& iface : *interfaces) {
+      for (const fingerprint::CarpVhid& vhid : iface.vhids) {
+        skews.push_back(
+            absl::StrCat(iface.name, " vhid ", vhid.vhid, " advskew ", vhid.advskew, " -> ",
+                         fingerprint::FreeBsdAdvertisedSkew(vhid.advskew, f.demote_by)));
+      }
+    }
+  }
+  print.Info("rule", absl::StrCat("demoted, this node advertises min(advskew + ", f.demote_by,
+                                  ", 240)", skews.empty() ? "" : ": ", absl::StrJoin(skews, ", "),
+                                  "; the peer takes over only with net.inet.carp.preempt=1 there "
+                                  "and an advskew below that (",
+                                  preempt_text, ")"));
 }
 
 }  // namespace
@@ -184,6 +229,8 @@ int RunCheck(const std::vector<std::string>& args, std::FILE* out, std::FILE* er
     print.Ok("backend", absl::StrCat(backend->Name(), " can act on ", backend->Target(), value));
   }
 
+  PrintTakeoverRule(failover, &runner, print);
+
   std::unique_ptr<fingerprint::NodeObserver> observer;
   absl::StatusOr<std::unique_ptr<fingerprint::NodeObserver>> made =
       fingerprint::MakeNodeObserver(failover::ObserverOptionsFor(failover), &runner);
@@ -213,9 +260,7 @@ int RunCheck(const std::vector<std::string>& args, std::FILE* out, std::FILE* er
   if (absl::Status s = tasks::CheckSocketPathFits(state_dir); !s.ok()) {
     print.Fail("state_dir", s.message());
   }
-  fingerprint::SystemCommandRunner boot_runner;
-  StateReport report =
-      ReadStateReport(state_dir, failover::ReadBootId(&boot_runner, failover.sysctl_path));
+  StateReport report = ReadStateReport(state_dir, failover::ReadBootId());
   CheckLedger(report.ledger, *backend, print);
   if (!report.handovers_error.empty()) {
     print.Fail("hand-overs", report.handovers_error);
@@ -247,7 +292,7 @@ int RunCheck(const std::vector<std::string>& args, std::FILE* out, std::FILE* er
   parts.clock = failover::SystemClock();
   parts.backend = backend.get();
   parts.observer = observer.get();
-  parts.boot_id = failover::ReadBootId(&boot_runner, failover.sysctl_path);
+  parts.boot_id = failover::ReadBootId();
   parts.verbose = line->verbose;
   parts.print = [out](const std::string& text) { Write(out, absl::StrCat(text, "\n")); };
   LiveCycleResult result = RunLiveCycle(parts);

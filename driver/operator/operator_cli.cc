@@ -39,7 +39,7 @@ constexpr char kUsage[] =
     "  --interfaces=IF[,IF...]  --vip=ADDR[,ADDR...]   (both may also repeat)\n"
     "  --demote_by=N  --confirm_timeout=10s  --poll_interval=50ms  --settle=0s\n"
     "  --track_file=PATH  --state_file=PATH\n"
-    "  --ifconfig_path=PATH  --sysctl_path=PATH  --ip_path=PATH\n"
+    "  --ifconfig_path=PATH  --sysctl_path=PATH  --ip_path=PATH  --demote_via=kernel|tool\n"
     "  --confirm_command=JSON  --demote_command=JSON  --restore_command=JSON\n"
     "  --state_command=JSON    (one JSON array of strings: '[\"/usr/local/sbin/vip\", \"down\"]')\n"
     "  --config FILE  the plugin config in JSON ({\"failover\": {...}}) or a Nomad agent config\n"
@@ -80,9 +80,7 @@ int RunStatus(const std::vector<std::string>& args, std::FILE* out, std::FILE* e
     return absl::IsInvalidArgument(resolved.status()) ? kExitUsage : kExitCheckFailed;
   }
   fingerprint::SystemCommandRunner runner;
-  const std::string sysctl = resolved->plugin.failover ? resolved->plugin.failover->sysctl_path
-                                                       : std::string("/sbin/sysctl");
-  StateReport report = ReadStateReport(resolved->state_dir, failover::ReadBootId(&runner, sysctl));
+  StateReport report = ReadStateReport(resolved->state_dir, failover::ReadBootId());
   if (resolved->plugin.failover.has_value()) {
     report.failover = ObserveNode(*resolved->plugin.failover, &runner);
   }

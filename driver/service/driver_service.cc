@@ -1,7 +1,6 @@
 #include "driver/service/driver_service.h"
 
 #include <atomic>
-#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -85,7 +84,8 @@ class StopReactor final : public grpc::ServerUnaryReactor {
 DriverService::DriverService(Driver* driver)
     : driver_(driver),
       streams_(std::make_unique<TaskStreams>(driver)),
-      blocking_(std::make_unique<BlockingCalls>(kBlockingThreads)) {
+      blocking_(std::make_unique<BlockingCalls>(kBlockingThreads)),
+      exec_calls_(std::make_unique<BlockingCalls>(kExecThreads)) {
   driver_->SetEventSink(streams_.get());
 }
 
@@ -164,6 +164,12 @@ grpc::ServerUnaryReactor* DriverService::StartTask(grpc::CallbackServerContext* 
   launch.alloc_dir = task.alloc_dir();
   // Nomad's task directory is <alloc_dir>/<task name>.
   if (!task.alloc_dir().empty()) launch.task_dir = absl::StrCat(task.alloc_dir(), "/", task.name());
+  // Bridge-mode groups: Nomad made a namespace for the alloc; join it like raw_exec (HOST mode
+  // or no path ⇒ the host's network). network_isolation_spec is set by Nomad, not the job.
+  if (task.has_network_isolation_spec() &&
+      task.network_isolation_spec().mode() == drivers::NetworkIsolationSpec::GROUP) {
+    launch.netns_path = task.network_isolation_spec().path();
+  }
   start.msgpack_config = task.msgpack_driver_config();
 
   auto* reactor = ctx->DefaultReactor();
@@ -272,8 +278,9 @@ grpc::ServerUnaryReactor* DriverService::ExecTask(grpc::CallbackServerContext* c
     const absl::Duration timeout = FromProto(request->timeout());
     if (timeout > absl::ZeroDuration()) exec.timeout = timeout;
   }
-  // Script checks wait on the command; keep that wait off gRPC's callback threads.
-  std::thread([reactor, response, exec = std::move(exec)] {
+  // Script checks wait on the command; keep that wait off gRPC's callback threads, on a pool
+  // of its own so slow checks never delay StopTask's failover hand-over.
+  exec_calls_->Run([reactor, response, exec = std::move(exec)] {
     absl::StatusOr<tasks::ExecResult> result = tasks::RunExec(exec);
     if (!result.ok()) {
       reactor->Finish(ToGrpc(result.status()));
@@ -284,7 +291,7 @@ grpc::ServerUnaryReactor* DriverService::ExecTask(grpc::CallbackServerContext* c
     response->mutable_result()->set_exit_code(result->exit_code);
     response->mutable_result()->set_signal(result->signal);
     reactor->Finish(grpc::Status::OK);
-  }).detach();
+  });
   return reactor;
 }
 

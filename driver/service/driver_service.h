@@ -74,9 +74,14 @@ class DriverService final : public drivers::Driver::CallbackService {
   // Eight keeps the plugin far under Nomad-scale thread budgets (bench: 13 threads idle).
   static constexpr int kBlockingThreads = 8;
 
+  // ExecTask (script checks) waits for a command up to its timeout. Its own pool, so a node's
+  // checks queue behind each other, not in front of StopTask; four run at once.
+  static constexpr int kExecThreads = 4;
+
   Driver* driver_;
   std::unique_ptr<TaskStreams> streams_;
-  std::unique_ptr<BlockingCalls> blocking_;  // last: joined first on destruction
+  std::unique_ptr<BlockingCalls> blocking_;
+  std::unique_ptr<BlockingCalls> exec_calls_;  // last: joined first on destruction
 };
 
 }  // namespace carp_exec::service

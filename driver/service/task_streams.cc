@@ -14,7 +14,8 @@ namespace carp_exec::service {
 template <typename Msg>
 class TaskStreams::HubStream final : public host::PushStream<Msg> {
  public:
-  explicit HubStream(std::function<void()> unregister) : unregister_(std::move(unregister)) {}
+  HubStream(size_t capacity, std::function<void()> unregister)
+      : host::PushStream<Msg>(capacity), unregister_(std::move(unregister)) {}
 
  private:
   void OnClosed() override { unregister_(); }
@@ -38,7 +39,7 @@ grpc::ServerWriteReactor<drivers::FingerprintResponse>* TaskStreams::OpenFingerp
   ToProto(report, &first);
   absl::MutexLock lock(&mu_);
   const StreamId id = next_id_++;
-  auto* stream = new HubStream<drivers::FingerprintResponse>([this, id] {
+  auto* stream = new HubStream<drivers::FingerprintResponse>(kStateBacklog, [this, id] {
     absl::MutexLock l(&mu_);
     fingerprint_.erase(id);
   });
@@ -71,10 +72,8 @@ void TaskStreams::FingerprintTick() {
     if (changed || now - last_sent_ >= kFingerprintResend) {
       drivers::FingerprintResponse msg;
       ToProto(report, &msg);
-      for (auto& [id, stream] : fingerprint_) {
-        // A client that stopped reading gets the newest state, not a backlog.
-        if (stream->Queued() < 2) stream->Push(msg);
-      }
+      // A client that stopped reading gets the newest state, not a backlog.
+      for (auto& [id, stream] : fingerprint_) stream->PushLatest(msg);
       if (changed && last_report_ != nullptr) {
         log::Info("carp_exec", "driver fingerprint changed",
                   {{"health_description", report.description}});
@@ -90,7 +89,7 @@ void TaskStreams::FingerprintTick() {
 grpc::ServerWriteReactor<drivers::DriverTaskEvent>* TaskStreams::OpenEvents() {
   absl::MutexLock lock(&mu_);
   const StreamId id = next_id_++;
-  auto* stream = new HubStream<drivers::DriverTaskEvent>([this, id] {
+  auto* stream = new HubStream<drivers::DriverTaskEvent>(kEventBacklog, [this, id] {
     absl::MutexLock l(&mu_);
     events_.erase(id);
   });
@@ -113,7 +112,13 @@ void TaskStreams::Emit(const failover::FailoverEvent& event) {
   drivers::DriverTaskEvent msg;
   ToProto(event, absl::Now(), &msg);
   absl::MutexLock lock(&mu_);
-  for (auto& [id, stream] : events_) stream->Push(msg);
+  for (auto& [id, stream] : events_) {
+    if (stream->Push(msg) == host::PushStream<drivers::DriverTaskEvent>::PushResult::kFull) {
+      // Logged above already; the client is kEventBacklog events behind.
+      log::Warn("carp_exec", "a TaskEvents client is not reading; event dropped for it",
+                {{"task_id", event.task.task_id}, {"backlog", absl::StrCat(kEventBacklog)}});
+    }
+  }
 }
 
 grpc::ServerWriteReactor<drivers::TaskStatsResponse>* TaskStreams::OpenStats(
@@ -125,7 +130,7 @@ grpc::ServerWriteReactor<drivers::TaskStatsResponse>* TaskStreams::OpenStats(
   {
     absl::MutexLock lock(&mu_);
     id = next_id_++;
-    stream = new HubStream<drivers::TaskStatsResponse>([this, id] {
+    stream = new HubStream<drivers::TaskStatsResponse>(kStateBacklog, [this, id] {
       absl::MutexLock l(&mu_);
       stats_.erase(id);
     });
@@ -157,15 +162,20 @@ void TaskStreams::StatsTick(StreamId id) {
     auto it = stats_.find(id);
     if (it == stats_.end() || closed_) return;
     if (!stats.ok()) {
-      // Unknown or finished task: end the stream; Nomad stops asking once the task is dead.
-      it->second.stream->Close(ToGrpc(stats.status()));
+      // The task exited (FailedPrecondition) or was destroyed (NotFound) after the stream
+      // opened: end it with OK, which Nomad's client reads as io.EOF and closes quietly; any
+      // other code is logged as an error (plugins/drivers/client.go, TaskStats). Nomad stops
+      // asking once the task is dead.
+      // An id that never had a sample stays an error (Nomad asked for a task we do not know).
+      const bool task_ended = absl::IsFailedPrecondition(stats.status()) ||
+                              (absl::IsNotFound(stats.status()) && it->second.sampled);
+      it->second.stream->Close(task_ended ? grpc::Status::OK : ToGrpc(stats.status()));
       return;
     }
-    if (it->second.stream->Queued() < 2) {
-      drivers::TaskStatsResponse msg;
-      ToProto(*stats, msg.mutable_stats());
-      it->second.stream->Push(std::move(msg));
-    }
+    it->second.sampled = true;
+    drivers::TaskStatsResponse msg;
+    ToProto(*stats, msg.mutable_stats());
+    it->second.stream->PushLatest(std::move(msg));
     timers_->ScheduleAfter(interval, [this, id] { StatsTick(id); });
   }
 }

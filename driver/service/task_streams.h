@@ -6,6 +6,7 @@
 // (fingerprint checks each second, a resend at least every 30 s; each TaskStats stream at its
 // own interval); events are pushed from the failover and task threads.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,13 @@ class TaskStreams final : public failover::EventSink {
   static constexpr absl::Duration kFingerprintCheck = absl::Seconds(1);
   static constexpr absl::Duration kFingerprintResend = absl::Seconds(30);
 
+  // Messages waiting for a client that does not read. Fingerprint and TaskStats carry a
+  // state: one waits besides the one being written, and a newer one replaces it.
+  static constexpr size_t kStateBacklog = 1;
+  // TaskEvents carry a history: Nomad reads them as they come, so 1,024 waiting events (a few
+  // hundred KiB) mean a stuck client; further events are dropped for it (and logged).
+  static constexpr size_t kEventBacklog = 1024;
+
  private:
   template <typename Msg>
   class HubStream;
@@ -67,6 +75,7 @@ class TaskStreams final : public failover::EventSink {
     HubStream<drivers::TaskStatsResponse>* stream;
     std::string task_id;
     absl::Duration interval;
+    bool sampled = false;  // a sample was taken: a later NotFound means the task is gone
   };
   absl::flat_hash_map<StreamId, StatsStream> stats_ ABSL_GUARDED_BY(mu_);
 

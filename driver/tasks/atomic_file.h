@@ -21,14 +21,18 @@ enum class AtomicWriteStep { kWriteTemp, kRename, kSyncDir };
 // (the temporary file, if any, is left behind). Null means "never stop".
 using AtomicWriteInterrupt = std::function<bool(AtomicWriteStep)>;
 
-// Writes `contents` to `path` by writing `path`.tmp, fsync, rename over `path`, fsync of the
-// directory. `mode` applies to the new file. The directory must exist. An interrupted write
+// Writes `contents` to `path` by writing a new temp file `path`.tmp.<random> (created with
+// O_CREAT|O_EXCL|O_NOFOLLOW in the same directory, so nothing planted there is opened), fsync,
+// rename over `path`, fsync of the directory. `mode` applies to the new file. The directory
+// must exist. `path` must be missing or a regular file: a symlink or anything else there is
+// FailedPrecondition naming it (never replaced, never written through). An interrupted write
 // returns AbortedError and leaves the temporary file, as a crash would; a failed one removes it.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,
                                  int mode = 0644, const AtomicWriteInterrupt& interrupt = nullptr);
 
 // The file's contents, or nullopt when it does not exist. Other failures (permission, a
-// directory, I/O error) are errors that name the path.
+// directory, I/O error) are errors that name the path; a symlink or a non-regular file (FIFO,
+// device) at `path` is FailedPrecondition and is never read through or blocked on.
 absl::StatusOr<std::optional<std::string>> ReadFileIfExists(const std::string& path);
 
 // Creates `path` and missing parents with mode 0700 (like mkdir -p).

@@ -11,10 +11,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "driver/tasks/network_namespace.h"
+#include "driver/tasks/path_beneath.h"
+#include "driver/tasks/spawn_signals.h"
 
 namespace carp_exec::tasks {
 namespace {
@@ -31,6 +35,7 @@ enum class ChildStep : int {
   kSetgid,
   kSetuid,
   kExec,
+  kNetns,
 };
 struct ChildFailure {
   int step;
@@ -55,24 +60,58 @@ const char* StepName(int step) {
       return "setuid";
     case ChildStep::kExec:
       return "execve";
+    case ChildStep::kNetns:
+      return "join the task's network namespace";
   }
   return "prepare";
 }
 
-bool IsExecutableFile(const std::string& path) {
+// A candidate for the program: a host path (absolute) is stat'ed as is; a relative one is
+// looked up beneath the work dir (path_beneath.h), where the child's execve would find it.
+absl::StatusOr<std::string> Probe(const std::string& candidate, const std::string& work_dir,
+                                  absl::string_view name) {
   struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+  std::string path = candidate;
+  if (candidate[0] == '/') {
+    if (stat(candidate.c_str(), &st) != 0) return absl::NotFoundError(candidate);
+  } else {
+    absl::StatusOr<BeneathEntry> entry =
+        StatBeneath(work_dir, candidate, absl::StrCat("exec: command \"", name, "\""));
+    if (!entry.ok()) return entry.status();
+    path = entry->path;
+    st = entry->st;
+  }
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) return absl::NotFoundError(path);
+  return path;
 }
 
 absl::StatusOr<std::string> ResolveProgram(const ExecCommand& command) {
   const std::string& name = command.argv[0];
-  if (name.find('/') != std::string::npos) return name;
+  const bool relative_lookups = !command.work_dir.empty();
+  if (name.find('/') != std::string::npos) {
+    if (name[0] == '/') return name;
+    if (!relative_lookups) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("exec: relative command \"", name,
+                       "\" needs the task's work dir, which is unset; "
+                       "give an absolute path"));
+    }
+    absl::StatusOr<std::string> found = Probe(name, command.work_dir, name);
+    if (found.ok() || !absl::IsNotFound(found.status())) return found;
+    return absl::NotFoundError(absl::StrCat("exec: command \"", name, "\" not found under \"",
+                                            command.work_dir,
+                                            "\" (or not executable); give an absolute path"));
+  }
   auto it = command.env.find("PATH");
   const std::string path = it != command.env.end() ? it->second : kDefaultPath;
   for (absl::string_view dir : absl::StrSplit(path, ':')) {
-    if (dir.empty()) dir = ".";  // POSIX: an empty PATH entry means the current directory
-    std::string candidate = absl::StrCat(dir, "/", name);
-    if (IsExecutableFile(candidate)) return candidate;
+    // POSIX: an empty entry is the current directory, which for the command is its work dir
+    // (never the plugin's own cwd); relative entries are beneath it.
+    if (dir.empty()) dir = ".";
+    if (dir[0] != '/' && !relative_lookups) continue;
+    absl::StatusOr<std::string> found = Probe(absl::StrCat(dir, "/", name), command.work_dir, name);
+    if (found.ok()) return found;
+    if (!absl::IsNotFound(found.status())) return found.status();  // e.g. leads outside
   }
   return absl::NotFoundError(absl::StrCat("exec: command \"", name, "\" not found in PATH=\"", path,
                                           "\"; give an absolute path or fix the task's PATH"));
@@ -143,6 +182,14 @@ absl::StatusOr<pid_t> SpawnInNewSession(const ExecCommand& command, const ChildS
   const uid_t uid = command.user.has_value() ? command.user->uid : 0;
   const gid_t gid = command.user.has_value() ? command.user->gid : 0;
 
+  // Opened before fork; the child joins it before it drops privileges (setns needs root).
+  absl::StatusOr<int> netns = OpenNetworkNamespace(command.netns_path);
+  if (!netns.ok()) return netns.status();
+  const int netns_fd = *netns;
+  absl::Cleanup close_netns = [netns_fd] {
+    if (netns_fd >= 0) close(netns_fd);
+  };
+
   int error_pipe[2];
   if (pipe2(error_pipe, O_CLOEXEC) != 0) {
     return absl::ResourceExhaustedError(
@@ -164,13 +211,15 @@ absl::StatusOr<pid_t> SpawnInNewSession(const ExecCommand& command, const ChildS
     struct sigaction default_action;
     std::memset(&default_action, 0, sizeof(default_action));
     default_action.sa_handler = SIG_DFL;
+    const sigset_t defaults = SpawnDefaultSignals();  // async-signal-safe calls only
     for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &default_action, nullptr);
+      if (sigismember(&defaults, sig) == 1) sigaction(sig, &default_action, nullptr);
     }
     sigset_t empty;
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, nullptr);
 
+    if (JoinNetworkNamespaceFd(netns_fd) != 0) ChildFail(error_fd, ChildStep::kNetns);
     if (setsid() < 0) ChildFail(error_fd, ChildStep::kSetsid);
     if (stdio.controlling_tty >= 0 && ioctl(stdio.controlling_tty, TIOCSCTTY, 0) != 0) {
       ChildFail(error_fd, ChildStep::kControllingTty);
@@ -195,7 +244,6 @@ absl::StatusOr<pid_t> SpawnInNewSession(const ExecCommand& command, const ChildS
     fcntl(report_fd, F_SETFD, FD_CLOEXEC);
     closefrom(4);
 
-    if (work_dir != nullptr && chdir(work_dir) != 0) ChildFail(report_fd, ChildStep::kChdir);
     if (change_identity) {
       if (setgroups(groups.size(), groups.data()) != 0) {
         ChildFail(report_fd, ChildStep::kSetgroups);
@@ -203,6 +251,9 @@ absl::StatusOr<pid_t> SpawnInNewSession(const ExecCommand& command, const ChildS
       if (setgid(gid) != 0) ChildFail(report_fd, ChildStep::kSetgid);
       if (setuid(uid) != 0) ChildFail(report_fd, ChildStep::kSetuid);
     }
+    // After the switch, like Go's os/exec (syscall/exec_linux.go: credentials, then Chdir):
+    // the work dir is entered with the user's rights, not root's.
+    if (work_dir != nullptr && chdir(work_dir) != 0) ChildFail(report_fd, ChildStep::kChdir);
     execve(program->c_str(), argv.data(), envp.data());
     ChildFail(report_fd, ChildStep::kExec);
   }

@@ -30,13 +30,18 @@ struct ExecIdentity {
 };
 
 struct ExecCommand {
-  // argv[0] is an absolute or relative path (contains '/'), or a name looked up in the PATH
-  // of `env` (default PATH if `env` has none).
+  // argv[0] is an absolute path, a relative one (contains '/'; looked up beneath work_dir and
+  // refused if it leads out of it), or a name looked up in the PATH of `env` (default PATH if
+  // `env` has none); empty and relative PATH entries are beneath work_dir, never the plugin's
+  // cwd, and skipped when work_dir is empty. Nothing is ever chmod'ed.
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;  // the complete environment (the task's)
-  std::string work_dir;                    // empty ⇒ the plugin's own cwd
+  std::string work_dir;  // entered after the user switch; empty ⇒ the plugin's own cwd
   // nullopt ⇒ the plugin's own user. A different user needs the plugin to run as root.
   std::optional<ExecIdentity> user;
+  // Linux: the task's group network namespace, joined before privileges are dropped (see
+  // network_namespace.h). Empty ⇒ the plugin's network.
+  std::string netns_path;
 };
 
 // Exit status from waitpid → Nomad's exit code: exited(n) ⇒ n, killed by signal N ⇒ 128+N.

@@ -67,6 +67,12 @@ void ChildIoLoop::CloseFd(int* fd) {
 
 void ChildIoLoop::QueueStdin(absl::string_view data) {
   if (stdin_closed_ || data.empty()) return;
+  // Drop the written front once it is at least half the buffer, so the buffer stays within
+  // twice what is pending (amortised: each byte is moved at most once more).
+  if (stdin_offset_ > 0 && stdin_offset_ >= stdin_pending_.size() / 2) {
+    stdin_pending_.erase(0, stdin_offset_);
+    stdin_offset_ = 0;
+  }
   stdin_pending_.append(data.data(), data.size());
   last_stdin_byte_ = static_cast<unsigned char>(data.back());
 }
@@ -135,6 +141,7 @@ void ChildIoLoop::ReapIfExited(absl::Time now) {
   // Nobody reads stdin any more.
   if (!tty_) CloseFd(&in_fd_);
   stdin_pending_.clear();
+  stdin_offset_ = 0;
   stdin_closed_ = true;
 }
 
@@ -156,21 +163,29 @@ size_t ChildIoLoop::ReadOnce(int* fd, const std::function<void(absl::string_view
 
 void ChildIoLoop::WritePendingStdin() {
   const int fd = stdin_target();
-  while (fd >= 0 && !stdin_pending_.empty()) {
-    const ssize_t n = write(fd, stdin_pending_.data(), stdin_pending_.size());
+  while (fd >= 0 && stdin_pending_bytes() > 0) {
+    const ssize_t n =
+        write(fd, stdin_pending_.data() + stdin_offset_, stdin_pending_.size() - stdin_offset_);
     if (n > 0) {
-      stdin_pending_.erase(0, static_cast<size_t>(n));
+      // Advance an offset rather than erase the front: one large message written in pipe-sized
+      // pieces would otherwise be moved once per piece.
+      stdin_offset_ += static_cast<size_t>(n);
+      if (stdin_offset_ == stdin_pending_.size()) {
+        stdin_pending_.clear();
+        stdin_offset_ = 0;
+      }
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     // The reader is gone (EPIPE) or the terminal hung up: input has nowhere to go.
     stdin_pending_.clear();
+    stdin_offset_ = 0;
     stdin_closed_ = true;
     if (!tty_) CloseFd(&in_fd_);
     return;
   }
-  if (stdin_pending_.empty() && stdin_closing_ && !tty_) CloseFd(&in_fd_);
+  if (stdin_pending_bytes() == 0 && stdin_closing_ && !tty_) CloseFd(&in_fd_);
 }
 
 ChildIoLoop::Outcome ChildIoLoop::Run(const Hooks& hooks) {
@@ -206,13 +221,14 @@ ChildIoLoop::Outcome ChildIoLoop::Run(const Hooks& hooks) {
         break;
       }
     }
-    if (!tty_ && stdin_closing_ && stdin_pending_.empty()) CloseFd(&in_fd_);
+    if (!tty_ && stdin_closing_ && stdin_pending_bytes() == 0) CloseFd(&in_fd_);
 
+    if (hooks.on_stdin_pending) hooks.on_stdin_pending(stdin_pending_bytes());
     const bool paused = hooks.output_paused && hooks.output_paused();
     pollfd fds[5];
     int count = 0;
     int out_index = -1, err_index = -1, in_index = -1, wake_index = -1;
-    const bool want_stdin = !stdin_pending_.empty() && stdin_target() >= 0;
+    const bool want_stdin = stdin_pending_bytes() > 0 && stdin_target() >= 0;
     if (out_fd_ >= 0 && (!paused || (tty_ && want_stdin))) {
       out_index = count;
       fds[count++] = {

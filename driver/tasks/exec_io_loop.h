@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,6 +26,9 @@ class ChildIoLoop {
     std::function<void(ChildIoLoop&)> on_wake;
     // While true, output fds are not read (flow control).
     std::function<bool()> output_paused;
+    // Called before each poll with the stdin bytes the loop still holds (they shrink as the
+    // child reads, and drop to 0 when stdin goes away). May be empty.
+    std::function<void(size_t pending)> on_stdin_pending;
   };
 
   struct Outcome {
@@ -60,6 +64,9 @@ class ChildIoLoop {
   // Stop waiting for background children's output as soon as the main process is reaped.
   void StopWaitingAfterExit();
 
+  // Stdin bytes queued and not yet written to the child.
+  size_t stdin_pending_bytes() const { return stdin_pending_.size() - stdin_offset_; }
+
   // Runs until the main process was reaped and output is complete (or the drain window
   // closed). All owned fds are closed when it returns.
   Outcome Run(const Hooks& hooks);
@@ -87,6 +94,7 @@ class ChildIoLoop {
   bool poll_for_exit_only_ = false;
 
   std::string stdin_pending_;
+  size_t stdin_offset_ = 0;     // bytes at the front of stdin_pending_ already written
   bool stdin_closing_ = false;  // close after pending bytes are written (pipes)
   bool stdin_closed_ = false;   // no more input accepted
   int last_stdin_byte_ = -1;    // tty: decides how many EOF characters CloseStdin types

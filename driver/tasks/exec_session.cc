@@ -211,15 +211,41 @@ void ExecSession::Enqueue(Command command) {
     if (finished_) return;
     commands_.push_back(std::move(command));
   }
+  Wake();
+}
+
+void ExecSession::Wake() {
   const char byte = 1;
   // A full wake pipe already means "wake up"; EAGAIN is fine.
   ssize_t ignored = write(wake_write_, &byte, 1);
   (void)ignored;
 }
 
-void ExecSession::WriteStdin(absl::string_view data) {
-  if (data.empty()) return;
-  Enqueue(Command{Command::Kind::kStdin, std::string(data), {}});
+bool ExecSession::WriteStdin(absl::string_view data) {
+  if (data.empty()) return true;
+  Command command{Command::Kind::kStdin, std::string(data), {}};  // copied outside the lock
+  bool blocked = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return true;  // nobody reads any more: dropped, like a closed stdin
+    commands_.push_back(std::move(command));
+    stdin_queued_ += data.size();
+    if (stdin_queued_ + stdin_in_loop_ >= kStdinPendingCap) blocked = stdin_blocked_ = true;
+  }
+  Wake();
+  return !blocked;
+}
+
+bool ExecSession::NoteStdinPending(size_t taken, size_t in_loop) {
+  absl::MutexLock lock(&mu_);
+  stdin_queued_ -= taken;
+  stdin_in_loop_ = in_loop;
+  // Half the cap: the writer then has room for several messages before it blocks again.
+  if (stdin_blocked_ && stdin_queued_ + stdin_in_loop_ <= kStdinPendingCap / 2) {
+    stdin_blocked_ = false;
+    return true;
+  }
+  return false;
 }
 
 void ExecSession::CloseStdin() { Enqueue(Command{Command::Kind::kCloseStdin, {}, {}}); }
@@ -240,9 +266,7 @@ void ExecSession::SetOutputPaused(bool paused) {
     paused_ = paused;
   }
   // Resuming must wake the loop so it polls the outputs again.
-  const char byte = 1;
-  ssize_t ignored = write(wake_write_, &byte, 1);
-  (void)ignored;
+  Wake();
 }
 
 void ExecSession::Terminate() { Enqueue(Command{Command::Kind::kTerminate, {}, {}}); }
@@ -260,11 +284,17 @@ void ExecSession::RunLoop(int out_fd, int err_fd, int in_fd, const ExecSessionOp
       absl::MutexLock lock(&mu_);
       return paused_;
     };
-    hooks.on_wake = [this](ChildIoLoop& io) {
+    auto stdin_pending = [this, &callbacks](size_t taken, size_t in_loop) {
+      if (NoteStdinPending(taken, in_loop) && callbacks.on_stdin_ready) callbacks.on_stdin_ready();
+    };
+    hooks.on_stdin_pending = [&stdin_pending](size_t in_loop) { stdin_pending(0, in_loop); };
+    hooks.on_wake = [this, &stdin_pending](ChildIoLoop& io) {
       std::deque<Command> commands;
+      size_t taken = 0;
       {
         absl::MutexLock lock(&mu_);
         commands.swap(commands_);
+        taken = stdin_queued_;  // every queued stdin byte is in `commands` now
       }
       for (const Command& command : commands) {
         switch (command.kind) {
@@ -286,14 +316,20 @@ void ExecSession::RunLoop(int out_fd, int err_fd, int in_fd, const ExecSessionOp
             break;
         }
       }
+      stdin_pending(taken, io.stdin_pending_bytes());
     };
     outcome = loop.Run(hooks);
   }
+  bool release_writer = false;
   {
     absl::MutexLock lock(&mu_);
     finished_ = true;
     commands_.clear();
+    stdin_queued_ = stdin_in_loop_ = 0;
+    release_writer = stdin_blocked_;
+    stdin_blocked_ = false;
   }
+  if (release_writer && callbacks.on_stdin_ready) callbacks.on_stdin_ready();
   ExecExit exit;
   if (outcome.error.ok()) {
     exit.exit_code = NomadExitCode(outcome.wait_status);

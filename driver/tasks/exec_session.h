@@ -20,6 +20,12 @@
 //   `tty_drain_after_exit` after the exit, then the master is closed and on_exit follows.
 // * Exit code: the main process's status; killed by signal N ⇒ 128+N.
 //
+// Input flow control: stdin bytes not yet taken by the child are bounded. WriteStdin returns
+// false once kStdinPendingCap bytes are pending; the caller then stops reading its source (the
+// exec stream stops issuing gRPC reads, so HTTP/2 flow control holds the client back) until
+// on_stdin_ready. A client pushing into a command that never reads stdin thus costs at most
+// kStdinPendingCap plus one message, never its whole upload.
+//
 // Mapping Nomad's messages (for the service adapter): `stdin.data` ⇒ WriteStdin,
 // `stdin.close` ⇒ CloseStdin, `tty_size` ⇒ Resize (or initial_size if it came before Start),
 // empty messages are heartbeats. The end of the client's request stream is NOT a stdin close
@@ -29,6 +35,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -71,6 +78,11 @@ struct ExecExit {
 struct ExecSessionCallbacks {
   std::function<void(absl::string_view data)> on_stdout;  // tty: all output
   std::function<void(absl::string_view data)> on_stderr;  // never called with a tty
+  // Called once after each WriteStdin that returned false, when pending input fell to half
+  // the cap, or was dropped (stdin closed, child gone, session finished). May run on the
+  // loop thread before WriteStdin's caller saw the false: the caller must be done with the
+  // data it passed before calling WriteStdin.
+  std::function<void()> on_stdin_ready;
   // Called exactly once, after the last on_stdout/on_stderr. The session's fds are closed by
   // then. The callback may destroy the session (the destructor then does not join).
   std::function<void(const ExecExit& exit)> on_exit;
@@ -91,9 +103,17 @@ class ExecSession {
   ExecSession(const ExecSession&) = delete;
   ExecSession& operator=(const ExecSession&) = delete;
 
+  // Stdin bytes the session holds for a child that is not reading (pipe or pty full) before
+  // WriteStdin asks its caller to wait. 128 KiB is two Linux pipe buffers: enough that a
+  // reading child never waits on the client's next message, small enough that a flood into
+  // `sleep` leaves the plugin's memory flat.
+  static constexpr size_t kStdinPendingCap = size_t{128} * 1024;
+
   // Queues bytes for the child's stdin (tty: typed into the terminal). Dropped once stdin was
-  // closed or the child is gone.
-  void WriteStdin(absl::string_view data);
+  // closed or the child is gone. Returns true while more input may follow at once; false
+  // when kStdinPendingCap bytes are pending (this call's bytes are kept): write nothing more
+  // until on_stdin_ready.
+  bool WriteStdin(absl::string_view data);
 
   // End of input. Without a tty the stdin pipe is closed once queued data was written. With a
   // tty there is no pipe to close, so we type the terminal's EOF character (VEOF, normally
@@ -127,6 +147,10 @@ class ExecSession {
 
   ExecSession(pid_t pid, bool tty, int wake_read, int wake_write);
   void Enqueue(Command command);
+  void Wake();  // makes the loop's poll return
+  // The loop's own pending stdin is now `in_loop` bytes, after taking `taken` queued bytes.
+  // Returns true when a blocked writer must be told (on_stdin_ready).
+  bool NoteStdinPending(size_t taken, size_t in_loop);
   void RunLoop(int out_fd, int err_fd, int in_fd, const ExecSessionOptions& options,
                ExecSessionCallbacks callbacks);
 
@@ -139,6 +163,10 @@ class ExecSession {
   std::deque<Command> commands_ ABSL_GUARDED_BY(mu_);
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // the loop reaped the main process
+  // Stdin bytes queued as commands, and held by the loop; their sum is what WriteStdin caps.
+  size_t stdin_queued_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t stdin_in_loop_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stdin_blocked_ ABSL_GUARDED_BY(mu_) = false;  // WriteStdin returned false, no ready yet
 
   std::thread thread_;
 };

@@ -1,6 +1,9 @@
 #include "driver/tasks/exec_session.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <functional>
@@ -287,6 +290,99 @@ TEST(ExecSessionTest, StartErrors) {
   EXPECT_EQ(ExecSession::Start(empty, collector.Callbacks()).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(collector.exits(), 0);
+}
+
+// Stdin flow control (issue 9): a child that never reads stdin makes WriteStdin ask the
+// caller to wait once kStdinPendingCap bytes are pending (plus what the kernel pipe took),
+// and the wait ends exactly once: when the child drains, or when the session ends.
+struct ReadySignal {
+  absl::Mutex mu;
+  int count ABSL_GUARDED_BY(mu) = 0;
+  bool WaitFor(int n, absl::Duration timeout) {
+    absl::MutexLock lock(&mu);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return count >= n; };
+    return mu.AwaitWithTimeout(absl::Condition(&reached), timeout);
+  }
+  int Count() {
+    absl::MutexLock lock(&mu);
+    return count;
+  }
+};
+
+// Writes 64 KiB chunks until WriteStdin says wait (or `limit` bytes); returns the bytes given.
+size_t WriteUntilBlocked(ExecSession& session, size_t limit) {
+  const std::string chunk(64 * 1024, 'x');
+  size_t given = 0;
+  while (given < limit) {
+    given += chunk.size();
+    if (!session.WriteStdin(chunk)) break;
+  }
+  return given;
+}
+
+TEST(ExecSessionTest, StdinIntoAChildThatNeverReadsStopsAtTheCap) {
+  Collector collector;
+  ReadySignal ready;
+  ExecSessionCallbacks callbacks = collector.Callbacks();
+  callbacks.on_stdin_ready = [&ready] {
+    absl::MutexLock lock(&ready.mu);
+    ++ready.count;
+  };
+  auto session = ExecSession::Start(Shell("exec sleep 1000", false), std::move(callbacks));
+  ASSERT_TRUE(session.ok()) << session.status();
+  // A pipe takes at most 1 MiB (Linux pipe-max-size default); the rest must stop at the cap.
+  const size_t limit = size_t{256} << 20;
+  const size_t given = WriteUntilBlocked(**session, limit);
+  EXPECT_LT(given, ExecSession::kStdinPendingCap + (size_t{1} << 20) + 64 * 1024)
+      << "WriteStdin never asked to wait";
+  (*session)->Terminate();
+  ASSERT_TRUE(collector.WaitForExit());
+  EXPECT_TRUE(ready.WaitFor(1, kPatience)) << "the blocked writer was never released";
+  session->reset();
+  EXPECT_EQ(ready.Count(), 1);
+}
+
+TEST(ExecSessionTest, StdinReadyFollowsWhenTheChildDrainsAndNothingIsLost) {
+  Collector collector;
+  ReadySignal ready;
+  ExecSessionCallbacks callbacks = collector.Callbacks();
+  callbacks.on_stdin_ready = [&ready] {
+    absl::MutexLock lock(&ready.mu);
+    ++ready.count;
+  };
+  // The child reads nothing until the test writes to a FIFO, then counts all of stdin.
+  std::string dir = "/tmp/carp-exec-session-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string fifo = dir + "/go";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto session =
+      ExecSession::Start(Shell("read go < " + fifo + "; exec wc -c", false), std::move(callbacks));
+  ASSERT_TRUE(session.ok()) << session.status();
+  const size_t limit = size_t{64} << 20;
+  size_t total = WriteUntilBlocked(**session, limit);
+  EXPECT_LT(total, limit) << "WriteStdin never asked to wait";
+  EXPECT_EQ(ready.Count(), 0) << "released while the child read nothing";
+  const int go = open(fifo.c_str(), O_WRONLY);  // returns once the child opened its end
+  ASSERT_GE(go, 0);
+  ASSERT_EQ(write(go, "go\n", 3), 3);
+  close(go);
+  ASSERT_TRUE(ready.WaitFor(1, kPatience)) << "no on_stdin_ready once the child drained";
+  // From here on, every "wait" must be followed by exactly one release.
+  int waits = 1;
+  const std::string chunk(64 * 1024, 'y');
+  for (int i = 0; i < 256; ++i) {
+    total += chunk.size();
+    if (!(*session)->WriteStdin(chunk)) {
+      ++waits;
+      ASSERT_TRUE(ready.WaitFor(waits, kPatience)) << "no release after wait " << waits;
+    }
+  }
+  (*session)->CloseStdin();
+  ASSERT_TRUE(collector.WaitForExit());
+  EXPECT_EQ(collector.out(), absl::StrCat(total, "\n"));
+  EXPECT_EQ(ready.Count(), waits);
+  unlink(fifo.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace

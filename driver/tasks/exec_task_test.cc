@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -154,6 +155,61 @@ TEST(RunExecTest, StartErrorsNameTheProblem) {
 
   ExecRequest empty;
   EXPECT_EQ(RunExec(empty).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Issue 9: exec lookups follow the task's rules. A relative command may not climb out of the
+// work dir; an empty PATH entry is the work dir, not the plugin's cwd.
+TEST(RunExecTest, LookupsStayBeneathTheWorkDir) {
+  char dir_template[] = "/tmp/carp-exec-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  ASSERT_EQ(mkdir((dir + "/task").c_str(), 0755), 0);
+  for (const std::string& file : {dir + "/task/here", dir + "/outside"}) {
+    std::ofstream(file) << "#!/bin/sh\necho ran " << file << "\n";
+    ASSERT_EQ(chmod(file.c_str(), 0755), 0);
+  }
+  ASSERT_EQ(symlink("../outside", (dir + "/task/link").c_str()), 0);
+  ExecRequest request;
+  request.command.env = {{"PATH", ":/usr/bin:/bin"}};
+  request.command.work_dir = dir + "/task";
+  for (const char* escape : {"../outside", "./link"}) {
+    request.command.argv = {escape};
+    auto refused = RunExec(request);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << escape;
+  }
+  request.command.argv = {"here"};
+  auto found = RunExec(request);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->stdout_bytes, absl::StrCat("ran ", dir, "/task/here\n"));
+  // The plugin's cwd holds "outside"; an empty PATH entry must not find it there.
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+  ASSERT_EQ(chdir(dir.c_str()), 0);
+  request.command.argv = {"outside"};
+  EXPECT_EQ(RunExec(request).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_EQ(chdir(cwd), 0);
+  for (const char* name : {"task/here", "task/link", "outside", "task"}) {
+    (void)!unlink((dir + "/" + name).c_str());
+  }
+  rmdir((dir + "/task").c_str());
+  rmdir(dir.c_str());
+}
+
+// The work dir is entered as the exec user: a root-only directory is refused to nobody.
+TEST(RunExecTest, WorkDirIsEnteredAfterTheUserSwitch) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to change users";
+  char dir_template[] = "/tmp/carp-exec-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);  // 0700 root
+  ExecRequest request = Shell("pwd");
+  request.command.work_dir = dir_template;
+  ExecIdentity nobody;
+  nobody.uid = 65534;
+  nobody.gid = 65534;
+  request.command.user = nobody;
+  auto result = RunExec(request);
+  rmdir(dir_template);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("chdir"), absl::string_view::npos) << result.status();
 }
 
 TEST(RunExecTest, ForeignUserWithoutRootIsRefused) {

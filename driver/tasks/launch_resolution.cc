@@ -1,6 +1,7 @@
 #include "driver/tasks/launch_resolution.h"
 
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,8 +15,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "driver/tasks/path_beneath.h"
 #include "driver/tasks/task_errors.h"
 
 namespace carp_exec::tasks {
@@ -24,15 +27,24 @@ namespace {
 // PATH when the task's environment has none; the usual system directories.
 constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-enum class Probe { kMissing, kNotExecutable, kExecutable };
+// Where a candidate for the command lives: a host path the job spelled out (stat as is, like
+// raw_exec), or a name beneath the task dir (never allowed to leave it).
+struct Candidate {
+  std::string host_path;  // set for host candidates
+  std::string relative;   // set for task-dir candidates
+};
 
-Probe ProbeFile(const std::string& path, bool may_fix_mode) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return Probe::kMissing;
-  if ((st.st_mode & 0111) != 0) return Probe::kExecutable;
-  // Like raw_exec: artifacts unpacked into the task dir often lose their mode bits.
-  if (may_fix_mode && chmod(path.c_str(), st.st_mode | 0555) == 0) return Probe::kExecutable;
-  return Probe::kNotExecutable;
+// The file a candidate names, or NotFound / the reason it may not be used.
+absl::StatusOr<BeneathEntry> Probe(const Candidate& candidate, absl::string_view task_dir,
+                                   absl::string_view command) {
+  const std::string what = absl::StrCat("task config: command \"", command, "\"");
+  if (candidate.host_path.empty()) return StatBeneath(task_dir, candidate.relative, what);
+  BeneathEntry entry;
+  entry.path = candidate.host_path;
+  if (stat(entry.path.c_str(), &entry.st) != 0) {
+    return absl::NotFoundError(absl::StrCat(what, ": \"", entry.path, "\" does not exist"));
+  }
+  return entry;
 }
 
 absl::Status DeniedError(absl::string_view user, absl::string_view kind, uint32_t id,
@@ -61,44 +73,77 @@ absl::StatusOr<std::string> ResolveCommand(absl::string_view command, absl::stri
     return absl::InvalidArgumentError(
         "task config: \"command\" is empty; set it to an absolute path or a program name");
   }
-  std::vector<std::pair<std::string, bool>> candidates;  // path, inside the task dir
+  if (absl::StrContains(command, '\0')) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task config: command \"", absl::CHexEscape(command), "\" contains a NUL byte; remove it"));
+  }
+  // The order of raw_exec's lookupBin (hashicorp/nomad drivers/shared/executor/executor.go):
+  // task/local/, task/, an absolute host path, then PATH. Unlike it, a relative name never
+  // leaves the task dir and an absolute one is not first looked for under task/local/.
+  std::vector<Candidate> candidates;
   if (command[0] == '/') {
-    candidates.emplace_back(std::string(command), false);
-  } else if (absl::StrContains(command, '/')) {
-    candidates.emplace_back(absl::StrCat(task_dir, "/", command), true);
+    candidates.push_back({std::string(command), ""});
   } else {
     if (!task_dir.empty()) {
-      candidates.emplace_back(absl::StrCat(task_dir, "/local/", command), true);
-      candidates.emplace_back(absl::StrCat(task_dir, "/", command), true);
+      candidates.push_back({"", absl::StrCat("local/", command)});
+      candidates.push_back({"", std::string(command)});
     }
-    if (path_env.empty()) path_env = kDefaultPath;
-    for (absl::string_view dir : absl::StrSplit(path_env, ':', absl::SkipEmpty())) {
-      if (dir[0] == '/') candidates.emplace_back(absl::StrCat(dir, "/", command), false);
+    if (!absl::StrContains(command, '/')) {
+      if (path_env.empty()) path_env = kDefaultPath;
+      for (absl::string_view dir : absl::StrSplit(path_env, ':')) {
+        if (!dir.empty() && dir[0] == '/') {
+          candidates.push_back({absl::StrCat(dir, "/", command), ""});
+        } else if (!task_dir.empty() && !dir.empty() && dir != ".") {
+          // A relative PATH entry is relative to the task's directory, never the plugin's
+          // (an empty entry or "." is the task dir itself, looked at above).
+          candidates.push_back({"", absl::StrCat(dir, "/", command)});
+        }
+      }
     }
   }
   std::string not_executable;
-  for (const auto& [path, in_task_dir] : candidates) {
-    switch (ProbeFile(path, in_task_dir)) {
-      case Probe::kExecutable:
-        return path;
-      case Probe::kNotExecutable:
-        if (not_executable.empty()) not_executable = path;
-        break;
-      case Probe::kMissing:
-        break;
+  mode_t not_executable_mode = 0;
+  std::vector<std::string> places;
+  for (const Candidate& candidate : candidates) {
+    absl::StatusOr<BeneathEntry> entry = Probe(candidate, task_dir, command);
+    places.push_back(candidate.host_path.empty() ? absl::StrCat(task_dir, "/", candidate.relative)
+                                                 : candidate.host_path);
+    if (absl::IsNotFound(entry.status())) continue;
+    if (!entry.ok()) return entry.status();  // left the task dir, a loop, ...: a job error
+    if (!S_ISREG(entry->st.st_mode)) continue;
+    if ((entry->st.st_mode & 0111) != 0) return entry->path;
+    if (not_executable.empty()) {
+      not_executable = entry->path;
+      not_executable_mode = entry->st.st_mode & 07777;
     }
   }
   if (!not_executable.empty()) {
-    return absl::PermissionDeniedError(absl::StrCat("task config: command \"", command,
-                                                    "\" found at \"", not_executable,
-                                                    "\" but it is not executable; chmod +x it"));
+    // Never chmod (raw_exec does): the file may be anyone's, and root changing modes on a
+    // job's say-so was issue 9's first attack.
+    return absl::PermissionDeniedError(absl::StrCat(
+        "task config: command \"", command, "\" found at \"", not_executable,
+        "\" but it has no execute permission (mode ", absl::StrFormat("%04o", not_executable_mode),
+        "); carp_exec never changes file modes: ship the artifact with its x bit (chmod +x before "
+        "packing), or run it through an interpreter (command = \"/bin/sh\", args = [\"",
+        command, "\"])"));
   }
-  std::vector<std::string> places;
-  places.reserve(candidates.size());
-  for (const auto& candidate : candidates) places.push_back(candidate.first);
   return absl::NotFoundError(absl::StrCat("task config: no such command \"", command,
                                           "\" (looked at ", absl::StrJoin(places, ", "),
                                           "); use an absolute path or fix the task's PATH"));
+}
+
+absl::Status CheckGroupCount(absl::string_view user, size_t count, long limit) {
+  if (limit <= 0 || count <= static_cast<size_t>(limit)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "task config: user \"", user, "\" is in ", count,
+      " groups (its primary group included) but this system lets a process have at most ", limit,
+      " (NGROUPS_MAX); remove the user from some groups in the group database or run the task "
+      "as another user"));
+}
+
+long SupplementaryGroupLimit() {
+  const long limit = sysconf(_SC_NGROUPS_MAX);
+  return limit > 0 ? limit : NGROUPS_MAX;
 }
 
 absl::StatusOr<state::Credentials> ResolveUser(absl::string_view user, const IdRanges& denied_uids,
@@ -135,8 +180,14 @@ absl::StatusOr<state::Credentials> ResolveUser(absl::string_view user, const IdR
     groups.resize(std::max<size_t>(groups.size() * 2, static_cast<size_t>(count)));
     count = static_cast<int>(groups.size());
   }
+  count = std::min(count, static_cast<int>(groups.size()));
+  if (absl::Status fits =
+          CheckGroupCount(name, static_cast<size_t>(std::max(count, 0)), SupplementaryGroupLimit());
+      !fits.ok()) {
+    return fits;
+  }
   std::vector<uint32_t> gids{pw.pw_gid};
-  for (int i = 0; i < count && i < static_cast<int>(groups.size()); ++i) {
+  for (int i = 0; i < count; ++i) {
     credentials.add_groups(groups[i]);
     gids.push_back(groups[i]);
   }
@@ -160,23 +211,8 @@ absl::StatusOr<state::LaunchSpec> ResolveLaunch(const LaunchSpec& spec, const Id
         absl::StrCat("task config: work_dir \"", spec.work_dir, "\" must be an absolute path"));
   }
   state::LaunchSpec out;
-  out.set_task_id(spec.task_id);
-  out.set_alloc_id(spec.alloc_id);
-  out.set_task_name(spec.task_name);
-  auto path_env = spec.env.find("PATH");
-  absl::StatusOr<std::string> command =
-      ResolveCommand(spec.command, spec.task_dir,
-                     path_env == spec.env.end() ? absl::string_view() : path_env->second);
-  if (!command.ok()) return command.status();
-  out.set_command(*command);
-  for (const std::string& arg : spec.args) {
-    if (absl::StrContains(arg, '\0')) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task config: an argument contains a NUL byte, which no process can receive: \"",
-          absl::CHexEscape(arg), "\"; remove it"));
-    }
-    out.add_args(arg);
-  }
+  // Users and groups first: a job refused by denied_host_uids must not make the plugin touch
+  // the filesystem at all (issue 9: the lookup ran before the check).
   std::map<std::string, std::string> env = spec.env;
   if (!spec.user.empty()) {
     absl::StatusOr<state::Credentials> credentials =
@@ -193,6 +229,23 @@ absl::StatusOr<state::LaunchSpec> ResolveLaunch(const LaunchSpec& spec, const Id
         CheckIds(absl::StrCat("uid ", getuid(), " (the plugin's own user)"),
                  static_cast<uint32_t>(getuid()), gids, denied_uids, denied_gids);
     if (!allowed.ok()) return allowed;
+  }
+  auto path_env = spec.env.find("PATH");
+  absl::StatusOr<std::string> command =
+      ResolveCommand(spec.command, spec.task_dir,
+                     path_env == spec.env.end() ? absl::string_view() : path_env->second);
+  if (!command.ok()) return command.status();
+  out.set_command(*command);
+  out.set_task_id(spec.task_id);
+  out.set_alloc_id(spec.alloc_id);
+  out.set_task_name(spec.task_name);
+  for (const std::string& arg : spec.args) {
+    if (absl::StrContains(arg, '\0')) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task config: an argument contains a NUL byte, which no process can receive: \"",
+          absl::CHexEscape(arg), "\"; remove it"));
+    }
+    out.add_args(arg);
   }
   for (const auto& [name, value] : env) {
     if (name.empty() || absl::StrContains(name, '=') || absl::StrContains(name, '\0') ||
@@ -214,6 +267,7 @@ absl::StatusOr<state::LaunchSpec> ResolveLaunch(const LaunchSpec& spec, const Id
   out.set_guarded(spec.guarded);
   out.set_ready(spec.ready);
   out.set_oom_score_adj(spec.oom_score_adj);
+  out.set_netns_path(spec.netns_path);
   return out;
 }
 

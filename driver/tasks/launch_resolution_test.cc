@@ -46,10 +46,74 @@ TEST(ResolveCommandTest, MissingAndNonExecutable) {
   MakeFile(dir.Sub("host/data"), 0644);
   EXPECT_EQ(ResolveCommand("data", dir.Sub("nowhere"), dir.Sub("host")).status().code(),
             absl::StatusCode::kPermissionDenied);
-  // Inside the task dir it is fixed, like raw_exec does for unpacked artifacts.
+  // Inside the task dir too: reported with the fix, and the mode is left alone (issue 9).
   MakeFile(dir.Sub("artifact"), 0644);
-  EXPECT_EQ(*ResolveCommand("artifact", dir.path(), ""), dir.Sub("artifact"));
-  EXPECT_EQ(access(dir.Sub("artifact").c_str(), X_OK), 0);
+  absl::StatusOr<std::string> artifact = ResolveCommand("artifact", dir.path(), "");
+  EXPECT_EQ(artifact.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(absl::StrContains(artifact.status().message(), "no execute permission"))
+      << artifact.status();
+  struct stat st;
+  ASSERT_EQ(stat(dir.Sub("artifact").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+}
+
+// Issue 9, attack 1: a relative command that climbs out, or a symlink in local/ that leads
+// out, is refused and the file it names keeps its mode.
+TEST(ResolveCommandTest, RelativeCommandsCannotLeaveTheTaskDir) {
+  testing::TempDir dir;
+  ASSERT_EQ(mkdir(dir.Sub("task").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(dir.Sub("task/local").c_str(), 0755), 0);
+  MakeFile(dir.Sub("victim"), 0600);
+  const std::string task = dir.Sub("task");
+  ASSERT_EQ(symlink(dir.Sub("victim").c_str(), dir.Sub("task/local/link").c_str()), 0);
+  ASSERT_EQ(symlink("../../victim", dir.Sub("task/local/rel").c_str()), 0);
+  for (const char* command : {"../victim", "../../../../../../../../etc/shadow", "local/link",
+                              "link", "rel", "local/../../victim"}) {
+    absl::StatusOr<std::string> found = ResolveCommand(command, task, "/usr/bin:/bin");
+    EXPECT_EQ(found.status().code(), absl::StatusCode::kPermissionDenied) << command;
+    EXPECT_TRUE(absl::StrContains(found.status().message(), "outside")) << found.status();
+    EXPECT_TRUE(absl::StrContains(found.status().message(), command)) << found.status();
+  }
+  struct stat st;
+  ASSERT_EQ(stat(dir.Sub("victim").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+}
+
+// Issue 9, attack 7: an empty or relative PATH entry means the task dir, not the plugin's cwd.
+TEST(ResolveCommandTest, RelativePathEntriesAreTheTaskDirs) {
+  testing::TempDir dir;
+  ASSERT_EQ(mkdir(dir.Sub("task").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(dir.Sub("task/tools").c_str(), 0755), 0);
+  MakeFile(dir.Sub("task/tools/helper"), 0755);
+  MakeFile(dir.Sub("task/here"), 0755);
+  EXPECT_EQ(*ResolveCommand("helper", dir.Sub("task"), "/nonexistent:tools"),
+            dir.Sub("task/tools/helper"));
+  EXPECT_EQ(*ResolveCommand("here", dir.Sub("task"), ":/bin"), dir.Sub("task/here"));
+  // Nothing is looked up relative to the plugin's working directory.
+  ASSERT_EQ(chdir(dir.path().c_str()), 0);
+  MakeFile(dir.Sub("cwd-only"), 0755);
+  EXPECT_EQ(ResolveCommand("cwd-only", dir.Sub("task"), ":.:/nonexistent").status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_EQ(chdir("/"), 0);
+}
+
+// The user check runs before any lookup: a denied user with a hostile command gets the
+// deny-list error, not a lookup error, and no file is touched.
+TEST(ResolveLaunchTest, DeniedUserIsRefusedBeforeTheLookup) {
+  testing::TempDir dir;
+  ASSERT_EQ(mkdir(dir.Sub("task").c_str(), 0755), 0);
+  MakeFile(dir.Sub("victim"), 0600);
+  LaunchSpec spec;
+  spec.task_id = "a/t/1";
+  spec.command = "../victim";
+  spec.task_dir = dir.Sub("task");
+  spec.user = "root";
+  absl::StatusOr<state::LaunchSpec> out = ResolveLaunch(spec, IdRanges({{0, 0}}), {});
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(absl::StrContains(out.status().message(), "denied_host_uids")) << out.status();
+  struct stat st;
+  ASSERT_EQ(stat(dir.Sub("victim").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
 }
 
 TEST(ResolveUserTest, UnknownUserAndDenyLists) {
@@ -66,6 +130,23 @@ TEST(ResolveUserTest, UnknownUserAndDenyLists) {
   EXPECT_TRUE(absl::StrContains(denied.status().message(), "0-100"));
   EXPECT_EQ(ResolveUser("root", {}, IdRanges({{0, 0}})).status().code(),
             absl::StatusCode::kPermissionDenied);
+}
+
+TEST(CheckGroupCountTest, MoreGroupsThanSetgroupsAcceptsIsAClearError) {
+  // OpenBSD's NGROUPS_MAX is 16 (sys/sys/syslimits.h); its setgroups returns EINVAL above it.
+  EXPECT_TRUE(CheckGroupCount("www", 16, 16).ok());
+  absl::Status too_many = CheckGroupCount("www", 17, 16);
+  EXPECT_EQ(too_many.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(too_many.message(), "\"www\" is in 17 groups")) << too_many;
+  EXPECT_TRUE(absl::StrContains(too_many.message(), "at most 16 (NGROUPS_MAX)")) << too_many;
+  EXPECT_TRUE(CheckGroupCount("www", 100000, 0).ok()) << "an unknown limit is not enforced";
+}
+
+TEST(CheckGroupCountTest, ThisSystemsLimitLetsRootThrough) {
+  EXPECT_GE(SupplementaryGroupLimit(), 16);
+  absl::StatusOr<state::Credentials> root = ResolveUser("root", IdRanges(), IdRanges());
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_LE(root->groups_size(), SupplementaryGroupLimit());
 }
 
 TEST(ResolveLaunchTest, FillsDefaultsAndUserEnvironment) {

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "driver/tasks/boot_relative_time.h"
 
 #if defined(__FreeBSD__) || defined(__OpenBSD__)
 #include <sys/param.h>
@@ -59,11 +60,17 @@ static std::optional<ProcessFacts> ReadProcess(pid_t pid) {
   if (pid <= 0) return std::nullopt;
   int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, pid};
   struct kinfo_proc info;
-  size_t len = sizeof(info);
-  if (sysctl(mib, 4, &info, &len, nullptr, 0) != 0 || len != sizeof(info)) return std::nullopt;
-  return ProcessFacts{static_cast<uint64_t>(info.ki_start.tv_sec) * 1000000u +
-                          static_cast<uint64_t>(info.ki_start.tv_usec),
-                      info.ki_stat == SZOMB};
+  bool found = false;
+  // ki_start moves with the clock; see boot_relative_time.h.
+  absl::StatusOr<int64_t> boot = ReadAtSteadyBootTime(KernelBootTimeMicros, [&] {
+    size_t len = sizeof(info);
+    found = sysctl(mib, 4, &info, &len, nullptr, 0) == 0 && len == sizeof(info);
+    return absl::OkStatus();
+  });
+  if (!boot.ok() || !found) return std::nullopt;
+  const int64_t start = static_cast<int64_t>(info.ki_start.tv_sec) * 1000000 +
+                        static_cast<int64_t>(info.ki_start.tv_usec);
+  return ProcessFacts{StartSinceBoot(start, *boot), info.ki_stat == SZOMB};
 }
 #elif defined(__OpenBSD__)
 // ps(1) on OpenBSD shows SDEAD as Z; older releases also had SZOMB.
@@ -78,10 +85,18 @@ static std::optional<ProcessFacts> ReadProcess(pid_t pid) {
   if (pid <= 0) return std::nullopt;
   int mib[6] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, pid, sizeof(struct kinfo_proc), 1};
   struct kinfo_proc info;
-  size_t len = sizeof(info);
-  if (sysctl(mib, 6, &info, &len, nullptr, 0) != 0 || len != sizeof(info)) return std::nullopt;
-  return ProcessFacts{static_cast<uint64_t>(info.p_ustart_sec) * 1000000u +
-                          static_cast<uint64_t>(info.p_ustart_usec),
+  bool found = false;
+  // p_ustart moves with the clock; see boot_relative_time.h.
+  absl::StatusOr<int64_t> boot = ReadAtSteadyBootTime(KernelBootTimeMicros, [&] {
+    size_t len = sizeof(info);
+    found = sysctl(mib, 6, &info, &len, nullptr, 0) == 0 && len == sizeof(info);
+    return absl::OkStatus();
+  });
+  if (!boot.ok() || !found) return std::nullopt;
+  // p_ustart is filled only for a process that is not a zombie (p_uvalid); 0 = unknown.
+  const int64_t start =
+      static_cast<int64_t>(info.p_ustart_sec) * 1000000 + static_cast<int64_t>(info.p_ustart_usec);
+  return ProcessFacts{info.p_uvalid != 0 ? StartSinceBoot(start, *boot) : 0,
                       IsOpenBsdZombie(info.p_stat)};
 }
 #else
@@ -96,12 +111,12 @@ std::optional<uint64_t> ProcessStartTime(pid_t pid) {
 
 bool IsSameProcess(pid_t pid, uint64_t start_time) {
   std::optional<ProcessFacts> facts = ReadProcess(pid);
-  return facts.has_value() && facts->start_time == start_time;
+  return facts.has_value() && SameStartTime(facts->start_time, start_time);
 }
 
 bool IsLiveProcess(pid_t pid, uint64_t start_time) {
   std::optional<ProcessFacts> facts = ReadProcess(pid);
-  return facts.has_value() && facts->start_time == start_time && !facts->zombie;
+  return facts.has_value() && SameStartTime(facts->start_time, start_time) && !facts->zombie;
 }
 
 namespace {

@@ -13,12 +13,13 @@
 
 namespace carp_exec::tasks {
 
-// An opaque, comparable start time of `pid`, or nullopt if no such process exists (zombies
-// included on Linux: they still have one). Linux: /proc/<pid>/stat field 22; FreeBSD/OpenBSD:
-// kinfo_proc start time in microseconds.
+// An opaque start time of `pid` that a clock step does not change, or nullopt if no such
+// process exists (zombies included on Linux: they still have one). Linux: /proc/<pid>/stat
+// field 22 (clock ticks since boot); FreeBSD/OpenBSD: the kinfo_proc start in microseconds
+// since boot (boot_relative_time.h). Compare two with SameStartTime, never with ==.
 std::optional<uint64_t> ProcessStartTime(pid_t pid);
 
-// True if `pid` exists and still has the recorded start time.
+// True if `pid` exists and still has the recorded start time (SameStartTime).
 bool IsSameProcess(pid_t pid, uint64_t start_time);
 
 // True if `pid` has the recorded start time and is not a zombie: it can still act.

@@ -4,6 +4,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "driver/tasks/boot_relative_time.h"
 
 namespace carp_exec::tasks {
 namespace {
@@ -47,7 +48,7 @@ std::vector<const ProcessInfo*> TaskStatsSampler::Members(const ProcessSnapshot&
   const uint64_t leader_start = group_.leader_start_time;
   const ProcessInfo* leader = snapshot.Find(group_.pgid);
   if (leader != nullptr && leader_start != 0 && leader->start_time != 0 &&
-      leader->start_time != leader_start) {
+      !SameStartTime(leader->start_time, leader_start)) {
     // A pid cannot be reused while it still names a process group, so a different process
     // under our pgid number means our group ended and the number went to someone else.
     gone_ = true;
@@ -62,7 +63,8 @@ std::vector<const ProcessInfo*> TaskStatsSampler::Members(const ProcessSnapshot&
     pending.pop_back();
     if (!seen.insert(process->pid).second) continue;
     // Anything older than our leader cannot belong to the task.
-    if (leader_start != 0 && process->start_time != 0 && process->start_time < leader_start) {
+    if (leader_start != 0 && process->start_time != 0 &&
+        StartedBefore(process->start_time, leader_start)) {
       continue;
     }
     members.push_back(process);
@@ -84,7 +86,8 @@ ResourceUsage TaskStatsSampler::UsageOf(const ProcessSnapshot& snapshot, const P
   auto previous = previous_.find(process.pid);
   // Same pid and start time ⇒ same process: compare counters. Otherwise this is its first
   // sample (0%, as Nomad reports a pid's first sample).
-  if (previous != previous_.end() && previous->second.start_time == process.start_time) {
+  if (previous != previous_.end() &&
+      SameStartTime(previous->second.start_time, process.start_time)) {
     const CpuSample& before = previous->second;
     const absl::Duration elapsed = now.taken_at - before.taken_at;
     usage.cpu.user_mode = CpuPercent(before.user, now.user, elapsed);

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "driver/tasks/boot_relative_time.h"
 #include "driver/tasks/process_stats_table.h"
 
 namespace carp_exec::tasks {
@@ -25,14 +26,16 @@ absl::Duration FromTimeval(const struct timeval& tv) {
   return absl::Seconds(tv.tv_sec) + absl::Microseconds(tv.tv_usec);
 }
 
-ProcessInfo FromKinfo(const struct kinfo_proc& kp, uint64_t page_size) {
+// `boot_micros`: kern.boottime read in the same pass as the table (boot_relative_time.h).
+ProcessInfo FromKinfo(const struct kinfo_proc& kp, uint64_t page_size, int64_t boot_micros) {
   ProcessInfo info;
   info.pid = kp.ki_pid;
   info.ppid = kp.ki_ppid;
   info.pgid = kp.ki_pgid;
   info.sid = kp.ki_sid;
-  info.start_time = static_cast<uint64_t>(kp.ki_start.tv_sec) * 1000000 +
-                    static_cast<uint64_t>(kp.ki_start.tv_usec);
+  info.start_time = StartSinceBoot(static_cast<int64_t>(kp.ki_start.tv_sec) * 1000000 +
+                                       static_cast<int64_t>(kp.ki_start.tv_usec),
+                                   boot_micros);
   info.user_cpu = FromTimeval(kp.ki_rusage.ru_utime);
   info.system_cpu = FromTimeval(kp.ki_rusage.ru_stime);
   info.rss_bytes = kp.ki_rssize > 0 ? static_cast<uint64_t>(kp.ki_rssize) * page_size : 0;
@@ -43,30 +46,40 @@ class FreeBsdKernProcSource final : public ProcessSource {
  public:
   absl::StatusOr<std::vector<ProcessInfo>> ListProcesses() const override {
     const uint64_t page_size = static_cast<uint64_t>(getpagesize());
+    std::vector<struct kinfo_proc> procs;
+    // Start times are boot time + uptime: read the table between two equal boot times.
+    absl::StatusOr<int64_t> boot =
+        ReadAtSteadyBootTime(KernelBootTimeMicros, [&procs] { return ReadTable(&procs); });
+    if (!boot.ok()) return boot.status();
+    std::vector<ProcessInfo> out;
+    out.reserve(procs.size());
+    for (const struct kinfo_proc& kp : procs) {
+      // A kernel with another struct layout would make every field garbage: refuse it.
+      if (kp.ki_structsize != sizeof(struct kinfo_proc)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "process stats: kinfo_proc size ", kp.ki_structsize, " from the kernel, ",
+            sizeof(struct kinfo_proc), " compiled in; rebuild carp_exec for this FreeBSD"));
+      }
+      out.push_back(FromKinfo(kp, page_size, *boot));
+    }
+    return out;
+  }
+
+ private:
+  static absl::Status ReadTable(std::vector<struct kinfo_proc>* procs) {
     int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PROC, 0};
     // The table can grow between the size query and the read: retry with more room.
     for (int attempt = 0; attempt < 8; ++attempt) {
       size_t size = 0;
       if (sysctl(mib, 4, nullptr, &size, nullptr, 0) == -1) break;
-      std::vector<struct kinfo_proc> procs(size / sizeof(struct kinfo_proc) + 64);
-      size = procs.size() * sizeof(struct kinfo_proc);
-      if (sysctl(mib, 4, procs.data(), &size, nullptr, 0) == -1) {
+      procs->assign(size / sizeof(struct kinfo_proc) + 64, {});
+      size = procs->size() * sizeof(struct kinfo_proc);
+      if (sysctl(mib, 4, procs->data(), &size, nullptr, 0) == -1) {
         if (errno == ENOMEM) continue;
         break;
       }
-      procs.resize(size / sizeof(struct kinfo_proc));
-      std::vector<ProcessInfo> out;
-      out.reserve(procs.size());
-      for (const struct kinfo_proc& kp : procs) {
-        // A kernel with another struct layout would make every field garbage: refuse it.
-        if (kp.ki_structsize != sizeof(struct kinfo_proc)) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "process stats: kinfo_proc size ", kp.ki_structsize, " from the kernel, ",
-              sizeof(struct kinfo_proc), " compiled in; rebuild carp_exec for this FreeBSD"));
-        }
-        out.push_back(FromKinfo(kp, page_size));
-      }
-      return out;
+      procs->resize(size / sizeof(struct kinfo_proc));
+      return absl::OkStatus();
     }
     return absl::UnavailableError(
         absl::StrCat("process stats: sysctl kern.proc.proc failed: ", std::strerror(errno)));

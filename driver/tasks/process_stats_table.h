@@ -31,9 +31,10 @@ struct ProcessInfo {
   pid_t pgid = 0;
   pid_t sid = 0;
   // When the process started, in the OS's own unit, used only to tell two processes with the
-  // same pid apart and to order processes: Linux clock ticks since boot (field 22 of
-  // /proc/<pid>/stat, unconverted); OpenBSD and FreeBSD microseconds since the Unix epoch.
-  // 0 = unknown (e.g. a zombie on OpenBSD).
+  // same pid apart and to order processes (SameStartTime/StartedBefore, boot_relative_time.h):
+  // Linux clock ticks since boot (field 22 of /proc/<pid>/stat, unconverted); OpenBSD and
+  // FreeBSD microseconds since boot, so a clock step changes nothing. The same unit as
+  // ProcessStartTime. 0 = unknown (e.g. a zombie on OpenBSD).
   uint64_t start_time = 0;
   // CPU time consumed by this process itself (reaped children not included).
   absl::Duration user_cpu;

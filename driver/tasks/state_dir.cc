@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -44,6 +45,38 @@ PersistedTask::Liveness ProbeLiveness(const std::string& task_state_dir) {
   // exit.pb is checked again after a failed connect: the supervisor may have finished between.
   return stat(exit_path.c_str(), &st) == 0 ? PersistedTask::Liveness::kExited
                                            : PersistedTask::Liveness::kLost;
+}
+
+// A directory of ours: a real directory (not a symlink), owned by the plugin's effective user,
+// writable by nobody else (issue 9: a 0777 state_dir let another user swap a task dir).
+absl::Status CheckOwnedDirectory(const std::string& path, const struct stat& st, uid_t euid) {
+  if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state_dir: \"", path, "\" is ", S_ISLNK(st.st_mode) ? "a symlink" : "not a directory",
+        "; carp_exec keeps its records in plain directories: remove it (the plugin recreates "
+        "it) and check who made it"));
+  }
+  if (st.st_uid != euid || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "state_dir: \"%s\" is mode %04o owned by uid %d; carp_exec runs as uid %d and needs it "
+        "owned by uid %d and writable by no one else: chown %d '%s' && chmod go-w '%s'",
+        path, st.st_mode & 07777, st.st_uid, euid, euid, euid, path, path));
+  }
+  return absl::OkStatus();
+}
+
+// An ancestor of state_dir: owned by root or by us, and if others may write it, sticky.
+absl::Status CheckAncestor(const std::string& path, uid_t euid) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return ErrnoStatus("state_dir: cannot stat", path, errno);
+  const bool owner_ok = st.st_uid == 0 || st.st_uid == euid;
+  const bool others_write = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+  if (owner_ok && (!others_write || (st.st_mode & S_ISVTX) != 0)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "state_dir: its parent \"%s\" is mode %04o owned by uid %d, so another user could replace "
+      "the state directory; make it owned by root and not group/world-writable (chown 0 '%s' && "
+      "chmod go-w '%s'), or choose a state_dir under a safe directory such as /var/lib",
+      path, st.st_mode & 07777, st.st_uid, path, path));
 }
 
 }  // namespace
@@ -101,13 +134,43 @@ absl::Status ReadMessage(absl::string_view path, google::protobuf::MessageLite* 
 }
 
 absl::Status RemoveTaskDir(absl::string_view dir) {
-  std::string d(dir);
-  DIR* handle = opendir(d.c_str());
-  if (handle == nullptr) {
+  const std::string d(dir);
+  const size_t slash = d.rfind('/');
+  const std::string parent = slash == std::string::npos ? "." : d.substr(0, slash);
+  const std::string name = slash == std::string::npos ? d : d.substr(slash + 1);
+  if (name.empty() || name == "." || name == "..") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task state dir \"", dir, "\" does not name a directory entry"));
+  }
+  int parent_fd = open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (parent_fd < 0) {
     if (errno == ENOENT) return absl::OkStatus();
-    return ErrnoStatus("task state dir: cannot open", dir, errno);
+    return ErrnoStatus("task state dir: cannot open", parent, errno);
+  }
+  absl::Cleanup close_parent = [parent_fd] { close(parent_fd); };
+  // O_NOFOLLOW: a task dir swapped for a symlink (issue 9, attack 4) is never entered; only
+  // the link itself is removed.
+  int dir_fd = openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd < 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    if (errno != ELOOP && errno != ENOTDIR) {
+      return ErrnoStatus("task state dir: cannot open", dir, errno);
+    }
+    log::Warn("tasks", "task state dir is not a directory (a symlink?); removing only the entry",
+              {{"dir", d}});
+    if (unlinkat(parent_fd, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return ErrnoStatus("task state dir: cannot remove", dir, errno);
+    }
+    return absl::OkStatus();
+  }
+  DIR* handle = fdopendir(dir_fd);
+  if (handle == nullptr) {
+    close(dir_fd);
+    return ErrnoStatus("task state dir: cannot list", dir, errno);
   }
   absl::Status result = absl::OkStatus();
+  // unlinkat without AT_REMOVEDIR removes a symlink entry itself and refuses a directory, so
+  // nothing outside this directory is ever deleted.
   while (struct dirent* entry = readdir(handle)) {
     if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
     if (unlinkat(dirfd(handle), entry->d_name, 0) != 0 && errno != ENOENT && result.ok()) {
@@ -116,10 +179,37 @@ absl::Status RemoveTaskDir(absl::string_view dir) {
     }
   }
   closedir(handle);
-  if (rmdir(d.c_str()) != 0 && errno != ENOENT && result.ok()) {
+  if (unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT && result.ok()) {
     result = ErrnoStatus("task state dir: cannot remove", dir, errno);
   }
   return result;
+}
+
+absl::Status CheckStateDirOwnership(absl::string_view state_dir) {
+  const std::string root(state_dir);
+  const uid_t euid = geteuid();
+  // The ancestors: only root or we may be able to rename entries in them (sticky dirs such as
+  // /tmp are fine: others cannot move what is ours).
+  for (size_t pos = root.find('/', 1); pos != std::string::npos; pos = root.find('/', pos + 1)) {
+    if (absl::Status s = CheckAncestor(root.substr(0, pos), euid); !s.ok()) return s;
+  }
+  if (root != "/") {
+    if (absl::Status s = CheckAncestor("/", euid); !s.ok()) return s;
+  }
+  // state_dir itself is followed if it is a symlink (the operator named it); what is under it
+  // is ours and must be a plain directory.
+  struct stat st;
+  if (stat(root.c_str(), &st) != 0) return ErrnoStatus("state_dir: cannot stat", root, errno);
+  if (absl::Status s = CheckOwnedDirectory(root, st, euid); !s.ok()) return s;
+  for (const char* sub : {"tasks", "failover"}) {
+    const std::string path = absl::StrCat(root, "/", sub);
+    if (lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;
+      return ErrnoStatus("state_dir: cannot stat", path, errno);
+    }
+    if (absl::Status s = CheckOwnedDirectory(path, st, euid); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 std::vector<PersistedTask> ScanStateDir(absl::string_view state_dir) {
@@ -129,7 +219,16 @@ std::vector<PersistedTask> ScanStateDir(absl::string_view state_dir) {
   if (handle == nullptr) return found;
   std::vector<std::string> names;
   while (struct dirent* entry = readdir(handle)) {
-    if (entry->d_name[0] != '.') names.emplace_back(entry->d_name);
+    if (entry->d_name[0] == '.') continue;
+    // Only plain directories of ours: a symlink planted here is never followed.
+    struct stat st;
+    if (fstatat(dirfd(handle), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISDIR(st.st_mode)) {
+      log::Warn("tasks", "skipping a task state entry that is not a directory",
+                {{"dir", root}, {"entry", entry->d_name}});
+      continue;
+    }
+    names.emplace_back(entry->d_name);
   }
   closedir(handle);
   for (const std::string& name : names) {

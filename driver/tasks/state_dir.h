@@ -49,12 +49,21 @@ absl::Status WriteTaskFile(absl::string_view dir, absl::string_view name, absl::
 absl::StatusOr<std::string> ReadWholeFile(absl::string_view path);
 absl::Status ReadMessage(absl::string_view path, google::protobuf::MessageLite* message);
 
-// Removes every entry of `dir` (files only; the layout has no subdirectories) and `dir` itself.
-// A missing dir is OK.
+// Removes every entry of `dir` (files only; the layout has no subdirectories) and `dir` itself,
+// through directory fds: `dir` is opened with O_NOFOLLOW (a symlink there is removed as an entry,
+// never entered) and entries are unlinked, never followed. A missing dir is OK.
 absl::Status RemoveTaskDir(absl::string_view dir);
 
+// Refuses a state_dir another user could tamper with (checked when the config is activated):
+// state_dir (followed if a symlink) and, where they exist, tasks/ and failover/ (which must be
+// real directories) must be owned by the plugin's effective uid and not group/world-writable;
+// every ancestor must be owned by root or that uid and, if group/world-writable, sticky.
+// FailedPrecondition names the path, its mode and owner, and the chown/chmod that fixes it.
+absl::Status CheckStateDirOwnership(absl::string_view state_dir);
+
 // What is in <state_dir>/tasks now: each task's id, guarded flag, ready bytes and whether its
-// supervisor answers, recorded an exit, or is lost. Unreadable entries are skipped (logged).
+// supervisor answers, recorded an exit, or is lost. Unreadable entries and entries that are not
+// plain directories (symlinks) are skipped (logged).
 std::vector<PersistedTask> ScanStateDir(absl::string_view state_dir);
 
 }  // namespace carp_exec::tasks

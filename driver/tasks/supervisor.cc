@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,7 +23,9 @@
 #include "absl/time/clock.h"
 #include "carp_exec/driver_state.pb.h"
 #include "driver/tasks/fd_closing.h"
+#include "driver/tasks/network_namespace.h"
 #include "driver/tasks/process_identity.h"
+#include "driver/tasks/spawn_signals.h"
 #include "driver/tasks/state_dir.h"
 
 namespace carp_exec::tasks {
@@ -68,10 +71,27 @@ enum Stage { kOpenStdout = 1, kOpenStderr, kRedirect, kChdir, kCredentials, kExe
   _exit(127);
 }
 
+// Task output goes only to Nomad's log FIFOs (made with mkfifo 0600 by the client's logmon,
+// hashicorp/nomad client/lib/fifo/fifo_unix.go) or /dev/null when logs are disabled. This runs
+// as root, on a path in the alloc dir, which tasks can write: O_NOFOLLOW and the type check
+// make sure a symlink or file planted there never becomes root appending task output to it.
+// Async-signal-safe (runs in the forked child). Sets errno to ELOOP for a symlink and EINVAL
+// for anything that is not a FIFO.
 int OpenOutput(const std::string& path) {
   // A FIFO opened for writing blocks until a reader exists; O_NONBLOCK turns that into ENXIO.
-  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return -1;
+  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == EMLINK) errno = ELOOP;  // FreeBSD's O_NOFOLLOW error
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -1;
+  const bool dev_null = strcmp(path.c_str(), "/dev/null") == 0 && S_ISCHR(st.st_mode);
+  if (!S_ISFIFO(st.st_mode) && !dev_null) {
+    close(fd);
+    errno = EINVAL;
+    return -1;
+  }
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) return -1;
   return fd;
@@ -100,7 +120,11 @@ void SetOomScoreAdj(const state::LaunchSpec& spec, const std::string& text, int 
                            const std::vector<gid_t>& groups, const std::string& oom_score_adj,
                            int failure_pipe) {
   setpgid(0, 0);
-  for (int signo = 1; signo < NSIG; ++signo) signal(signo, SIG_DFL);
+  // sigemptyset/sigaddset/sigismember are async-signal-safe.
+  const sigset_t defaults = SpawnDefaultSignals();
+  for (int signo = 1; signo < NSIG; ++signo) {
+    if (sigismember(&defaults, signo) == 1) signal(signo, SIG_DFL);
+  }
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -111,7 +135,6 @@ void SetOomScoreAdj(const state::LaunchSpec& spec, const std::string& text, int 
   if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0) {
     ChildFail(failure_pipe, kRedirect);
   }
-  if (chdir(spec.work_dir().c_str()) != 0) ChildFail(failure_pipe, kChdir);
   SetOomScoreAdj(spec, oom_score_adj, failure_pipe);
   if (spec.has_credentials()) {
     const state::Credentials& c = spec.credentials();
@@ -123,6 +146,9 @@ void SetOomScoreAdj(const state::LaunchSpec& spec, const std::string& text, int 
       }
     }
   }
+  // After the switch, with the task user's rights (like Go's os/exec, syscall/exec_linux.go):
+  // root never enters a directory the job named on the user's behalf.
+  if (chdir(spec.work_dir().c_str()) != 0) ChildFail(failure_pipe, kChdir);
   CloseAllExcept(STDERR_FILENO + 1, failure_pipe);
   execve(spec.command().c_str(), argv, envp);
   ChildFail(failure_pipe, kExec);
@@ -136,6 +162,12 @@ std::string DescribeFailure(const state::LaunchSpec& spec, const ChildFailure& f
       const std::string& path =
           failure.stage == kOpenStdout ? spec.stdout_path() : spec.stderr_path();
       const char* which = failure.stage == kOpenStdout ? "stdout" : "stderr";
+      if (failure.error_number == ELOOP || failure.error_number == EINVAL) {
+        return absl::StrCat(which, " \"", path, "\" is ",
+                            failure.error_number == ELOOP ? "a symlink" : "not a FIFO",
+                            "; carp_exec writes task output only to Nomad's log FIFOs (or "
+                            "/dev/null) and never through a link: remove it and restart the task");
+      }
       if (failure.error_number == ENXIO) {
         return absl::StrCat(which, " FIFO \"", path,
                             "\" has no reader yet (Nomad's log collector is not running); "
@@ -307,6 +339,17 @@ std::optional<int> ReapIfExited(pid_t task) {
 #endif
 }
 
+// The alloc's group network namespace (bridge mode), joined by the supervisor itself before it
+// forks the task: it has no thread, so the task inherits it (network_namespace.h). Its own
+// socket is a path in the file system, which a network namespace does not scope.
+absl::Status JoinTaskNetwork(const state::LaunchSpec& spec, int* error_number) {
+  absl::Status joined = JoinNetworkNamespace(spec.netns_path(), error_number);
+  if (joined.ok() && !spec.netns_path().empty()) {
+    Log("joined network namespace %s", spec.netns_path().c_str());
+  }
+  return joined;
+}
+
 }  // namespace
 
 int RunSupervisor(int argc, char** argv) {
@@ -366,6 +409,12 @@ int RunSupervisor(int argc, char** argv) {
   std::vector<gid_t> groups(spec.credentials().groups().begin(), spec.credentials().groups().end());
   if (groups.empty() && spec.has_credentials()) groups.push_back(spec.credentials().gid());
   const std::string oom_score_adj = absl::StrCat(spec.oom_score_adj(), "\n");
+
+  int netns_errno = 0;
+  if (absl::Status joined = JoinTaskNetwork(spec, &netns_errno); !joined.ok()) {
+    unlink(sock_path.c_str());
+    return FailStart(report_fd, "network namespace", joined.message(), netns_errno);
+  }
 
   int failure_pipe[2];
   if (pipe(failure_pipe) != 0) return FailStart(report_fd, "pipe", strerror(errno), errno);

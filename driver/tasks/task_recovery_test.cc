@@ -7,6 +7,8 @@
 #include <csignal>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "carp_exec/driver_state.pb.h"
 #include "driver/tasks/state_dir.h"
 #include "driver/tasks/task_runner.h"
 #include "driver/tasks/task_test_support.h"
@@ -165,6 +167,45 @@ TEST_F(TaskRecoveryTest, ForeignDriverStateIsRejected) {
   ASSERT_TRUE(WaitExit(*runner, "mine").ok());
   EXPECT_TRUE(runner->Destroy("mine", false).ok());
   KillLeftovers(*runner);
+}
+
+// Issue 9: RecoverTask never trusts the handle. A process group of 0, 1 or the plugin's own
+// (kill(-pgid) would SIGKILL the plugin's group or everything), one not led by the task, or a
+// directory that is not this task's under state_dir is refused; nothing is signalled or read.
+TEST_F(TaskRecoveryTest, TamperedHandlesAreRefused) {
+  StartedTask started =
+      StartOnDeadRunner(Shell("victim", "touch ready; while :; do sleep 1; done"));
+  ASSERT_TRUE(WaitForFile(dir_.Sub("ready")));
+  std::unique_ptr<TaskRunner> second = MakeRunner(StateDir());
+  state::DriverState real;
+  ASSERT_TRUE(real.ParseFromString(started.driver_state));
+  std::vector<std::pair<std::string, state::DriverState>> forged;
+  for (int64_t pgid : {int64_t{0}, int64_t{1}, int64_t{getpgrp()}, int64_t{-1}}) {
+    state::DriverState ds = real;
+    ds.set_task_pgid(pgid);
+    forged.emplace_back(absl::StrCat("pgid ", pgid), ds);
+  }
+  state::DriverState not_leader = real;
+  not_leader.set_task_pgid(real.task_pgid() + 1);
+  forged.emplace_back("pgid not led by the task", not_leader);
+  state::DriverState elsewhere = real;
+  elsewhere.set_task_state_dir(dir_.path());
+  forged.emplace_back("dir outside state_dir/tasks", elsewhere);
+  state::DriverState other_hash = real;
+  other_hash.set_task_state_dir(TaskStateDir(StateDir(), "another-task"));
+  forged.emplace_back("dir of another task id", other_hash);
+  state::DriverState dotdot = real;
+  dotdot.set_task_state_dir(TaskStateDir(StateDir(), "victim") + "/../../..");
+  forged.emplace_back("dir with ..", dotdot);
+  for (const auto& [what, ds] : forged) {
+    absl::Status recovered = second->Recover("victim", ds.SerializeAsString());
+    EXPECT_EQ(recovered.code(), absl::StatusCode::kInvalidArgument) << what << ": " << recovered;
+    EXPECT_FALSE(second->Inspect("victim").ok()) << what << ": a refused handle is not adopted";
+  }
+  EXPECT_TRUE(testing::ProcessAlive(started.pid)) << "a refused handle signals nothing";
+  EXPECT_TRUE(second->Recover("victim", started.driver_state).ok());
+  EXPECT_TRUE(second->Destroy("victim", /*force=*/true).ok());
+  KillLeftovers(*second);
 }
 
 }  // namespace

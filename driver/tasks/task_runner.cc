@@ -46,9 +46,14 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(TaskRunnerOptions
                                                       options.supervisor_path,
                                                       "\" cannot be run: ", strerror(errno)));
   }
-  if (absl::Status made = MakeDirectories(TasksRoot(options.state_dir)); !made.ok()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("state_dir: ", made.message(), "; create it or choose another state_dir"));
+  // state_dir is checked before anything is created, read or written under it (issue 9), and
+  // again once tasks/ exists.
+  for (const std::string& dir : {options.state_dir, TasksRoot(options.state_dir)}) {
+    if (absl::Status made = MakeDirectories(dir); !made.ok()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("state_dir: ", made.message(), "; create it or choose another state_dir"));
+    }
+    if (absl::Status safe = CheckStateDirOwnership(options.state_dir); !safe.ok()) return safe;
   }
   int wake[2];
   if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {

@@ -50,6 +50,9 @@ struct TaskRunnerOptions {
   absl::Duration start_timeout = absl::Seconds(30);
   // How long Stop and Destroy wait for the exit after SIGKILL before giving up with an error.
   absl::Duration kill_grace = absl::Seconds(15);
+  // How long Recover keeps trying a supervisor that is alive but does not answer before it
+  // kills the task's process group and the supervisor (Nomad never retries RecoverTask).
+  absl::Duration recover_patience = absl::Seconds(10);
 };
 
 using WaitHandle = uint64_t;
@@ -80,8 +83,10 @@ class TaskRunner {
   // no-op; an empty task_id means "the id inside driver_state" (Nomad sends it empty). Recorded
   // exit ⇒ tracked as exited with its true status; supervisor answering ⇒ running; supervisor
   // provably gone (pid + start time) ⇒ its orphaned task group is killed and FailedPrecondition
-  // "task <id> cannot be recovered: ..."; supervisor alive but silent ⇒ Unavailable (retry).
-  // Not a carp_exec driver_state ⇒ InvalidArgument.
+  // "task <id> cannot be recovered: ..."; supervisor alive but silent ⇒ tried again (backoff
+  // up to 1 s) for recover_patience, then the task's group and the supervisor are killed and
+  // FailedPrecondition. Blocks the caller meanwhile. Not a carp_exec driver_state ⇒
+  // InvalidArgument.
   absl::Status Recover(absl::string_view task_id, absl::string_view driver_state);
 
   // Calls `done` exactly once with the exit (at once if the task already exited), or NotFound for
@@ -104,6 +109,13 @@ class TaskRunner {
   // group and wait up to kill_grace for the exit. Then removes the task's state directory and
   // forgets the task. Unknown id ⇒ NotFound naming it.
   absl::Status Destroy(absl::string_view task_id, bool force);
+
+  // A forced DestroyTask of an id this runner does not know (Nomad's clean-up after a failed
+  // RecoverTask): finds <state_dir>/tasks/<hash of id>, checks that its spec names `task_id`,
+  // ends the task (asks its supervisor for SIGKILL, else kills the group and the supervisor
+  // itself, each only if its pid still has the recorded start time) and removes the directory.
+  // Returns what it found (for the failover logic), or NotFound when there is no such task.
+  absl::StatusOr<TaskStatus> DestroyUnknown(absl::string_view task_id);
 
   absl::StatusOr<TaskStatus> Inspect(absl::string_view task_id);
 
@@ -140,6 +152,8 @@ class TaskRunner {
   // task_runner_launch.cc
   absl::StatusOr<StartedTask> Launch(const LaunchSpec& spec);
   absl::Status Adopt(const std::string& id, const state::DriverState& driver_state);
+  // One look: exit.pb, else a connect to the supervisor. true ⇒ published; false ⇒ silent.
+  absl::StatusOr<bool> AttachOnce(const std::string& id, const state::DriverState& driver_state);
   // Makes a reserved task visible: running with `watch_fd`, or exited with `exit`.
   void Publish(const std::string& id, const state::DriverState& driver_state, int watch_fd,
                std::optional<std::pair<ExitResult, absl::Time>> exit) ABSL_LOCKS_EXCLUDED(mu_);

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -13,14 +14,17 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "driver/log/hclog.h"
 #include "driver/tasks/launch_resolution.h"
 #include "driver/tasks/monotonic_time.h"
 #include "driver/tasks/process_identity.h"
+#include "driver/tasks/spawn_signals.h"
 #include "driver/tasks/state_dir.h"
 #include "driver/tasks/supervisor_protocol.h"
 #include "driver/tasks/task_errors.h"
 #include "driver/tasks/task_runner.h"
+#include "driver/tasks/unreachable_task.h"
 
 namespace carp_exec::tasks {
 namespace {
@@ -77,19 +81,18 @@ absl::StatusOr<pid_t> SpawnSupervisor(const std::string& supervisor, const std::
   std::string log_path = absl::StrCat(dir, "/", kSupervisorLog);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0600);
+  // The task's state dir was just made by us (mkdir 0700); O_NOFOLLOW all the same.
+  posix_spawn_file_actions_addopen(&actions, 2, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
   posix_spawn_file_actions_adddup2(&actions, report_write, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   absl::Cleanup free_attr = [&attr] { posix_spawnattr_destroy(&attr); };
   // gRPC threads may block signals or install handlers; the supervisor starts from a clean slate.
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  if (int rc = SetSpawnSignalDefaults(&attr); rc != 0) {
+    return MarkRecoverable(absl::ResourceExhaustedError(
+        absl::StrCat("cannot prepare the supervisor's spawn attributes: ", strerror(rc))));
+  }
   std::string mode = "supervise";
   char* argv[] = {const_cast<char*>(supervisor.c_str()), mode.data(),
                   const_cast<char*>(dir.c_str()), nullptr};
@@ -102,6 +105,41 @@ absl::StatusOr<pid_t> SpawnSupervisor(const std::string& supervisor, const std::
     return IsTransientErrno(rc) ? MarkRecoverable(status) : status;
   }
   return pid;
+}
+
+// A handle comes back from the agent's state; it is checked as if anyone could have written it
+// (issue 9): signals go to its process group and files under its directory are read and
+// removed as root. The directory must be the one this task id gets under our state_dir, and
+// the process group the task's own (the supervisor makes the task a group leader), never 0,
+// 1 or ours (kill(-pgid) would hit init's group or the plugin itself).
+absl::Status CheckHandle(const std::string& id, const state::DriverState& ds,
+                         const std::string& state_dir) {
+  const std::string expected_dir = TaskStateDir(state_dir, id);
+  if (ds.task_state_dir() != expected_dir) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task \"", id, "\": driver_state names the directory \"", ds.task_state_dir(),
+        "\", but this task's is \"", expected_dir,
+        "\" (state_dir changed, or the handle was altered); the task cannot be recovered"));
+  }
+  const int64_t pgid = ds.task_pgid();
+  const int64_t pid = ds.task().pid();
+  const int64_t supervisor = ds.supervisor().pid();
+  std::string why;
+  if (pgid <= 1) {
+    why = absl::StrCat("process group ", pgid, " is not a task's");
+  } else if (pgid == getpgrp() || pgid == getpid()) {
+    why = absl::StrCat("process group ", pgid, " is the plugin's own");
+  } else if (pid != pgid) {
+    why = absl::StrCat("process group ", pgid, " is not led by the task (pid ", pid, ")");
+  } else if (supervisor <= 1 || supervisor == getpid()) {
+    why = absl::StrCat("supervisor pid ", supervisor, " is not a supervisor's");
+  }
+  if (!why.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task \"", id, "\": driver_state is not trustworthy: ", why,
+                     "; the task cannot be recovered (Nomad will start it again)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -193,6 +231,10 @@ absl::Status TaskRunner::Recover(absl::string_view task_id, absl::string_view dr
     return absl::InvalidArgumentError(
         absl::StrCat("task \"", id, "\": driver_state belongs to task \"", ds.task_id(), "\""));
   }
+  if (absl::Status trusted = CheckHandle(id, ds, options_.state_dir); !trusted.ok()) {
+    log::Warn("tasks", "task handle refused", {{"task_id", id}, {"error", trusted.message()}});
+    return trusted;
+  }
   {
     absl::MutexLock lock(&mu_);
     if (tasks_.contains(id)) return absl::OkStatus();
@@ -209,33 +251,25 @@ absl::Status TaskRunner::Recover(absl::string_view task_id, absl::string_view dr
 }
 
 absl::Status TaskRunner::Adopt(const std::string& id, const state::DriverState& ds) {
-  const std::string& dir = ds.task_state_dir();
-  std::string exit_path = absl::StrCat(dir, "/", kExitFile);
-  // Checked before and after the connect: the supervisor may finish in between.
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    state::ExitRecord record;
-    absl::Status read = ReadMessage(exit_path, &record);
-    if (read.ok()) {
-      ExitResult result{record.exit_code(), record.signal(), record.oom_killed(), record.err()};
-      Publish(id, ds, -1,
-              std::make_pair(result, absl::FromUnixNanos(record.completed_at_unix_nanos())));
-      return absl::OkStatus();
+  // Nomad never retries a failed RecoverTask: it force-destroys the task (NotFound for us) and
+  // later starts a new one (client/allocrunner/taskrunner/task_runner.go, restoreHandle). So a
+  // supervisor that lives but does not answer gets a bounded wait here, and is then ended.
+  const absl::Time give_up = absl::Now() + options_.recover_patience;
+  absl::Duration pause = absl::Milliseconds(50);
+  while (true) {
+    absl::StatusOr<bool> attached = AttachOnce(id, ds);
+    if (!attached.ok()) return attached.status();
+    if (*attached) return absl::OkStatus();
+    if (!IsLiveProcess(ds.supervisor().pid(), ds.supervisor().start_time())) break;
+    if (absl::Now() >= give_up) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("task ", id, " cannot be recovered: supervisor ", ds.supervisor().pid(),
+                       " is alive but did not answer on ", ds.task_state_dir(), "/", kSocketFile,
+                       " for ", absl::FormatDuration(options_.recover_patience), "; ",
+                       KillUnreachableTask(ds.supervisor(), ds.task(), ds.task_pgid())));
     }
-    if (!absl::IsNotFound(read)) return read;
-    if (attempt == 1) break;
-    absl::StatusOr<int> fd = ConnectSupervisor(absl::StrCat(dir, "/", kSocketFile));
-    if (fd.ok()) {
-      Publish(id, ds, *fd, std::nullopt);
-      return absl::OkStatus();
-    }
-    // Only "nobody listens" means the supervisor may be gone; anything else (EMFILE, ...) is
-    // our problem, and Nomad may retry.
-    if (!absl::IsUnavailable(fd.status())) return fd.status();
-  }
-  if (IsLiveProcess(ds.supervisor().pid(), ds.supervisor().start_time())) {
-    return absl::UnavailableError(absl::StrCat("task ", id, ": supervisor ", ds.supervisor().pid(),
-                                               " is alive but does not answer on ", dir, "/",
-                                               kSocketFile, "; retry RecoverTask"));
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Seconds(1));
   }
   // Nomad will start the task again; an orphan of the lost supervisor must not run twice.
   std::string killed;
@@ -246,6 +280,32 @@ absl::Status TaskRunner::Adopt(const std::string& id, const state::DriverState& 
   return absl::FailedPreconditionError(
       absl::StrCat("task ", id, " cannot be recovered: supervisor ", ds.supervisor().pid(),
                    " is gone and no exit status was recorded", killed));
+}
+
+absl::StatusOr<bool> TaskRunner::AttachOnce(const std::string& id, const state::DriverState& ds) {
+  const std::string& dir = ds.task_state_dir();
+  std::string exit_path = absl::StrCat(dir, "/", kExitFile);
+  // Checked before and after the connect: the supervisor may finish in between.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    state::ExitRecord record;
+    absl::Status read = ReadMessage(exit_path, &record);
+    if (read.ok()) {
+      ExitResult result{record.exit_code(), record.signal(), record.oom_killed(), record.err()};
+      Publish(id, ds, -1,
+              std::make_pair(result, absl::FromUnixNanos(record.completed_at_unix_nanos())));
+      return true;
+    }
+    if (!absl::IsNotFound(read)) return read;
+    if (attempt == 1) break;
+    absl::StatusOr<int> fd = ConnectSupervisor(absl::StrCat(dir, "/", kSocketFile));
+    if (fd.ok()) {
+      Publish(id, ds, *fd, std::nullopt);
+      return true;
+    }
+    // Nobody listens, or the connect failed on our side (EMFILE, a full backlog): either way
+    // the caller waits and tries again while the supervisor lives.
+  }
+  return false;
 }
 
 void TaskRunner::Publish(const std::string& id, const state::DriverState& driver_state,

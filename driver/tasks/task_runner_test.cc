@@ -286,8 +286,10 @@ TEST_F(TaskRunnerTest, DropsPrivilegesToTheTaskUser) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to change users";
   if (!ResolveUser("nobody", {}, {}).ok()) GTEST_SKIP() << "no user nobody here";
   std::string out = dir_.Sub("whoami");
-  ASSERT_EQ(close(open(out.c_str(), O_CREAT | O_WRONLY, 0600)), 0);
-  // The output file is opened by the supervisor before the switch, so 0600 root is fine.
+  ASSERT_EQ(mkfifo(out.c_str(), 0600), 0);
+  const int out_read = open(out.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(out_read, 0);
+  // The output FIFO is opened by the supervisor before the switch, so 0600 root is fine.
   LaunchSpec spec = Shell("nobody", "id -u; id -g; echo \"$USER $LOGNAME $HOME\"; pwd");
   spec.user = "nobody";
   spec.work_dir = "/";
@@ -296,8 +298,45 @@ TEST_F(TaskRunnerTest, DropsPrivilegesToTheTaskUser) {
   ASSERT_EQ(WaitExit(*runner_, "nobody")->exit_code, 0);
   absl::StatusOr<state::Credentials> nobody = ResolveUser("nobody", {}, {});
   ASSERT_TRUE(nobody.ok());
-  EXPECT_EQ(ReadFileOrEmpty(out), absl::StrCat(nobody->uid(), "\n", nobody->gid(),
-                                               "\nnobody nobody ", nobody->home(), "\n/\n"));
+  char buf[4096];
+  const ssize_t n = read(out_read, buf, sizeof(buf));
+  close(out_read);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)),
+            absl::StrCat(nobody->uid(), "\n", nobody->gid(), "\nnobody nobody ", nobody->home(),
+                         "\n/\n"));
+}
+
+// Issue 9: the work dir is entered as the task user, not as root: a root-only directory is
+// refused to nobody with the work_dir error.
+TEST_F(TaskRunnerTest, WorkDirIsEnteredAfterDroppingPrivileges) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to change users";
+  if (!ResolveUser("nobody", {}, {}).ok()) GTEST_SKIP() << "no user nobody here";
+  ASSERT_EQ(mkdir(dir_.Sub("root-only").c_str(), 0700), 0);
+  LaunchSpec spec = Shell("rootonly", "exit 0");
+  spec.user = "nobody";
+  spec.work_dir = dir_.Sub("root-only");
+  absl::Status status = runner_->Start(spec).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "work_dir")) << status;
+}
+
+// Issue 9: a symlink or a regular file where Nomad's log FIFO should be is refused; root never
+// appends task output to what it points at.
+TEST_F(TaskRunnerTest, OutputPathThatIsNotAFifoIsRefused) {
+  std::string victim = dir_.Sub("victim");
+  ASSERT_EQ(close(open(victim.c_str(), O_CREAT | O_WRONLY, 0600)), 0);
+  ASSERT_EQ(symlink(victim.c_str(), dir_.Sub("link.fifo").c_str()), 0);
+  LaunchSpec linked = Shell("linked", "echo owned");
+  linked.stdout_path = dir_.Sub("link.fifo");
+  absl::Status status = runner_->Start(linked).status();
+  EXPECT_TRUE(absl::StrContains(status.message(), "is a symlink")) << status;
+  EXPECT_FALSE(IsRecoverable(status));
+  LaunchSpec plain = Shell("plain", "echo owned");
+  plain.stderr_path = victim;
+  status = runner_->Start(plain).status();
+  EXPECT_TRUE(absl::StrContains(status.message(), "not a FIFO")) << status;
+  EXPECT_EQ(ReadFileOrEmpty(victim), "");
 }
 
 #if defined(__linux__)

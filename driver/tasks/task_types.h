@@ -35,6 +35,9 @@ struct LaunchSpec {
   // Linux: written to the task's /proc/self/oom_score_adj before exec, like raw_exec (0 also
   // undoes a value inherited from the agent). Ignored on other systems.
   int oom_score_adj = 0;
+  // Linux: the alloc's group network namespace (network_isolation_spec.path, mode GROUP); the
+  // task and its exec sessions run in it, like raw_exec. Empty ⇒ the host's network.
+  std::string netns_path;
 };
 
 struct StartedTask {

@@ -9,8 +9,10 @@ add_library(carp_task_tools STATIC
   ${CMAKE_CURRENT_LIST_DIR}/exec_command.cc
   ${CMAKE_CURRENT_LIST_DIR}/exec_io_loop.cc
   ${CMAKE_CURRENT_LIST_DIR}/exec_task.cc
-  ${CMAKE_CURRENT_LIST_DIR}/exec_session.cc)
-target_link_libraries(carp_task_tools PUBLIC carp_includes carp_absl Threads::Threads)
+  ${CMAKE_CURRENT_LIST_DIR}/exec_session.cc
+  ${CMAKE_CURRENT_LIST_DIR}/network_namespace.cc)
+target_link_libraries(carp_task_tools PUBLIC carp_includes carp_absl carp_path_beneath carp_boot_time
+                                             carp_spawn Threads::Threads)
 carp_warnings(carp_task_tools)
 
 if(CARP_BUILD_TESTS)

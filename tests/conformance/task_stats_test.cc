@@ -97,6 +97,21 @@ TEST_F(TaskStatsTest, TotalTicksFollowThePercentAndTheNodeTopology) {
       << "percent " << cpu.percent() << " with 2 cores x 2400 MHz";
 }
 
+// Nomad's client logs any end of the stream other than io.EOF (gRPC OK) as an error
+// (plugins/drivers/client.go, TaskStats): a task that exits must end its stream with OK.
+TEST_F(TaskStatsTest, StreamEndsWithOkWhenTheTaskExits) {
+  const drivers::TaskConfig task = StartScript("echo ready; exec sleep 1000");
+  ASSERT_TRUE(WaitForStdout("ready\n"));
+  auto stats = OpenStats(task.id(), absl::Milliseconds(200));
+  ASSERT_TRUE(stats->WaitForMessage(0, absl::Now() + absl::Seconds(20)).has_value());
+  ASSERT_TRUE(SignalTask(task.id(), "SIGKILL").ok());
+  drivers::WaitTaskResponse waited;
+  ASSERT_TRUE(Wait(task.id(), &waited).ok());
+  const std::optional<grpc::Status> ended = stats->WaitForEnd(absl::Now() + absl::Seconds(20));
+  ASSERT_TRUE(ended.has_value()) << "stats stream stayed open after the task exited";
+  EXPECT_TRUE(ended->ok()) << ended->error_code() << " " << ended->error_message();
+}
+
 TEST_F(TaskStatsTest, UnknownTaskIsAnError) {
   auto stats = OpenStats(task_->NewTaskId(), absl::Seconds(1));
   const std::optional<grpc::Status> ended = stats->WaitForEnd(absl::Now() + absl::Seconds(20));

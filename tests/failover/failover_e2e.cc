@@ -10,8 +10,9 @@
 // is procedure D for bench/procedures/run: it sets up carp_exec with a guarded server on edge-a,
 // prints "<unix time> ready", waits for "go" on stdin, performs the rolling update printing
 // "<unix time> <event>" lines (start, stop-returned, exited, replacement-started, restored, done,
-// and "event <message>" for each task event carp_exec sends, as it arrives),
-// then waits for "quit" (or end of input) and cleans up.
+// and "event <phase> <waited_ms> <message>" for each task event carp_exec sends, as it arrives,
+// stamped with the event's own timestamp; phase and waited_ms are its annotations, "-" when
+// absent), then waits for "quit" (or end of input) and cleans up.
 
 #include <unistd.h>
 
@@ -84,14 +85,22 @@ int RunProcedure(ScenarioContext& ctx, const std::string& tag) {
   Emit("ready");
   if (!ReadCommand("go")) return 0;
   const absl::Time start = absl::Now();
-  // The plugin's task events, live, for the demo's timeline: "<time> event <message>".
+  // The plugin's task events, live, for the demo's timeline and its cross-checks:
+  // "<carp_exec's timestamp> event <phase> <waited_ms> <message>".
   std::atomic<bool> printing{true};
   std::thread printer([&] {
     size_t printed = 0;
     for (int i = 0; i < 100000 && printing.load(); ++i) {
       std::vector<TaskEvent> events = (*plugin)->Events();
       for (; printed < events.size(); ++printed) {
-        if (events[printed].received >= start) Emit("event " + events[printed].message);
+        const TaskEvent& e = events[printed];
+        if (e.received < start) continue;
+        auto annotation = [&e](const std::string& key) {
+          auto it = e.annotations.find(key);
+          return it == e.annotations.end() || it->second.empty() ? std::string("-") : it->second;
+        };
+        EmitAt(e.stamped, absl::StrCat("event ", annotation("phase"), " ", annotation("waited_ms"),
+                                       " ", e.message));
       }
       absl::SleepFor(absl::Milliseconds(10));
     }

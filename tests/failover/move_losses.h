@@ -22,13 +22,15 @@
 
 namespace carp_exec::failover_test {
 
-// The witness of a move (`ip monitor`, the notify hook) sees it a few ms after it happened, so the
-// window reaches back further than forward. MOVE_WINDOW_BEFORE/AFTER in move_losses.py.
+// A witness may see a move a few ms after the traffic switched, so the window reaches back further
+// than forward. MOVE_WINDOW_BEFORE/AFTER in move_losses.py. Every check takes its moves from the
+// kernel's address events in the edges (AddressMonitor here, the test bed's addr.log read by
+// vip_moves.py in Python), never from keepalived's notify hook, which can run hundreds of ms late.
 inline constexpr absl::Duration kMoveWindowBefore = absl::Milliseconds(60);
 inline constexpr absl::Duration kMoveWindowAfter = absl::Milliseconds(20);
 
-// One VIP move as its witnesses saw it: the first and the last sign (e.g. the VIP added on the new
-// node, deleted on the old one); equal when there is one witness.
+// One VIP move as the kernel saw it: the first and the last sign (the VIP added on the new node,
+// deleted on the old one, in either order); equal when there is one.
 struct VipMove {
   absl::Time first;
   absl::Time last;

@@ -12,18 +12,26 @@ used by failover_e2e); move_losses_cases.txt holds the cases both unit tests che
 cannot drift apart. Used here by scripts/demo_run.py (import) and tests/failover/testbed_selftest
 (this file as a command):
 
-    move_losses.py --probe PROBE.jsonl --state-log EDGE_A_STATE_LOG --state-log EDGE_B_STATE_LOG
+    move_losses.py --probe PROBE.jsonl --vip 10.231.0.10 \
+        --addr-log edge-a=EDGE_A_ADDR_LOG --addr-log edge-b=EDGE_B_ADDR_LOG \
+        [--state-log edge-a=EDGE_A_STATE_LOG --state-log edge-b=EDGE_B_STATE_LOG]
 prints the tally and exits 0 when no request failed other than in flight at a move, at most one
-per move; 1 otherwise. The moves are the MASTER lines of the keepalived notify logs
-("<unix time> <state> <priority>") that fall within the probe's window.
+per move; 1 otherwise. The moves are the kernel's: the VIP's address events in each edge
+(vip_moves.py, from the test bed's `ip -o -ts monitor address` logs) that fall within the probe's
+window. keepalived's notify logs, when given, are only shown beside them, as keepalived's view,
+with a note where the two disagree by more than vip_moves.WITNESS_TOLERANCE.
 """
 
 import argparse
 import json
+import os
 import sys
 
-# The witness of a move is written a few ms after it happened (the notify hook, `ip monitor`), so
-# the window reaches back further than forward. Seconds; kMoveWindowBefore/After in C++.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vip_moves  # noqa: E402  (beside this file)
+
+# A witness of a move may see it a few ms after the traffic switched, so the window reaches back
+# further than forward. Seconds; kMoveWindowBefore/After in C++.
 MOVE_WINDOW_BEFORE = 0.06
 MOVE_WINDOW_AFTER = 0.02
 # The probe's error text starts with the exception's class name (probe.py). kMoveErrors in C++.
@@ -80,26 +88,46 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def master_moves(state_log_paths, since, until):
-    """(t, t) for each MASTER line of the notify logs with since <= t <= until, in time order."""
-    moves = []
-    for path in state_log_paths:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                fields = line.split()
-                if len(fields) >= 2 and fields[1] == "MASTER":
-                    t = float(fields[0])
-                    if since <= t <= until:
-                        moves.append((t, t))
-    return sorted(moves)
+def node_paths(values, option):
+    """{node: path} from NODE=PATH arguments."""
+    paths = {}
+    for value in values or []:
+        node, sep, path = value.partition("=")
+        if not sep or node not in ("edge-a", "edge-b") or not path:
+            raise SystemExit(f"move_losses: {option} {value!r}: want edge-a=PATH or edge-b=PATH")
+        paths[node] = path
+    return paths
+
+
+def keepalived_view(moves, state_logs, origin):
+    """Lines comparing each kernel move with keepalived's notify hook on the new node; times in
+    seconds from `origin` (the probe's first request)."""
+    changes = []
+    for node, path in state_logs.items():
+        changes += vip_moves.read_notify_log(path, node)
+    lines = []
+    for move in moves:
+        notify = vip_moves.notify_master_after(changes, move.to,
+                                               move.added - vip_moves.WITNESS_TOLERANCE)
+        where = "never" if notify is None else f"{(notify - move.added) * 1000:+.0f} ms"
+        problem = vip_moves.disagreement("the kernel", move.added, "keepalived's notify", notify)
+        lines.append(f"  move to {move.to}: the kernel added the VIP at {move.added - origin:.3f} s; "
+                     "keepalived's "
+                     f"notify said MASTER {where}" + (f" (disagree: {problem})" if problem else ""))
+    return lines
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--probe", required=True, help="the probe's JSONL (probe.py --out)")
-    parser.add_argument("--state-log", action="append", required=True,
-                        help="a keepalived notify log of the test bed (repeat for each node)")
+    parser.add_argument("--vip", required=True, help="the VIP, e.g. 10.231.0.10")
+    parser.add_argument("--addr-log", action="append", required=True,
+                        help="NODE=PATH: the test bed's kernel address log of an edge (repeat)")
+    parser.add_argument("--state-log", action="append",
+                        help="NODE=PATH: keepalived's notify log of an edge, shown beside (repeat)")
     args = parser.parse_args()
+    addr_logs = node_paths(args.addr_log, "--addr-log")
+    state_logs = node_paths(args.state_log, "--state-log")
     try:
         requests = read_jsonl(args.probe)
         if not requests:
@@ -107,12 +135,16 @@ def main():
             return 1
         since = min(r["wall"] for r in requests) - MOVE_WINDOW_AFTER
         until = max(r["wall"] + r["latency"] for r in requests) + MOVE_WINDOW_BEFORE
-        moves = master_moves(args.state_log, since, until)
+        moves = vip_moves.moves_within(
+            vip_moves.pair_moves(vip_moves.read_address_logs(addr_logs, args.vip)), since, until)
+        view = keepalived_view(moves, state_logs, min(r["wall"] for r in requests))
     except (OSError, ValueError, KeyError) as e:
-        print(f"move_losses: cannot read the probe or the state logs: {e}")
+        print(f"move_losses: cannot read the probe or the address logs: {e}")
         return 1
-    counts = tally(requests, moves)
-    print(f"probe: {describe(counts)}")
+    counts = tally(requests, [(m.first, m.last) for m in moves])
+    print(f"probe: {describe(counts)}; {len(moves)} VIP move(s) seen by the kernel")
+    for line in view:
+        print(line)
     return 0 if acceptable(counts) else 1
 
 

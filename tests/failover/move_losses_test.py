@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Unit tests of move_losses.py: the shared cases (move_losses_cases.txt, also checked against the
-C++ rule by move_losses_test.cc), the tally and verdict, and the command on files."""
+C++ rule by move_losses_test.cc), the tally and verdict, and the command on files (moves from
+the kernel's address events, keepalived's notify only shown beside them)."""
 
+import datetime
 import json
 import os
 import subprocess
@@ -77,34 +79,69 @@ class TallyTest(unittest.TestCase):
         self.assertFalse(move_losses.acceptable(counts))
 
 
+VIP = "10.231.0.10"
+
+
+def addr_line(wall, deleted=False, address=VIP):
+    """One line as the test bed's `ip -o -ts monitor address` writes it (TZ=UTC)."""
+    stamp = datetime.datetime.fromtimestamp(wall, datetime.timezone.utc)
+    return (f"[{stamp.strftime('%Y-%m-%dT%H:%M:%S.%f')}] {'Deleted ' if deleted else ''}2: eth0    "
+            f"inet {address}/24 scope global secondary eth0\\       valid_lft forever "
+            "preferred_lft forever")
+
+
 class CommandTest(unittest.TestCase):
-    def run_command(self, requests, state_lines):
+    def run_command(self, requests, addr_lines, state_lines=None):
         with tempfile.TemporaryDirectory() as work:
             probe = os.path.join(work, "probe.jsonl")
             with open(probe, "w", encoding="utf-8") as f:
                 f.writelines(json.dumps(r) + "\n" for r in requests)
-            logs = []
-            for node, lines in state_lines.items():
-                logs.append(os.path.join(work, f"{node}.log"))
-                with open(logs[-1], "w", encoding="utf-8") as f:
-                    f.writelines(line + "\n" for line in lines)
-            argv = [sys.executable, os.path.join(HERE, "move_losses.py"), "--probe", probe]
-            for log in logs:
-                argv += ["--state-log", log]
+            argv = [sys.executable, os.path.join(HERE, "move_losses.py"), "--probe", probe,
+                    "--vip", VIP]
+            for option, logs in (("--addr-log", addr_lines), ("--state-log", state_lines or {})):
+                for node, lines in logs.items():
+                    path = os.path.join(work, f"{node}{option}.log")
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.writelines(line + "\n" for line in lines)
+                    argv += [option, f"{node}={path}"]
             return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
 
-    def test_moves_come_from_master_lines_in_the_window(self):
+    def test_moves_come_from_the_kernel_address_events_in_the_window(self):
         requests = [record(100.0, True), record(100.05, False, RESET), record(100.1, True),
                     record(101.0, True)]
-        # edge-a MASTER long before the probe (set-up) is no move of this window.
-        done = self.run_command(requests, {"a": ["50.0 MASTER 150", "100.06 BACKUP 50"],
-                                           "b": ["100.055 MASTER 100"]})
+        # The VIP added on edge-a long before the probe (set-up) is no move of this window; an
+        # address other than the VIP is no move at all.
+        done = self.run_command(requests, {
+            "edge-a": [addr_line(50.0), addr_line(100.058, deleted=True)],
+            "edge-b": [addr_line(100.055), addr_line(100.3, address="10.231.0.12")]})
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertIn("4 requests, 1 failed: 1 reset or timed out in flight at a VIP move "
-                      "(per move: 1), 0 other", done.stdout)
+                      "(per move: 1), 0 other; 1 VIP move(s) seen by the kernel", done.stdout)
+
+    def test_a_late_notify_neither_hides_the_move_nor_decides_it(self):
+        # Issue 14: the notify hook on edge-b ran 500 ms after the kernel added the VIP. The reset
+        # request was in flight at the kernel's move: excused, and the late notify is reported.
+        requests = [record(100.0, True), record(100.05, False, RESET, latency=0.002),
+                    record(100.1, True)]
+        done = self.run_command(
+            requests, {"edge-a": [addr_line(100.052, deleted=True)],
+                       "edge-b": [addr_line(100.05)]},
+            {"edge-a": ["100.06 BACKUP 50"], "edge-b": ["100.55 MASTER 100"]})
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("1 reset or timed out in flight at a VIP move", done.stdout)
+        self.assertIn("keepalived's notify said MASTER +500 ms (disagree: keepalived's notify is "
+                      "500 ms later than the kernel (tolerance 100 ms))", done.stdout)
+
+    def test_notify_lines_alone_are_no_move(self):
+        done = self.run_command([record(100.05, False, RESET)], {"edge-a": [], "edge-b": []},
+                                {"edge-b": ["100.055 MASTER 100"]})
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertIn("0 VIP move(s) seen by the kernel", done.stdout)
 
     def test_a_refused_request_fails_the_check(self):
-        done = self.run_command([record(100.0, False, REFUSED)], {"b": ["100.0 MASTER 100"]})
+        done = self.run_command([record(100.0, False, REFUSED)],
+                                {"edge-a": [addr_line(100.0, deleted=True)],
+                                 "edge-b": [addr_line(100.0)]})
         self.assertEqual(done.returncode, 1, done.stdout)
         self.assertIn("1 other", done.stdout)
 

@@ -15,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 extern char** environ;
 
@@ -30,12 +31,20 @@ absl::StatusOr<std::unique_ptr<AddressMonitor>> AddressMonitor::Start(const std:
   posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
   // `ip netns exec` rather than `ip -n`: the monitor then lives inside the namespace, so the test
   // bed's `down` (which kills every process in its namespaces) ends it even if we are SIGKILLed.
-  std::vector<std::string> args = {ip, "netns", "exec", ns, ip, "-o", "monitor", "address"};
+  std::vector<std::string> args = {ip, "netns", "exec", ns, ip, "-o", "-ts", "monitor", "address"};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // ip prints its stamps in local time; UTC makes them unambiguous to read back.
+  std::vector<std::string> env_strings = {"TZ=UTC"};
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!absl::StartsWith(*e, "TZ=")) env_strings.emplace_back(*e);
+  }
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, ip.c_str(), &actions, nullptr, argv.data(), environ);
+  int rc = posix_spawn(&pid, ip.c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   close(fds[1]);
   if (rc != 0) {
@@ -75,9 +84,14 @@ void AddressMonitor::Run() {
     pending.append(buf, static_cast<size_t>(n));
     size_t nl;
     while ((nl = pending.find('\n')) != std::string::npos) {
-      absl::MutexLock lock(&mu_);
-      lines_.push_back({now, pending.substr(0, nl)});
+      std::string text = pending.substr(0, nl);
       pending.erase(0, nl + 1);
+      std::optional<absl::Time> stamped = MonitorLineTime(text);
+      // Drop the stamp so the text starts with "Deleted" or the interface index, as before.
+      if (stamped) text.erase(0, text.find(']') + 1);
+      absl::MutexLock lock(&mu_);
+      lines_.push_back(
+          {stamped.value_or(now), std::string(absl::StripLeadingAsciiWhitespace(text))});
     }
   }
 }
@@ -121,6 +135,19 @@ std::optional<absl::Time> AddressMonitor::WaitDeleted(const std::string& address
     if (absl::Now() >= deadline) return std::nullopt;
     absl::SleepFor(absl::Milliseconds(5));
   }
+}
+
+std::optional<absl::Time> MonitorLineTime(absl::string_view line) {
+  if (!absl::ConsumePrefix(&line, "[")) return std::nullopt;
+  const size_t close = line.find(']');
+  if (close == absl::string_view::npos) return std::nullopt;
+  absl::Time when;
+  std::string error;
+  if (!absl::ParseTime("%Y-%m-%dT%H:%M:%E*S", line.substr(0, close), absl::UTCTimeZone(), &when,
+                       &error)) {
+    return std::nullopt;
+  }
+  return when;
 }
 
 FileWatcher::FileWatcher(std::string path, absl::Duration interval)

@@ -2,10 +2,12 @@
 // Independent witnesses for the failover end-to-end test: they watch the node from outside the
 // plugin, so the test can check the plugin's order of actions against what really happened.
 //
-// AddressMonitor runs `ip -o monitor address` inside namespace NS and stamps every line with the
-// wall time it arrived (netlink events reach it within about a millisecond). FileWatcher polls a
-// small file (the keepalived track file carp_exec writes) every few milliseconds and records each
-// new content. Both stop and reap/join in their destructors.
+// AddressMonitor runs `ip -o -ts monitor address` (TZ=UTC) inside namespace NS: the kernel's own
+// record of every address added or deleted there, each line stamped by ip as it read the netlink
+// notification (iproute2 lib/utils.c print_timestamp), the same witness of VIP moves as the test
+// bed's addr.log (vip_moves.py). A line without a readable stamp gets the time it reached us.
+// FileWatcher polls a small file (the keepalived track file carp_exec writes) every few
+// milliseconds and records each new content. Both stop and reap/join in their destructors.
 
 #include <sys/types.h>
 
@@ -16,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -23,7 +26,7 @@ namespace carp_exec::failover_test {
 
 class AddressMonitor {
  public:
-  // Starts `ip netns exec <ns> ip -o monitor address`. `ip` is the absolute path of the ip tool.
+  // Starts `ip netns exec <ns> ip -o -ts monitor address`. `ip` is the absolute path of ip.
   static absl::StatusOr<std::unique_ptr<AddressMonitor>> Start(const std::string& ip,
                                                                const std::string& ns);
   ~AddressMonitor();
@@ -55,6 +58,10 @@ class AddressMonitor {
   std::vector<Line> lines_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
+
+// The time in front of one `ip -o -ts monitor` line ("[2026-12-02T05:57:09.613828] 2: eth0 ..."),
+// read as UTC; nullopt when the line does not start with one.
+std::optional<absl::Time> MonitorLineTime(absl::string_view line);
 
 class FileWatcher {
  public:

@@ -95,7 +95,9 @@ void PluginSession::ReadEvents() {
       process_->driver().TaskEvents(&events_context_, driver_proto::TaskEventsRequest());
   driver_proto::DriverTaskEvent event;
   while (reader->Read(&event)) {
-    TaskEvent e{absl::Now(), event.task_id(), event.message(), {}};
+    const absl::Time stamped = absl::FromUnixSeconds(event.timestamp().seconds()) +
+                               absl::Nanoseconds(event.timestamp().nanos());
+    TaskEvent e{absl::Now(), stamped, event.task_id(), event.message(), {}};
     for (const auto& [key, value] : event.annotations()) e.annotations[key] = value;
     absl::MutexLock lock(&mu_);
     events_.push_back(std::move(e));

@@ -66,7 +66,8 @@ struct TaskExit {
 };
 
 struct TaskEvent {
-  absl::Time received;
+  absl::Time received;  // when this test host read it from the stream
+  absl::Time stamped;   // the event's own timestamp, set by carp_exec when it emitted the event
   std::string task_id;
   std::string message;
   std::map<std::string, std::string> annotations;

@@ -64,7 +64,8 @@ absl::Status ScenarioContext::Testbed(const std::vector<std::string>& args,
 void ScenarioContext::KillStrays() {
   const std::string dir = run_dir() + "/edge-a/";
   std::set<std::string> keep;
-  for (const char* file : {"keepalived.pid", "vrrp.pid", "keepalived.launch.pid"}) {
+  // keepalived and the test bed's kernel witness (addrmon.pid: ip monitor address) stay.
+  for (const char* file : {"keepalived.pid", "vrrp.pid", "keepalived.launch.pid", "addrmon.pid"}) {
     std::ifstream in(dir + file);
     std::string pid;
     if (in >> pid) keep.insert(pid);

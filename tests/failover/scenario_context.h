@@ -48,8 +48,8 @@ class ScenarioContext {
   // Both edges undemoted and running keepalived, edge-b serving, nothing of ours left on
   // edge-a, edge-a MASTER with the VIP.
   absl::Status Reset();
-  // SIGKILLs every process in edge-a's namespace that is not its keepalived (servers and
-  // supervisors a failed scenario left behind).
+  // SIGKILLs every process in edge-a's namespace that is not its keepalived or the test bed's
+  // kernel witness (ip monitor address): servers and supervisors a failed scenario left behind.
   void KillStrays();
 
   // carp_exec in edge-a with the failover block, state dir <run>/edge-a/plugin-<tag>.

@@ -145,6 +145,17 @@ void RollingUpdateScenario(ScenarioContext& ctx) {
   ctx.Note(absl::StrCat("replacement: StartTask ", At(replacement_started, stop_called),
                         ", first ready check answered ", At(ready_time, stop_called),
                         ", restored (track 0) ", At(restored, stop_called)));
+  // carp_exec's own account of the wait, beside the kernel's (a note: timings are not asserted).
+  for (const TaskEvent& e : rig->plugin->Events()) {
+    auto waited = e.annotations.find("waited_ms");
+    if (e.task_id != rig->task_id || e.received < stop_called || waited == e.annotations.end()) {
+      continue;
+    }
+    ctx.Note(absl::StrCat("carp_exec's signalled event: waited ", waited->second,
+                          " ms; the kernel deleted the VIP on edge-a at ",
+                          At(vip_off_a, stop_called), " (\"", e.message, "\")"));
+    break;
+  }
   ctx.Expect(Before(demoted, signal_time), "demoted before the task was signalled");
   ctx.Expect(Before(vip_on_b, signal_time), "the VIP was on edge-b before the task was signalled");
   ctx.Expect(Before(vip_off_a, signal_time),

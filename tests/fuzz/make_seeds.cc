@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
                  {"denied_host_uids", V::String("0-100,600")},
                  {"denied_envvars", V::StringList({"AWS_*"})},
                  {"failover", V::Map({{"backend", V::String("openbsd-carp")},
+                                      {"group", V::String("edge")},
                                       {"vip", V::StringList({"192.0.2.10", "2001:db8::10"})},
                                       {"confirm_timeout", V::String("1m30s")}})}}));
   plugin("plugin-keepalived",

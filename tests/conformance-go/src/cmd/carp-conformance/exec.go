@@ -254,6 +254,41 @@ func (s *suite) runStats(live *agent) {
 	})
 }
 
+// checkStatsEndWithTask: plugins/drivers/client.go (TaskStats) logs any end of the stream
+// other than io.EOF as an error; a task that exits must end its stream with OK.
+func (s *suite) checkStatsEndWithTask(live *agent) {
+	s.check("stats/stream-ends-ok-when-the-task-exits", func() error {
+		t, cleanup, err := s.startScript(live, "statsend", "exec sleep 1000\n")
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		if _, err := t.taskPid(5 * time.Second); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		stream, err := live.drv().TaskStats(ctx, &drivers.TaskStatsRequest{TaskId: t.id, CollectionInterval: durationpb.New(200 * time.Millisecond)})
+		if err != nil {
+			return err
+		}
+		if _, err := stream.Recv(); err != nil {
+			return fmt.Errorf("first sample: %v", err)
+		}
+		if err := stop(live, t.id, time.Second, "SIGKILL"); err != nil {
+			return err
+		}
+		for {
+			if _, err := stream.Recv(); err != nil {
+				if err != io.EOF {
+					return fmt.Errorf("stream ended with %v, not io.EOF: Nomad logs it as an error", err)
+				}
+				return nil
+			}
+		}
+	})
+}
+
 // runUnknownIDs: every per-task RPC refuses an id the driver never saw.
 func (s *suite) runUnknownIDs(live *agent) {
 	const id = "00000000-0000-4000-8000-000000000000/nope/00000000"

@@ -19,8 +19,8 @@ type fakeCarp struct {
 	dir, stateFile, logFile, stuckFile string
 }
 
-func (s *suite) newFakeCarp() (*fakeCarp, error) {
-	f := &fakeCarp{dir: filepath.Join(s.root, "carp")}
+func (s *suite) newFakeCarp(sub string) (*fakeCarp, error) {
+	f := &fakeCarp{dir: filepath.Join(s.root, sub)}
 	f.stateFile = filepath.Join(f.dir, "state")
 	f.logFile = filepath.Join(f.dir, "log")
 	f.stuckFile = filepath.Join(f.dir, "stuck")
@@ -34,7 +34,7 @@ func (s *suite) newFakeCarp() (*fakeCarp, error) {
 		"state.sh":   fmt.Sprintf("cat %q\n", f.stateFile),
 	}
 	for name, text := range scripts {
-		if _, err := s.writeFile(filepath.Join("carp", name), "#!/bin/sh\n"+text, 0o755); err != nil {
+		if _, err := s.writeFile(filepath.Join(sub, name), "#!/bin/sh\n"+text, 0o755); err != nil {
 			return nil, err
 		}
 	}
@@ -94,7 +94,7 @@ func (s *suite) runFailover() {
 		s.blocked("failover/*", "no schemas")
 		return
 	}
-	carp, err := s.newFakeCarp()
+	carp, err := s.newFakeCarp("carp")
 	if err != nil {
 		s.blocked("failover/*", err.Error())
 		return
@@ -141,7 +141,8 @@ func (s *suite) runFailover() {
 		return nil
 	})
 	s.check("failover/fingerprint-attributes", func() error {
-		want := []string{"driver.carp_exec.failover.backend", "driver.carp_exec.failover.state", "driver.carp_exec.failover.demoted"}
+		// Only what changes with the setup (issue 10 item 2); the live state is not an attribute.
+		want := []string{"driver.carp_exec.failover.backend", "driver.carp_exec.failover"}
 		ok := fa.fingerprints.waitFor(5*time.Second, func(ms []*drivers.FingerprintResponse) bool {
 			if len(ms) == 0 {
 				return false
@@ -152,7 +153,7 @@ func (s *suite) runFailover() {
 					return false
 				}
 			}
-			return attrs[want[0]].GetStringVal() == "command"
+			return attrs[want[0]].GetStringVal() == "command" && attrs[want[1]].GetStringVal() == "usable"
 		})
 		if !ok {
 			last := fa.fingerprints.last()
@@ -301,6 +302,7 @@ func (s *suite) runFailover() {
 		}
 		return nil
 	})
+	s.checkRollingUpdateFingerprints(fa)
 	s.check("failover/streams-still-open", func() error {
 		if err := fa.fingerprints.ended(); err != nil {
 			return fmt.Errorf("Fingerprint stream ended: %v", err)

@@ -152,6 +152,8 @@ func (s *suite) run() {
 		s.runSignals(live)
 		s.runExec(live)
 		s.runStats(live)
+		s.checkStatsEndWithTask(live)
+		s.runGroupNetwork(live)
 		s.runUnknownIDs(live)
 		s.runUsers(live)
 		s.runConcurrency(live)
@@ -161,6 +163,8 @@ func (s *suite) run() {
 		}
 	}
 	s.runFailover()
+	s.runRestoreForceDestroy()
+	s.runFailoverHeals()
 	s.runExamples()
 	s.runShutdown(live)
 }

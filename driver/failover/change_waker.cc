@@ -1,0 +1,44 @@
+#include "driver/failover/change_waker.h"
+
+#include <utility>
+
+namespace carp_exec::failover {
+
+ChangeWaker::ChangeWaker(std::unique_ptr<fingerprint::ChangeEventSource> source,
+                         std::function<void()> on_change)
+    : source_(std::move(source)), on_change_(std::move(on_change)), thread_([this] { Loop(); }) {}
+
+ChangeWaker::~ChangeWaker() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void ChangeWaker::Consumed() {
+  absl::MutexLock lock(&mu_);
+  pending_ = false;
+}
+
+void ChangeWaker::Loop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    // Wall time: the source's own clock. A step only makes one slice shorter or longer.
+    if (!source_->Wait(absl::Now() + kSlice)) continue;
+    bool call = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      call = !pending_;
+      pending_ = true;
+    }
+    // Outside the lock: it posts to the coordinator's worker.
+    if (call) on_change_();
+  }
+}
+
+}  // namespace carp_exec::failover

@@ -1,0 +1,50 @@
+#pragma once
+// Waits on a hand-over's change-event source (fingerprint/change_events.h) on a thread of its
+// own, so the coordinator's worker stays free between confirmation polls (overlapping stops
+// join, ready probes run) and still polls as soon as the kernel reports a change.
+//
+// Each reported change calls `on_change` (on the waker's thread) at most once until
+// Consumed() is called: a burst of changes asks for one early poll, not a queue of them. The
+// waker only says "look again"; the scheduled polls stay the safety net.
+//
+// Thread-safe. The destructor stops the thread and joins it; that takes at most kSlice (the
+// source's Wait cannot be interrupted), and `on_change` never runs after it returns.
+
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "fingerprint/change_events.h"
+
+namespace carp_exec::failover {
+
+class ChangeWaker {
+ public:
+  // How long one Wait on the source lasts before the thread checks whether it must stop.
+  static constexpr absl::Duration kSlice = absl::Milliseconds(50);
+
+  // `source` must not be null. The thread starts at once.
+  ChangeWaker(std::unique_ptr<fingerprint::ChangeEventSource> source,
+              std::function<void()> on_change);
+  ~ChangeWaker();
+  ChangeWaker(const ChangeWaker&) = delete;
+  ChangeWaker& operator=(const ChangeWaker&) = delete;
+
+  // The early poll `on_change` asked for has run: the next change may ask again.
+  void Consumed();
+
+ private:
+  void Loop();
+
+  std::unique_ptr<fingerprint::ChangeEventSource> source_;  // only the thread uses it
+  std::function<void()> on_change_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool pending_ ABSL_GUARDED_BY(mu_) = false;  // on_change ran, Consumed not yet
+  std::thread thread_;                         // last: started after the fields it reads
+};
+
+}  // namespace carp_exec::failover

@@ -1,0 +1,53 @@
+#include "fingerprint/backend_kind.h"
+
+#include <cstdint>
+#include <limits>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "fingerprint/parse_text.h"
+
+namespace carp_exec::fingerprint {
+
+absl::string_view BackendKindName(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::kOpenBsdCarp:
+      return "openbsd-carp";
+    case BackendKind::kFreeBsdCarp:
+      return "freebsd-carp";
+    case BackendKind::kKeepalived:
+      return "keepalived";
+    case BackendKind::kCommand:
+      return "command";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<BackendKind> ParseBackendKind(absl::string_view text) {
+  for (BackendKind kind : {BackendKind::kOpenBsdCarp, BackendKind::kFreeBsdCarp,
+                           BackendKind::kKeepalived, BackendKind::kCommand}) {
+    if (text == BackendKindName(kind)) return kind;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(QuoteForMessage(text), " is not a failover backend; ", kBackendKindChoices));
+}
+
+int MaxDemoteStep(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::kOpenBsdCarp:
+      return kOpenBsdMaxDemoteStep;
+    case BackendKind::kFreeBsdCarp:
+      return kFreeBsdMaxSkew;
+    case BackendKind::kKeepalived:
+      return kVrrpPrioritySpan;
+    case BackendKind::kCommand:
+      return std::numeric_limits<int32_t>::max();
+  }
+  return 1;
+}
+
+int DefaultDemoteBy(BackendKind kind) {
+  return kind == BackendKind::kFreeBsdCarp ? kFreeBsdMaxSkew : 50;
+}
+
+}  // namespace carp_exec::fingerprint

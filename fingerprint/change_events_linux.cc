@@ -1,0 +1,166 @@
+// ChangeEventSource for Linux: netlink route events and inotify on keepalived's state file.
+#ifdef __linux__
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "fingerprint/change_events.h"
+
+namespace carp_exec::fingerprint {
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
+absl::Status Errno(absl::string_view call) {
+  return absl::InternalError(absl::StrCat("failover events: ", call, ": ", std::strerror(errno)));
+}
+
+// Whether a buffer of netlink messages holds an address or link change.
+bool HasRouteChange(const char* data, size_t size) {
+  size_t left = size;
+  for (const auto* header = reinterpret_cast<const nlmsghdr*>(data); NLMSG_OK(header, left);
+       header = NLMSG_NEXT(header, left)) {
+    switch (header->nlmsg_type) {
+      case RTM_NEWADDR:
+      case RTM_DELADDR:
+      case RTM_NEWLINK:
+      case RTM_DELLINK:
+      case NLMSG_OVERRUN:
+        return true;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
+class LinuxChangeEvents final : public ChangeEventSource {
+ public:
+  LinuxChangeEvents(int netlink, int inotify, std::string state_name)
+      : netlink_(netlink), inotify_(inotify), state_name_(std::move(state_name)) {}
+
+  bool Wait(absl::Time deadline) override {
+    for (;;) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      std::array<pollfd, 2> fds = {pollfd{netlink_.get(), POLLIN, 0},
+                                   pollfd{inotify_.get(), POLLIN, 0}};
+      const int count = inotify_.get() >= 0 ? 2 : 1;
+      // Round up so a wait of 0.3 ms does not spin.
+      const int ms = static_cast<int>(absl::ToInt64Milliseconds(left + absl::Microseconds(999)));
+      const int ready = ::poll(fds.data(), count, ms);
+      if (ready < 0 && errno != EINTR) return true;  // let the caller look; polling still works
+      if (ready <= 0) continue;
+      bool changed = false;
+      if (fds[0].revents != 0) changed = DrainNetlink() || changed;
+      if (count == 2 && fds[1].revents != 0) changed = DrainInotify() || changed;
+      if (changed) return true;
+    }
+  }
+
+  absl::string_view Describe() const override {
+    return inotify_.get() >= 0 ? "netlink+inotify" : "netlink";
+  }
+
+ private:
+  bool DrainNetlink() {
+    bool changed = false;
+    alignas(nlmsghdr) std::array<char, 16384> buffer;
+    for (;;) {
+      const ssize_t n = ::recv(netlink_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        // ENOBUFS: the kernel dropped messages for us; something changed.
+        if (errno == ENOBUFS) changed = true;
+        if (errno == EINTR) continue;
+        return changed;
+      }
+      if (n == 0) return changed;
+      changed = HasRouteChange(buffer.data(), static_cast<size_t>(n)) || changed;
+    }
+  }
+
+  bool DrainInotify() {
+    bool changed = false;
+    alignas(inotify_event) std::array<char, 4096> buffer;
+    for (;;) {
+      const ssize_t n = ::read(inotify_.get(), buffer.data(), buffer.size());
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        return changed;
+      }
+      for (size_t at = 0; at + sizeof(inotify_event) <= static_cast<size_t>(n);) {
+        const auto* event = reinterpret_cast<const inotify_event*>(buffer.data() + at);
+        const char* name = event->len > 0 ? event->name : "";
+        if ((event->mask & IN_Q_OVERFLOW) != 0 || state_name_ == name) changed = true;
+        at += sizeof(inotify_event) + event->len;
+      }
+    }
+  }
+
+  Fd netlink_;
+  Fd inotify_;
+  std::string state_name_;  // the state file's name inside the watched directory
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ChangeEventSource>> OpenChangeEventSource(
+    const ObserverOptions& options) {
+  const int netlink = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  if (netlink < 0) return Errno("socket(AF_NETLINK, NETLINK_ROUTE)");
+  Fd netlink_fd(netlink);
+  sockaddr_nl local{};
+  local.nl_family = AF_NETLINK;
+  local.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+  if (::bind(netlink, reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0) {
+    return Errno("bind(NETLINK_ROUTE, RTMGRP_LINK|RTMGRP_IPV4_IFADDR|RTMGRP_IPV6_IFADDR)");
+  }
+  int inotify = -1;
+  std::string name;
+  if (options.backend == BackendKind::kKeepalived && !options.state_file.empty()) {
+    const size_t slash = options.state_file.rfind('/');
+    const std::string dir =
+        slash == std::string::npos ? "." : options.state_file.substr(0, slash == 0 ? 1 : slash);
+    name = options.state_file.substr(slash == std::string::npos ? 0 : slash + 1);
+    inotify = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (inotify < 0) return Errno("inotify_init1");
+    if (::inotify_add_watch(inotify, dir.c_str(),
+                            IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY) < 0) {
+      const absl::Status status = Errno(absl::StrCat("inotify_add_watch(", dir, ")"));
+      ::close(inotify);
+      return status;
+    }
+  }
+  return std::make_unique<LinuxChangeEvents>(netlink_fd.release(), inotify, std::move(name));
+}
+
+}  // namespace carp_exec::fingerprint
+
+#endif  // __linux__
