@@ -254,14 +254,14 @@ absl::Status TaskRunner::Adopt(const std::string& id, const state::DriverState& 
   // Nomad never retries a failed RecoverTask: it force-destroys the task (NotFound for us) and
   // later starts a new one (client/allocrunner/taskrunner/task_runner.go, restoreHandle). So a
   // supervisor that lives but does not answer gets a bounded wait here, and is then ended.
-  const absl::Time give_up = absl::Now() + options_.recover_patience;
+  const absl::Time give_up = MonotonicNow() + options_.recover_patience;
   absl::Duration pause = absl::Milliseconds(50);
   while (true) {
     absl::StatusOr<bool> attached = AttachOnce(id, ds);
     if (!attached.ok()) return attached.status();
     if (*attached) return absl::OkStatus();
     if (!IsLiveProcess(ds.supervisor().pid(), ds.supervisor().start_time())) break;
-    if (absl::Now() >= give_up) {
+    if (MonotonicNow() >= give_up) {
       return absl::FailedPreconditionError(
           absl::StrCat("task ", id, " cannot be recovered: supervisor ", ds.supervisor().pid(),
                        " is alive but did not answer on ", ds.task_state_dir(), "/", kSocketFile,

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "driver/tasks/monotonic_time.h"
 #include "driver/tasks/process_identity.h"
 
 namespace carp_exec::tasks {
@@ -27,9 +28,9 @@ std::string KillUnreachableTask(const state::ProcessIdentity& supervisor,
 }
 
 bool WaitUntilGone(const state::ProcessIdentity& process, absl::Duration limit) {
-  const absl::Time deadline = absl::Now() + limit;
+  const absl::Time deadline = MonotonicNow() + limit;
   while (process.pid() > 0 && IsLiveProcess(process.pid(), process.start_time())) {
-    if (absl::Now() >= deadline) return false;
+    if (MonotonicNow() >= deadline) return false;
     absl::SleepFor(absl::Milliseconds(20));
   }
   return true;
