@@ -1,0 +1,106 @@
+// ChangeWaker: the thread that turns a hand-over's change events into early polls on the
+// coordinator's worker (change_waker.h).
+
+#include "driver/failover/change_waker.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+
+namespace carp_exec::failover {
+namespace {
+
+// Changes are queued by the test; Wait hands out one per call, as the kernel socket does.
+class QueuedEvents final : public fingerprint::ChangeEventSource {
+ public:
+  struct State {
+    absl::Mutex mu;
+    int queued ABSL_GUARDED_BY(mu) = 0;
+    int delivered ABSL_GUARDED_BY(mu) = 0;
+  };
+  explicit QueuedEvents(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  bool Wait(absl::Time deadline) override {
+    absl::MutexLock lock(&state_->mu);
+    auto has_change = [this]()
+                          ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) { return state_->queued > 0; };
+    if (!state_->mu.AwaitWithDeadline(absl::Condition(&has_change), deadline)) return false;
+    --state_->queued;
+    ++state_->delivered;
+    return true;
+  }
+  absl::string_view Describe() const override { return "queued"; }
+
+ private:
+  std::shared_ptr<QueuedEvents::State> state_;
+};
+
+void Queue(QueuedEvents::State* state, int changes) {
+  absl::MutexLock lock(&state->mu);
+  state->queued += changes;
+}
+
+// Bounded: false if the source has not handed out `count` changes within 10 s.
+bool WaitDelivered(QueuedEvents::State* state, int count) {
+  absl::MutexLock lock(&state->mu);
+  auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) { return state->delivered >= count; };
+  return state->mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(10));
+}
+
+struct Calls {
+  absl::Mutex mu;
+  int count ABSL_GUARDED_BY(mu) = 0;
+  int Get() {
+    absl::MutexLock lock(&mu);
+    return count;
+  }
+  bool WaitFor(int n) {
+    absl::MutexLock lock(&mu);
+    auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return count >= n; };
+    return mu.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(10));
+  }
+};
+
+TEST(ChangeWakerTest, ABurstOfChangesAsksForOneEarlyPollUntilConsumed) {
+  auto state = std::make_shared<QueuedEvents::State>();
+  Calls calls;
+  ChangeWaker waker(std::make_unique<QueuedEvents>(state), [&calls] {
+    absl::MutexLock lock(&calls.mu);
+    ++calls.count;
+  });
+  Queue(state.get(), 5);
+  ASSERT_TRUE(WaitDelivered(state.get(), 5));
+  ASSERT_TRUE(calls.WaitFor(1));
+  EXPECT_EQ(calls.Get(), 1) << "a burst must not queue one poll per change";
+
+  waker.Consumed();
+  Queue(state.get(), 1);
+  ASSERT_TRUE(WaitDelivered(state.get(), 6));
+  ASSERT_TRUE(calls.WaitFor(2)) << "after Consumed the next change asks again";
+  EXPECT_EQ(calls.Get(), 2);
+}
+
+TEST(ChangeWakerTest, NoChangeNoCallAndTheDestructorJoins) {
+  auto state = std::make_shared<QueuedEvents::State>();
+  Calls calls;
+  {
+    ChangeWaker waker(std::make_unique<QueuedEvents>(state), [&calls] {
+      absl::MutexLock lock(&calls.mu);
+      ++calls.count;
+    });
+    absl::SleepFor(3 * ChangeWaker::kSlice);  // a few empty slices
+  }
+  // The thread is gone: a change now reaches no one.
+  Queue(state.get(), 1);
+  EXPECT_EQ(calls.Get(), 0);
+  absl::MutexLock lock(&state->mu);
+  EXPECT_EQ(state->delivered, 0);
+}
+
+}  // namespace
+}  // namespace carp_exec::failover
