@@ -134,11 +134,14 @@ absl::Status FailoverCoordinator::Setup() {
   if (absl::Status s = parts_.backend->CheckUsable(); !s.ok()) return s;
 
   // Ours for the plugin's whole life: check --live (or a second plugin) cannot change the
-  // demotion under us.
-  absl::StatusOr<std::unique_ptr<FailoverLock>> lock =
-      FailoverLock::Acquire(state_dir_, "carp_exec plugin");
-  if (!lock.ok()) return lock.status();
-  lock_ = *std::move(lock);
+  // demotion under us. Taken once: a second flock from this process on another descriptor
+  // would conflict with our own (a setup retried after a later step failed keeps it).
+  if (lock_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<FailoverLock>> lock =
+        FailoverLock::Acquire(state_dir_, "carp_exec plugin");
+    if (!lock.ok()) return lock.status();
+    lock_ = *std::move(lock);
+  }
   std::string boot_id =
       parts_.boot_id.has_value() ? *parts_.boot_id : ReadBootId(runner_, config_.sysctl_path);
   ledger_ = std::make_unique<DemotionLedger>(LedgerPath(state_dir_), parts_.backend.get(),
