@@ -143,7 +143,10 @@ TEST_F(CarpFakesTest, HandshakeThroughTheFakesConfirmsAfterTheLag) {
   HandoverReport report = handshake.Run([&] { return ledger.Demote(config_.demote_by); });
   EXPECT_TRUE(report.confirmed) << report.summary;
   EXPECT_TRUE(report.waited);
-  EXPECT_EQ(report.summary, "state MASTER → BACKUP, 192.0.2.10 left this node after 150 ms");
+  EXPECT_EQ(
+      report.summary,
+      "handed over 192.0.2.10 in 150 ms (state MASTER → BACKUP; demoted group carp by 50 (demote "
+      "count 0 → 50))");
   EXPECT_EQ(sink.Messages()[0], "demoted group carp by 50 (demote count 0 → 50)");
 }
 

@@ -132,7 +132,8 @@ absl::Status FailoverCoordinator::Setup() {
   if (absl::Status s = parts_.backend->CheckUsable(); !s.ok()) return s;
 
   // Ours for the plugin's whole life: check --live (or a second plugin) cannot change the
-  // demotion under us. Kept across setup retries (a second flock of our own would fail).
+  // demotion under us. Taken once: a second flock from this process on another descriptor
+  // would conflict with our own (a setup retried after a later step failed keeps it).
   if (lock_ == nullptr) {
     absl::StatusOr<std::unique_ptr<FailoverLock>> lock =
         FailoverLock::Acquire(state_dir_, "carp_exec plugin");

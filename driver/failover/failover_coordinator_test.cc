@@ -141,11 +141,15 @@ TEST_F(FailoverCoordinatorTest, HandOverInterruptedByAPluginCrashKeepsTheNodeDem
     HandOverAndWait(coordinator.get(), kOld);
     // The plugin dies here, before kOld exited.
   }
+  // Within recover_stop_grace (time frozen: the fake clock would otherwise jump to its end
+  // as soon as the worker idles; failover_fault_test covers what happens after it).
+  clock_.Freeze(true);
   auto restarted = Make();
   ASSERT_TRUE(restarted->Start({Live(kOld, std::nullopt)}).ok());
   restarted->Flush();
   EXPECT_EQ(backend_.counter(), 50);
   EXPECT_EQ(backend_.restore_calls(), 0);
+  clock_.Freeze(false);
 }
 
 TEST_F(FailoverCoordinatorTest, RestartDemotedUnderALiveTaskRestoresOnceItIsReady) {

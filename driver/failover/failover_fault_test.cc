@@ -210,16 +210,13 @@ TEST_F(FailoverFaultTest, EventsOfATaskRebuiltFromTheStateDirNameItsAllocAndTask
     ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());
     HandOverAndWait(coordinator.get(), kOld);
   }
+  clock_.Freeze(true);  // the task ends within recover_stop_grace
   auto relaunched = Make();
   tasks::PersistedTask persisted = Live(kOld, std::nullopt);
-  // The exit comes within recover_stop_grace: an idle worker on the fake clock would otherwise
-  // jump to the grace's end before the exit is posted (then the exit reads as a crash).
-  clock_.Freeze(true);
   ASSERT_TRUE(relaunched->Start({persisted}).ok());
   relaunched->GuardedTaskExited(TaskRef{kOld.task_id, "", ""}, "exited with status 0");
-  relaunched->Flush();
-  clock_.Freeze(false);
   ASSERT_TRUE(sink_.WaitFor("task exited with status 0"));
+  clock_.Freeze(false);
   for (const FailoverEvent& event : sink_.events()) {
     if (event.task.empty()) continue;
     EXPECT_EQ(event.task.alloc_id, "alloc1") << event.message;

@@ -148,7 +148,8 @@ std::optional<HandoverReport> FailoverHandshake::Begin(const DemoteFn& demote) {
   if (change->count_before)
     demoted_notes["demote_count_before"] = absl::StrCat(*change->count_before);
   if (change->count_after) demoted_notes["demote_count_after"] = absl::StrCat(*change->count_after);
-  Transition(HandoverPhase::kDemoting, DemotedText(parts_.target, *change), demoted_notes);
+  demoted_text_ = DemotedText(parts_.target, *change);
+  Transition(HandoverPhase::kDemoting, demoted_text_, demoted_notes);
 
   poll_ = PollOnce();
   polls_ = 1;
@@ -157,8 +158,8 @@ std::optional<HandoverReport> FailoverHandshake::Begin(const DemoteFn& demote) {
                       : "unknown";
   if (!MustWait(poll_.observation)) {
     report_.confirmed = true;
-    report_.summary =
-        absl::StrCat("state ", StateText(*poll_.observation), ": nothing to hand over, no wait");
+    report_.summary = absl::StrCat("state ", StateText(*poll_.observation),
+                                   ": nothing to hand over, no wait (", demoted_text_, ")");
     Transition(HandoverPhase::kConfirming, report_.summary, {{"state", before_state_}});
     report_.elapsed = clock->Now() - start_;
     Transition(HandoverPhase::kSignalled, "signalling the task",
@@ -220,11 +221,10 @@ std::optional<HandoverReport> FailoverHandshake::Continue() {
     return Signalled(std::move(notes));
   }
   report_.confirmed = true;
-  std::string moved = vips_before_.empty()
-                          ? absl::StrCat(" after ", FormatElapsed(waited))
-                          : absl::StrCat(", ", VipList(vips_before_), " left this node after ",
-                                         FormatElapsed(waited));
-  report_.summary = absl::StrCat("state ", before_state_, " → BACKUP", moved);
+  // The one event Nomad shows for the hand-over: what moved, how fast, and what was done.
+  report_.summary =
+      absl::StrCat("handed over ", VipList(vips_before_), " in ", FormatElapsed(waited), " (state ",
+                   before_state_, " → BACKUP; ", demoted_text_, ")");
   if (config.settle > absl::ZeroDuration()) {
     absl::StrAppend(&report_.summary, "; settled ", absl::FormatDuration(config.settle));
     settled_at_ = clock->Now() + config.settle;

@@ -137,6 +137,7 @@ class FailoverHandshake {
   Poll poll_;
   int polls_ = 0;
   std::string before_state_;
+  std::string demoted_text_;  // "demoted group carp by 50 (demote count 0 → 50)"
   std::vector<std::string> vips_before_;
   HandoverReport report_;
 };

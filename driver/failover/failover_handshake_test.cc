@@ -63,7 +63,10 @@ TEST_F(FailoverHandshakeTest, ConfirmedAfterSomePolls) {
   EXPECT_EQ(observer_.calls(), 4);
   EXPECT_EQ(clock_.slept(), absl::Milliseconds(150));
   EXPECT_EQ(report.elapsed, absl::Milliseconds(150));
-  EXPECT_EQ(report.summary, "state MASTER → BACKUP, 192.0.2.10 left this node after 150 ms");
+  EXPECT_EQ(
+      report.summary,
+      "handed over 192.0.2.10 in 150 ms (state MASTER → BACKUP; demoted group carp by 50 (demote "
+      "count 0 → 50))");
   std::vector<FailoverEvent> events = sink_.events();
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[1].message,

@@ -204,7 +204,8 @@ LiveCycleResult RunLiveCycle(const LiveCycleParts& parts) {
     result.demoted_at = parts.clock->Now();
     if (change.ok()) {
       print(Line("demoted at",
-                 absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", result.demoted_at,
+                 // demoted_at is monotonic (for the durations); the line shows wall time.
+                 absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", parts.clock->WallNow(),
                                                absl::UTCTimeZone()),
                               ": ", failover::DemotedText(parts.backend->Target(), *change))));
       timing.Arm(before->vips_held);

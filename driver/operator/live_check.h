@@ -48,9 +48,9 @@ struct LiveCycleResult {
   Outcome outcome = Outcome::kFailed;
   std::string summary;  // one sentence: what happened or why it was refused
 
-  bool was_master = false;  // MASTER or holding a VIP before the demotion
-  absl::Time demoted_at = absl::InfinitePast();
-  std::optional<absl::Duration> backup_after;  // from demoted_at
+  bool was_master = false;                       // MASTER or holding a VIP before the demotion
+  absl::Time demoted_at = absl::InfinitePast();  // Clock::Now() (monotonic): for durations
+  std::optional<absl::Duration> backup_after;    // from demoted_at
   std::optional<absl::Duration> vip_gone_after;
   std::optional<absl::Duration> confirmed_after;
   bool confirmed = false;

@@ -49,7 +49,7 @@ TEST(LiveCheck, DemoteConfirmRestoreWithTimings) {
   EXPECT_THAT(out, HasSubstr("before          MASTER, 192.0.2.10 on this node (demote count 0)"));
   EXPECT_THAT(out, HasSubstr("demoted group edge by 50 (demote count 0 → 50)"));
   for (const char* line :
-       {"  demoted at      [0-9-]+T[0-9:.]+Z: .*", "  state BACKUP    after [0-9]+ ms",
+       {"  demoted at      20[0-9][0-9]-[0-9-]+T[0-9:.]+Z: .*", "  state BACKUP    after [0-9]+ ms",
         "  VIP gone        after [0-9]+ ms \\(192.0.2.10 no longer on this node\\)",
         "  confirmed       after [0-9]+ ms .*",
         "  restored at     \\+[0-9]+ ms: restored demote count 50 → 0",
