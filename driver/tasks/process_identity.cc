@@ -16,10 +16,14 @@
 #include "absl/strings/str_split.h"
 #include "driver/tasks/boot_relative_time.h"
 
-#if defined(__FreeBSD__) || defined(__OpenBSD__)
-#include <sys/param.h>
+#if defined(__FreeBSD__)
 #include <sys/sysctl.h>
-#include <sys/user.h>
+#include <sys/types.h>  // before sys/sysctl.h, as sysctl(3) asks
+#include <sys/user.h>   // struct kinfo_proc (FreeBSD sys/sys/user.h)
+#elif defined(__OpenBSD__)
+#include <sys/proc.h>    // SDEAD, the p_stat of a zombie (OpenBSD sys/sys/proc.h)
+#include <sys/sysctl.h>  // struct kinfo_proc, KERN_PROC_PID (OpenBSD sys/sys/sysctl.h)
+#include <sys/types.h>   // before sys/sysctl.h, as sysctl(2) asks
 #endif
 
 namespace carp_exec::tasks {

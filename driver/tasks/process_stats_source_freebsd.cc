@@ -4,10 +4,12 @@
 // ReportsSwap() stays false.
 #ifdef __FreeBSD__
 
+// sys/types.h comes first: FreeBSD's sys/sysctl.h uses its types without including it
+// (FreeBSD sys/sys/sysctl.h; sysctl(3) lists it first).
 #include <sys/sysctl.h>
 #include <sys/time.h>
 #include <sys/types.h>
-#include <sys/user.h>
+#include <sys/user.h>  // struct kinfo_proc (FreeBSD sys/sys/user.h)
 #include <unistd.h>
 
 #include <cerrno>
