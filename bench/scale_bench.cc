@@ -125,27 +125,32 @@ void KillEverything(const char* why) {
   (void)test_host::RemoveTree(g_emergency.root);
 }
 
-// Waits for SIGINT/SIGTERM/SIGHUP (blocked in every thread) or the run limit; then cleans up
-// and exits. Detached: a normal run ends with exit() while it waits.
+// Cleans up and exits on SIGINT/SIGTERM/SIGHUP (blocked in every thread) or when the run limit
+// passes, whichever comes first; only the first of the two cleans up. Two detached threads: one
+// in sigwait(), which every POSIX system has (OpenBSD has no sigtimedwait; OpenBSD
+// lib/libc/Symbols.list), one sleeping until the limit. A normal run ends with exit() while both
+// wait.
+std::atomic<bool> g_watchdog_fired{false};
+
 void StartWatchdog(absl::Duration limit) {
-  std::thread([limit] {
+  std::thread([] {
     sigset_t set;
     sigemptyset(&set);
     for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
-    const absl::Time deadline = absl::Now() + limit;
-    while (true) {
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) {
-        KillEverything("--max-minutes exceeded");
-        _exit(3);
-      }
-      timespec wait = absl::ToTimespec(std::min(left, absl::Seconds(1)));
-      const int got = sigtimedwait(&set, nullptr, &wait);
-      if (got > 0) {
-        KillEverything(strsignal(got));
-        _exit(128 + got);
-      }
+    int got = 0;
+    while (sigwait(&set, &got) != 0) {
     }
+    if (g_watchdog_fired.exchange(true)) return;
+    KillEverything(strsignal(got));
+    _exit(128 + got);
+  }).detach();
+  std::thread([limit] {
+    const absl::Time deadline = absl::Now() + limit;
+    while (absl::Now() < deadline)
+      absl::SleepFor(std::min(deadline - absl::Now(), absl::Seconds(1)));
+    if (g_watchdog_fired.exchange(true)) return;
+    KillEverything("--max-minutes exceeded");
+    _exit(3);
   }).detach();
 }
 

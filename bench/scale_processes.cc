@@ -306,7 +306,7 @@ void FifoDrain::Run() {
   }
 }
 #else
-FifoDrain::FifoDrain() : epoll_fd_(-1), wake_fd_(-1) {}
+FifoDrain::FifoDrain() = default;
 FifoDrain::~FifoDrain() = default;
 absl::Status FifoDrain::Add(const std::string&) {
   return absl::UnimplementedError("FifoDrain needs Linux epoll; use --logs-disabled");

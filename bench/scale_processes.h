@@ -102,8 +102,12 @@ class FifoDrain {
 
  private:
   void Run();
+#if defined(__linux__)
+  // The drain is epoll-based; elsewhere Add() says to use --logs-disabled (a kqueue version
+  // for the BSDs is not written).
   int epoll_fd_;
   int wake_fd_;
+#endif
   std::vector<int> fds_;  // read and write ends; closed in the destructor
   std::atomic<long> bytes_{0};
   std::atomic<int> fifos_{0};

@@ -50,6 +50,10 @@ endif()
 
 add_library(carp_grpc INTERFACE)
 add_library(carp_absl INTERFACE)
+# Every user of generated protobuf code gets proto/stdio_stream_names.h first: OpenBSD's stdio
+# macros for stdin/stdout/stderr would otherwise break the accessors of Nomad's fields so named.
+target_compile_options(carp_grpc INTERFACE
+  "$<$<COMPILE_LANGUAGE:CXX>:SHELL:-include ${PROJECT_SOURCE_DIR}/proto/stdio_stream_names.h>")
 if(CARP_STATIC_DEPS)
   message(STATUS "carp_exec: linking gRPC (no TLS), protobuf and Abseil statically")
   set(_carp_system_libs Threads::Threads ${CMAKE_DL_LIBS} m)

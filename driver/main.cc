@@ -3,7 +3,10 @@
 //   supervise <dir>                     the per-task supervisor (started by the plugin itself)
 //   version | status | check            operator commands
 
-#if __has_include(<malloc.h>)
+// mallopt(M_ARENA_MAX) is glibc's. The BSDs have no use for <malloc.h>: FreeBSD keeps it only
+// as a shim to <stdlib.h> that older releases flag as obsolete with a #warning (an error under
+// -Werror; FreeBSD include/malloc.h), and OpenBSD has none (OpenBSD include/Makefile).
+#if defined(__linux__)
 #include <malloc.h>
 #endif
 

@@ -9,7 +9,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +23,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+
+#if defined(__linux__)
+#include <sys/prctl.h>
+#elif defined(__FreeBSD__)
+#include <sys/procctl.h>
+#endif
 
 namespace carp_exec::fingerprint {
 namespace {
@@ -47,13 +52,26 @@ int CountOpenFds() {
   return count;
 }
 
+// Makes orphans of our children (the "stray" cases) reparent to this process, so the tests can
+// reap and check them deterministically instead of leaving them to PID 1. Linux has
+// PR_SET_CHILD_SUBREAPER, FreeBSD PROC_REAP_ACQUIRE (FreeBSD sys/sys/procctl.h); OpenBSD has no
+// such facility (its sys/sys/prctl.h and procctl.h do not exist), so there it returns false.
+bool BecomeSubreaper() {
+#if defined(__linux__)
+  return prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+#elif defined(__FreeBSD__)
+  return procctl(P_PID, getpid(), PROC_REAP_ACQUIRE, nullptr) == 0;
+#else
+  return false;
+#endif
+}
+
 class CommandRunnerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    // Orphans of our children (the "stray" cases) are reparented to this process, so the tests
-    // can reap and check them deterministically instead of waiting for PID 1.
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
-  }
+  static void SetUpTestSuite() { subreaper_ = BecomeSubreaper(); }
+  // The cases that wait for a grandchild need it to be reparented to us.
+  static bool SkipWithoutSubreaper() { return !subreaper_; }
+  static inline bool subreaper_ = false;
   void TearDown() override {
     // Every child Run started must have been reaped by Run itself.
     int status = 0;
@@ -123,6 +141,7 @@ TEST_F(CommandRunnerTest, DeadlineKillsAChildThatIgnoresSigterm) {
 }
 
 TEST_F(CommandRunnerTest, DeadlineKillsTheWholeProcessGroup) {
+  if (SkipWithoutSubreaper()) GTEST_SKIP() << "no subreaper on this system";
   auto result = runner_.Run(Sh("sleep 1000 & echo $!; wait"), kShort);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->timed_out);
@@ -135,6 +154,7 @@ TEST_F(CommandRunnerTest, DeadlineKillsTheWholeProcessGroup) {
 }
 
 TEST_F(CommandRunnerTest, StrayHoldingThePipeDoesNotHoldRunAfterTheChildExits) {
+  if (SkipWithoutSubreaper()) GTEST_SKIP() << "no subreaper on this system";
   // The child exits at once; its background process keeps stdout open. Run must return with
   // the child's real status (not wait for the deadline) and kill the stray.
   auto result = runner_.Run(Sh("sleep 1000 & echo $!; exit 4"), kLong);

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>  // AF_INET, AF_INET6: POSIX puts them here; neither OpenBSD's nor
+                         // FreeBSD's arpa/inet.h or netinet/in.h defines them (include/arpa/inet.h)
 
 #include <cstdint>
 #include <limits>

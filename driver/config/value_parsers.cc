@@ -1,6 +1,8 @@
 #include "driver/config/value_parsers.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>  // AF_INET, AF_INET6: POSIX puts them here; neither OpenBSD's nor
+                         // FreeBSD's arpa/inet.h defines them (include/arpa/inet.h)
 
 #include <cstring>
 

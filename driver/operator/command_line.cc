@@ -254,8 +254,10 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
 absl::StatusOr<CtyValue> JsonToCtyValue(absl::string_view json) {
   google::protobuf::Value value;
   google::protobuf::util::JsonParseOptions options;
-  auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), &value, options);
+  // A std::string converts to what every protobuf takes here: StringPiece up to 21.x,
+  // absl::string_view from 22 on, where StringPiece is gone (protobuf
+  // src/google/protobuf/util/json_util.h).
+  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &value, options);
   if (!status.ok()) {
     return Usage(absl::StrCat("not valid JSON (", std::string(status.message()), ")"));
   }

@@ -16,10 +16,16 @@
 #include "absl/strings/str_split.h"
 #include "driver/tasks/boot_relative_time.h"
 
-#if defined(__FreeBSD__) || defined(__OpenBSD__)
-#include <sys/param.h>
+#if defined(__FreeBSD__)
+#include <sys/types.h>
+// First, as kinfo_getproc(3) asks: sys/user.h uses its types (FreeBSD sys/x86/include/fpu.h).
 #include <sys/sysctl.h>
-#include <sys/user.h>
+#include <sys/user.h>  // struct kinfo_proc (FreeBSD sys/sys/user.h)
+#elif defined(__OpenBSD__)
+#include <sys/types.h>
+// First, as sysctl(2) asks. kinfo_proc is in sys/sysctl.h here, not sys/user.h.
+#include <sys/proc.h>    // SDEAD, the p_stat of a zombie (OpenBSD sys/sys/proc.h)
+#include <sys/sysctl.h>  // struct kinfo_proc, KERN_PROC_PID (OpenBSD sys/sys/sysctl.h)
 #endif
 
 namespace carp_exec::tasks {

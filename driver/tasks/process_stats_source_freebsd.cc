@@ -4,10 +4,13 @@
 // ReportsSwap() stays false.
 #ifdef __FreeBSD__
 
+#include <sys/types.h>
+// sys/types.h stays first (the comment keeps clang-format from sorting it down): FreeBSD's
+// sys/user.h reaches machine/pcb.h and x86/fpu.h, which use int32_t without including it
+// (FreeBSD sys/x86/include/fpu.h; kinfo_getproc(3) lists sys/types.h first).
 #include <sys/sysctl.h>
 #include <sys/time.h>
-#include <sys/types.h>
-#include <sys/user.h>
+#include <sys/user.h>  // struct kinfo_proc (FreeBSD sys/sys/user.h)
 #include <unistd.h>
 
 #include <cerrno>

@@ -3,6 +3,7 @@
 #include <csignal>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace carp_exec::tasks {
