@@ -9,7 +9,9 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/algorithm/container.h"
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -67,12 +69,13 @@ bool ParseIntent(absl::string_view text, LedgerIntent* intent) {
 
 // Overwrites the existing file's first text.size() bytes and fsyncs: no new file, no new block.
 absl::Status OverwriteInPlace(const std::string& path, absl::string_view text) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO planted at the path must fail the checks below, never block the worker.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
     return absl::InternalError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   absl::Cleanup close_fd = [fd] { ::close(fd); };
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
       static_cast<size_t>(st.st_size) < text.size()) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, " is not a preallocated ledger of at least ", text.size(), " bytes"));
@@ -92,6 +95,12 @@ absl::Status OverwriteInPlace(const std::string& path, absl::string_view text) {
 }
 
 }  // namespace
+
+bool IsBootToken(absl::string_view id) {
+  return id.size() == 32 && absl::c_all_of(id, [](char c) {
+           return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
+         });
+}
 
 std::string FormatLedger(const LedgerRecord& record) {
   std::string text(kHeader.data(), kHeader.size());
@@ -188,7 +197,9 @@ absl::Status DemotionLedger::Save(absl::string_view phase) {
                              ? absl::ResourceExhaustedError(absl::StrCat(
                                    "cannot write ", path_, ".tmp: No space left on device"))
                              : WriteFileAtomically(path_, text, 0600, write_interrupt);
-  if (written.ok() || absl::IsAborted(written)) return written;
+  // Only a full disk or quota (ENOSPC/EDQUOT map to ResourceExhausted) earns the in-place
+  // fallback; any other failure (a FIFO or symlink planted at the ledger) stays an error.
+  if (written.ok() || !absl::IsResourceExhausted(written)) return written;
   // No room for a new file: overwrite the preallocated one in place (same size, no new block
   // on the BSDs' UFS or ext4; a copy-on-write filesystem may still refuse).
   if (absl::Status s = Step(absl::StrCat(phase, ":in-place")); !s.ok()) return s;
@@ -238,8 +249,16 @@ absl::StatusOr<ReconcileReport> DemotionLedger::Reconcile() {
     if (same_place) record_ = *parsed;
   }
   // A kernel counter does not survive a reboot: nothing recorded before it is applied now.
-  if (backend_->Kind() == CounterKind::kSharedCounter && !record_.boot_id.empty() &&
-      !boot_id_.empty() && record_.boot_id != boot_id_ &&
+  // A ledger written by a version that named the boot by kern.boottime (not a token) cannot
+  // tell a reboot from an upgrade: then only the counter decides (SettleIntent, the clamp).
+  const bool comparable_boot = !IsBootToken(boot_id_) || IsBootToken(record_.boot_id);
+  if (!comparable_boot && (record_.share > 0 || record_.intent.has_value())) {
+    report.notes.push_back(absl::StrCat("the ledger names its boot the old way (\"",
+                                        record_.boot_id, "\"); keeping our share ", record_.share,
+                                        " unless the counter shows it is gone"));
+  }
+  if (backend_->Kind() == CounterKind::kSharedCounter && comparable_boot &&
+      !record_.boot_id.empty() && !boot_id_.empty() && record_.boot_id != boot_id_ &&
       (record_.share > 0 || record_.intent.has_value())) {
     report.notes.push_back(
         absl::StrCat("the node rebooted since the ledger was written; our share ", record_.share,

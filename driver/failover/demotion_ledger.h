@@ -74,6 +74,11 @@ struct LedgerRecord {
 absl::StatusOr<LedgerRecord> ParseLedger(absl::string_view text);
 std::string FormatLedger(const LedgerRecord& record);
 
+// True for the boot token of tasks::CurrentBootToken on the BSDs (32 lower-case hex digits).
+// Ledgers written before it named the boot by `sysctl -n kern.boottime`; such an id is never
+// compared with a token (an upgrade is not a reboot).
+bool IsBootToken(absl::string_view id);
+
 // What one Demote/Restore did. `changed` is false when our share already was what was asked.
 // `unrecorded` is set when a demotion was applied although the disk refused its records
 // (see Demote); it says what failed.

@@ -170,6 +170,37 @@ TEST_F(DemotionLedgerTest, RebootForgetsTheShareAndLeavesRcsDemotionAlone) {
   EXPECT_EQ(backend_.counter(), 128);
 }
 
+// An upgrade from a version that named the boot by kern.boottime (BSD) is not a reboot: the
+// share the counter still holds stays ours and is restored exactly once.
+TEST_F(DemotionLedgerTest, UpgradeFromAKernBoottimeLedgerKeepsTheShare) {
+  const std::string token = "0123456789abcdef0123456789abcdef";
+  {
+    DemotionLedger old_version(LedgerPath(), &backend_,
+                               "{ sec = 1700000000, usec = 5 } Tue Nov 14");
+    ASSERT_TRUE(old_version.Reconcile().ok());
+    ASSERT_TRUE(old_version.Demote(50).ok());
+  }
+  DemotionLedger upgraded(LedgerPath(), &backend_, token);
+  absl::StatusOr<ReconcileReport> report = upgraded.Reconcile();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->share, 50);
+  ASSERT_TRUE(upgraded.Restore().ok());
+  EXPECT_EQ(backend_.counter(), 0);
+}
+
+TEST_F(DemotionLedgerTest, RebootBetweenTwoTokensForgetsTheShare) {
+  {
+    DemotionLedger before(LedgerPath(), &backend_, "0123456789abcdef0123456789abcdef");
+    ASSERT_TRUE(before.Reconcile().ok());
+    ASSERT_TRUE(before.Demote(50).ok());
+  }
+  backend_.Reset();
+  DemotionLedger after(LedgerPath(), &backend_, "fedcba9876543210fedcba9876543210");
+  absl::StatusOr<ReconcileReport> report = after.Reconcile();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->share, 0);
+}
+
 TEST_F(DemotionLedgerTest, ShareTakenBackByHandIsClamped) {
   {
     DemotionLedger first(LedgerPath(), &backend_, "");
