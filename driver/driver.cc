@@ -181,7 +181,8 @@ absl::Status Driver::Activate() {
       // plugin restart while a guarded task serves must never move the IP.
       const std::vector<tasks::PersistedTask> persisted = tasks::ScanStateDir(config.state_dir);
       if (absl::Status s = built.coordinator->Start(persisted); !s.ok()) {
-        // The fingerprint reports the driver unhealthy with this reason; tasks still run.
+        // The driver stays healthy: the fingerprint sets failover = "unusable" with this
+        // reason, and the setup is retried with backoff (setup_retry.h); tasks still run.
         log::Error(kModule, "failover is not usable", {{"error", s.message()}});
       }
     }
@@ -288,6 +289,16 @@ absl::StatusOr<tasks::StartedTask> Driver::StartTask(StartRequest request) {
   if (!lease.ok()) return lease.status();
   absl::StatusOr<config::TaskConfig> task = config::DecodeTaskConfig(request.msgpack_config);
   if (!task.ok()) return task.status();
+  // The ready probe runs in the plugin, in the host's network: for a task in the group's
+  // network namespace it would check the host's loopback, never the task (and would let a job
+  // probe host-only ports as root). Refused until the probe joins the namespace.
+  if (task->ready.has_value() && !request.launch.netns_path.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task ", request.launch.task_id, ": ready checks a task in the group's network namespace (",
+        request.launch.netns_path,
+        ") from the host's network, which would never see the task; drop the ready block or "
+        "use the group's host network mode"));
+  }
   failover::FailoverCoordinator* coordinator = lease->coordinator();
   if (task->failover && coordinator == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -52,7 +52,8 @@
 
 namespace carp_exec::failover {
 
-// For the fingerprint: driver.carp_exec.failover.{backend,state,demoted} and health.
+// For the fingerprint (driver.carp_exec.failover = usable/unusable, .failover.backend, the
+// health description) and for `carp_exec status` (the live state and our share).
 struct FailoverStatus {
   std::string backend;              // "openbsd-carp"
   std::string state = "unknown";    // MASTER/BACKUP/INIT/FAULT/unknown (last observation)

@@ -118,6 +118,22 @@ TEST_F(TaskNetworkTest, HostModeStaysInTheHostNamespace) {
   EXPECT_TRUE(WaitForStdout(absl::StrCat("task=", NamespaceLink("/proc/self/ns/net"), "\n")));
 }
 
+// The ready probe runs in the plugin's (the host's) network: in a group namespace it would
+// probe the host's loopback, never the task, and give the job a root port scanner.
+TEST_F(TaskNetworkTest, ReadyCheckOfATaskInTheGroupNamespaceIsRefused) {
+  drivers::TaskConfig task = MakeTask(
+      CtyValue::Map({{"command", CtyValue::String("/bin/sleep")},
+                     {"args", CtyValue::StringList({"1000"})},
+                     {"ready", CtyValue::Map({{"tcp", CtyValue::String("127.0.0.1:22")}})}}));
+  task.mutable_network_isolation_spec()->set_mode(drivers::NetworkIsolationSpec::GROUP);
+  task.mutable_network_isolation_spec()->set_path(path_);
+  drivers::StartTaskResponse started;
+  const grpc::Status status = Start(task, &started);
+  EXPECT_FALSE(status.ok()) << "a ready check from the host's network was accepted";
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "ready")) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), path_)) << status.error_message();
+}
+
 TEST_F(TaskNetworkTest, APathThatIsNotANamespaceFailsTheStartWithTheReason) {
   drivers::StartTaskResponse started;
   const grpc::Status status = Start(InGroup("exec sleep 1000", "/etc/hostname"), &started);
