@@ -316,7 +316,7 @@ class Demo:
         start = next((e["t"] for e in lane["events"] if e["kind"] == "stop"), 0.0)
         left = None if left is None else left - start
         pairs = [("time to stop", s["time_to_stop"], "its signalled event", says["signalled"]),
-                 ("VIP left edge-a (kernel)", left, "\"left this node after\"", says["vip_left"])]
+                 ("VIP left edge-a (kernel)", left, "\"handed over … in\"", says["vip_left"])]
         parts, problems = [], []
         tolerance = vip_moves.WITNESS_TOLERANCE
         for what, ours, name, theirs in pairs:

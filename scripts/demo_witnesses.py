@@ -106,9 +106,11 @@ def lane_steps(key, start, kernel, notify, watched, plugin):
 
     demoted = Step("demoted", Witness("the track file", watched.get("demoted")))
     if key == "D":
+        # The demotion is a log line, not a Nomad event (a stop is at most 3 events: Nomad keeps
+        # 10 per task); an older plugin's "demoting" event is still compared when present.
         event = plugin_phase("demoting")
-        demoted.others.append(Witness("carp_exec", event and event.wall,
-                                      event.message if event else ""))
+        if event is not None:
+            demoted.others.append(Witness("carp_exec", event.wall, event.message))
     if key != "A":
         steps.append(demoted)
 
@@ -117,10 +119,11 @@ def lane_steps(key, start, kernel, notify, watched, plugin):
     left = Step("VIP left edge-a", Witness("the kernel", off_a),
                 [Witness("keepalived's notify", notify_first("edge-a", "BACKUP", early))])
     if key == "D":
-        # "…left this node after N ms": N counts from carp_exec's StopTask, a hair after ours.
+        # "handed over <VIP> in N ms (…)" (older: "…left this node after N ms"): N counts from
+        # carp_exec's StopTask, a hair after ours.
         event = plugin_phase("signalled")
         confirmed = event is not None and event.waited_ms is not None and \
-            "left this node" in event.message
+            ("handed over" in event.message or "left this node" in event.message)
         left.others.append(Witness("carp_exec", start + event.waited_ms / 1000 if confirmed else None,
                                    event.message if event else ""))
     steps.append(left)

@@ -18,17 +18,18 @@ START = 100.0  # the stop request
 
 def issue_14_run(notify_b_master=100.895, plugin_waited_ms=373):
     """carp_exec's lane as in issue 14: the kernel moved the VIP at +0.370 s, edge-b's notify hook
-    wrote MASTER at +0.895 s, carp_exec said "left this node after 373 ms"."""
+    wrote MASTER at +0.895 s, carp_exec said "handed over 10.231.0.10 in 373 ms"."""
     kernel = [AddressEvent(90.0, "edge-a", True),  # set-up, before the stop request
               AddressEvent(100.370, "edge-b", True), AddressEvent(100.372, "edge-a", False),
               AddressEvent(104.9, "edge-a", True), AddressEvent(104.901, "edge-b", False)]
     notify = [(90.01, "edge-a", "MASTER"), (100.380, "edge-a", "BACKUP"),
               (notify_b_master, "edge-b", "MASTER"), (104.91, "edge-a", "MASTER")]
     watched = {"demoted": 100.01, "signalled": 100.390, "exited": 100.5, "restored": 104.6}
+    # The hand-over is one Nomad event; the demotion itself is a log line (driver/failover).
     plugin = [demo_witnesses.parse_plugin_event(line.split(" ")) for line in (
-        "100.012 event demoting - demoted track_file edge-a/track by 100",
-        f"100.386 event signalled {plugin_waited_ms} state MASTER → BACKUP, 10.231.0.10 left this "
-        f"node after {plugin_waited_ms} ms",
+        f"100.386 event signalled {plugin_waited_ms} handed over 10.231.0.10 in "
+        f"{plugin_waited_ms} ms (state MASTER → BACKUP; demoted track_file edge-a/track by 100 "
+        "(demote count 0 → 100))",
         "100.501 event exited - task exited",
         "104.602 event restored - restored demote count 100 → 0")]
     return demo_witnesses.lane_steps("D", START, kernel, notify, watched, plugin)
@@ -52,7 +53,7 @@ class StepsTest(unittest.TestCase):
         left = step(steps, "VIP left edge-a")
         carp = next(o for o in left.others if o.source == "carp_exec")
         self.assertAlmostEqual(carp.wall, START + 0.373)
-        self.assertIn("left this node after 373 ms", carp.detail)
+        self.assertIn("handed over 10.231.0.10 in 373 ms", carp.detail)
 
     def test_carp_exec_far_from_the_kernel_is_reported(self):
         steps = issue_14_run(notify_b_master=100.38, plugin_waited_ms=600)
