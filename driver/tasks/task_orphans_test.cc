@@ -2,15 +2,19 @@
 // RecoverTask is never retried; Nomad force-destroys the task id and later starts a new task.
 // So Recover waits for a silent supervisor for a bounded time and then ends the task, and a
 // forced destroy of an id the runner does not know cleans what the state dir still holds.
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "carp_exec/driver_state.pb.h"
+#include "driver/tasks/process_identity.h"
 #include "driver/tasks/state_dir.h"
 #include "driver/tasks/task_runner.h"
 #include "driver/tasks/task_test_support.h"
@@ -95,6 +99,38 @@ TEST_F(TaskOrphansTest, RecoverEndsASupervisorSilentBeyondThePatience) {
   EXPECT_EQ(cleaned->alloc_id, "alloc-1");
   EXPECT_EQ(cleaned->task_name, "traefik");
   EXPECT_EQ(testing::CountEntries(TasksRoot(StateDir())), 0);
+}
+
+// A handle is Nomad's copy; the pid record in our root-only task dir is ours. A handle that
+// names another process group (here: an unrelated group leader) gets nothing signalled.
+TEST_F(TaskOrphansTest, RecoverNeverKillsAGroupTheTaskRecordDoesNotName) {
+  StartedTask started = StartOnDeadRunner("forged");
+  ASSERT_EQ(unlink(Socket("forged").c_str()), 0);
+  const pid_t victim = fork();
+  ASSERT_GE(victim, 0);
+  if (victim == 0) {
+    setpgid(0, 0);
+    execl("/bin/sleep", "sleep", "100", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  absl::Cleanup reap = [victim] {
+    kill(victim, SIGKILL);
+    waitpid(victim, nullptr, 0);
+  };
+  absl::SleepFor(absl::Milliseconds(100));  // the child's setpgid and exec
+  state::DriverState ds;
+  ASSERT_TRUE(ds.ParseFromString(started.driver_state));
+  ds.mutable_task()->set_pid(victim);
+  ds.mutable_task()->set_start_time(ProcessStartTime(victim).value_or(0));
+  ds.set_task_pgid(victim);
+  std::unique_ptr<TaskRunner> second = Runner(absl::Milliseconds(300));
+  absl::Status recovered = second->Recover("", ds.SerializeAsString());
+  EXPECT_FALSE(recovered.ok());
+  EXPECT_TRUE(absl::StrContains(recovered.message(), "nothing was signalled")) << recovered;
+  EXPECT_EQ(waitpid(victim, nullptr, WNOHANG), 0) << "a process the task never owned was killed";
+  EXPECT_TRUE(testing::ProcessAlive(started.pid));
+  EXPECT_TRUE(second->DestroyUnknown("forged").ok());
+  EXPECT_TRUE(WaitForProcessGone(started.pid));
 }
 
 TEST_F(TaskOrphansTest, ForcedDestroyOfAnUnrecoveredTaskKillsItAndRemovesItsDir) {

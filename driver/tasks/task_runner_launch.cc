@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "driver/log/hclog.h"
+#include "driver/tasks/boot_relative_time.h"
 #include "driver/tasks/launch_resolution.h"
 #include "driver/tasks/monotonic_time.h"
 #include "driver/tasks/process_identity.h"
@@ -250,6 +251,22 @@ absl::Status TaskRunner::Recover(absl::string_view task_id, absl::string_view dr
   return adopted;
 }
 
+namespace {
+
+// The handle comes from Nomad's state, the record from our own root-only task dir: processes
+// are signalled only when both name the same supervisor, task and group.
+bool HandleMatchesRecord(const state::DriverState& ds) {
+  state::ProcessRecord record;
+  if (!ReadMessage(absl::StrCat(ds.task_state_dir(), "/", kPidFile), &record).ok()) return false;
+  return record.supervisor().pid() == ds.supervisor().pid() &&
+         SameStartTime(record.supervisor().start_time(), ds.supervisor().start_time()) &&
+         record.task().pid() == ds.task().pid() &&
+         SameStartTime(record.task().start_time(), ds.task().start_time()) &&
+         record.task_pgid() == ds.task_pgid();
+}
+
+}  // namespace
+
 absl::Status TaskRunner::Adopt(const std::string& id, const state::DriverState& ds) {
   // Nomad never retries a failed RecoverTask: it force-destroys the task (NotFound for us) and
   // later starts a new one (client/allocrunner/taskrunner/task_runner.go, restoreHandle). So a
@@ -262,6 +279,12 @@ absl::Status TaskRunner::Adopt(const std::string& id, const state::DriverState& 
     if (*attached) return absl::OkStatus();
     if (!IsLiveProcess(ds.supervisor().pid(), ds.supervisor().start_time())) break;
     if (MonotonicNow() >= give_up) {
+      if (!HandleMatchesRecord(ds)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("task ", id, " cannot be recovered: supervisor ", ds.supervisor().pid(),
+                         " did not answer, and the handle does not match the task's record in ",
+                         ds.task_state_dir(), "; nothing was signalled"));
+      }
       return absl::FailedPreconditionError(
           absl::StrCat("task ", id, " cannot be recovered: supervisor ", ds.supervisor().pid(),
                        " is alive but did not answer on ", ds.task_state_dir(), "/", kSocketFile,
@@ -273,7 +296,7 @@ absl::Status TaskRunner::Adopt(const std::string& id, const state::DriverState& 
   }
   // Nomad will start the task again; an orphan of the lost supervisor must not run twice.
   std::string killed;
-  if (IsSameProcess(ds.task().pid(), ds.task().start_time()) &&
+  if (HandleMatchesRecord(ds) && IsSameProcess(ds.task().pid(), ds.task().start_time()) &&
       kill(-ds.task_pgid(), SIGKILL) == 0) {
     killed = absl::StrCat("; its orphaned process group ", ds.task_pgid(), " was killed");
   }

@@ -1,6 +1,7 @@
 #include "driver/tasks/unreachable_task.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <vector>
 
@@ -15,11 +16,13 @@ namespace carp_exec::tasks {
 std::string KillUnreachableTask(const state::ProcessIdentity& supervisor,
                                 const state::ProcessIdentity& task, pid_t task_pgid) {
   std::vector<std::string> killed;
-  if (task.pid() > 0 && task_pgid > 0 && IsSameProcess(task.pid(), task.start_time()) &&
-      kill(-task_pgid, SIGKILL) == 0) {
+  // Never group 0/1 or the plugin's own (kill(-0) would be our group), as CheckHandle rules.
+  if (task.pid() > 0 && task_pgid > 1 && task_pgid != getpgrp() &&
+      IsSameProcess(task.pid(), task.start_time()) && kill(-task_pgid, SIGKILL) == 0) {
     killed.push_back(absl::StrCat("process group ", task_pgid));
   }
-  if (supervisor.pid() > 0 && IsLiveProcess(supervisor.pid(), supervisor.start_time()) &&
+  if (supervisor.pid() > 1 && supervisor.pid() != getpid() &&
+      IsLiveProcess(supervisor.pid(), supervisor.start_time()) &&
       kill(supervisor.pid(), SIGKILL) == 0) {
     killed.push_back(absl::StrCat("supervisor ", supervisor.pid()));
   }
