@@ -362,17 +362,26 @@ absl::Status Driver::RecoverTask(absl::string_view task_id, absl::string_view dr
   if (!lease.ok()) return lease.status();
   tasks::TaskRunner* runner = lease->runner();
   const bool known = runner->Inspect(task_id).ok();
-  if (absl::Status s = runner->Recover(task_id, driver_state); !s.ok()) return s;
+  failover::FailoverCoordinator* coordinator = lease->coordinator();
+  if (absl::Status s = runner->Recover(task_id, driver_state); !s.ok()) {
+    // Nomad gives up on the task (it destroys and restarts it): for the failover it has ended,
+    // so a task the state-dir scan or the handovers file made known no longer holds the node's
+    // decision. A task the coordinator does not know is ignored there.
+    if (!known && coordinator != nullptr) {
+      coordinator->GuardedTaskExited(failover::TaskRefFromId(std::string(task_id)),
+                                     absl::StrCat("could not be recovered (", s.message(), ")"));
+    }
+    return s;
+  }
   if (known) return absl::OkStatus();
   absl::StatusOr<tasks::TaskStatus> status = runner->Inspect(task_id);
-  failover::FailoverCoordinator* coordinator = lease->coordinator();
   if (!status.ok() || !status->guarded || coordinator == nullptr) return absl::OkStatus();
   const failover::TaskRef ref{status->task_id, status->alloc_id, status->task_name};
   absl::StatusOr<std::optional<config::ReadyCheck>> ready =
       failover::DecodeReadyCheck(status->ready);
-  if (status->state == tasks::TaskState::kRunning) {
-    coordinator->GuardedTaskRecovered(ref, ready.ok() ? *ready : std::nullopt);
-  }
+  // Whatever its state: the coordinator's exit watch reports a task that already ended at once,
+  // so it is not kept "recovered" (holding the node's hold/restore decision) until DestroyTask.
+  coordinator->GuardedTaskRecovered(ref, ready.ok() ? *ready : std::nullopt);
   return absl::OkStatus();
 }
 

@@ -42,6 +42,7 @@ class FailoverCoordinatorTest : public ::testing::Test {
     parts.backend = std::make_unique<BackendView>(&backend_);
     parts.prober = std::move(prober);
     parts.boot_id = "boot-1";
+    parts.watch_exit = watch_exit_;
     return std::make_unique<FailoverCoordinator>(std::move(config), dir_.path(), &runner_, &clock_,
                                                  &sink_, std::move(parts));
   }
@@ -82,6 +83,7 @@ class FailoverCoordinatorTest : public ::testing::Test {
   ScriptedObserver* observer_ = nullptr;
   ScriptedProber* prober_ = nullptr;
   int prober_failures_ = 0;
+  FailoverCoordinator::ExitWatch watch_exit_;  // set before Make(); empty: no exit watch
 };
 
 }  // namespace carp_exec::failover

@@ -99,6 +99,9 @@ absl::Status FailoverCoordinator::Start(const std::vector<tasks::PersistedTask>&
   absl::Notification done;
   worker_->Post(
       [&] {
+        // Before the setup: a task recovered while the setup fails must still keep the hand-over
+        // the previous plugin process recorded (issue 10 item 3).
+        ReadRecordedHandovers();
         result = Setup();
         setup_error_ = result;
         if (result.ok()) {
@@ -152,24 +155,43 @@ absl::Status FailoverCoordinator::Setup() {
   return absl::OkStatus();
 }
 
-void FailoverCoordinator::DecideAtStart(const std::vector<tasks::PersistedTask>& tasks) {
-  // Tasks whose hand-over had begun when the previous plugin process ended. Unreadable: any
-  // of them may have been, so all wait for Nomad's StopTask (or the grace) like one.
-  absl::flat_hash_set<std::string> handing_over;
+void FailoverCoordinator::ReadRecordedHandovers() {
   absl::StatusOr<std::vector<std::string>> recorded = ReadHandovers(state_dir_);
   if (recorded.ok()) {
-    handing_over.insert(recorded->begin(), recorded->end());
-  } else {
-    log::Warn(kModule,
-              absl::StrCat("cannot read the hand-overs in progress (", recorded.status().message(),
-                           "); every live guarded task is treated as being stopped until "
-                           "recover_stop_grace passes"));
+    recorded_handovers_.insert(recorded->begin(), recorded->end());
+    return;
   }
+  // Unreadable: any live task may have been handed over, so each waits for Nomad's StopTask
+  // (or the grace) like one.
+  handovers_unreadable_ = true;
+  log::Warn(kModule,
+            absl::StrCat("cannot read the hand-overs in progress (", recorded.status().message(),
+                         "); every live guarded task is treated as being stopped until "
+                         "recover_stop_grace passes"));
+}
+
+bool FailoverCoordinator::TakeRecordedHandover(const std::string& task_id) {
+  return recorded_handovers_.erase(task_id) > 0 || handovers_unreadable_;
+}
+
+void FailoverCoordinator::EnterRecordedStop(Guarded* guarded) {
+  if (!SetLife(guarded, Life::kStopping, "its hand-over was recorded before the plugin stopped")) {
+    return;
+  }
+  // Nomad re-sends the StopTask after relaunching the plugin; if none comes, it serves.
+  const uint64_t generation = ++guarded->grace_generation;
+  const std::string id = guarded->ref.task_id;
+  worker_->PostAt(clock_->Now() + config_.recover_stop_grace,
+                  [this, id, generation] { GraceExpired(id, generation); });
+}
+
+void FailoverCoordinator::DecideAtStart(const std::vector<tasks::PersistedTask>& tasks) {
   for (const tasks::PersistedTask& task : tasks) {
     if (!task.guarded || task.liveness != tasks::PersistedTask::Liveness::kRunning) continue;
     // After a late setup (RetrySetup), tasks started, recovered or stopped meanwhile keep their
     // life.
     if (guarded_.contains(task.task_id)) continue;
+    const bool recorded = TakeRecordedHandover(task.task_id);
     Guarded* guarded = FindOrAdd(TaskRefFromId(task.task_id));
     absl::StatusOr<std::optional<config::ReadyCheck>> ready = DecodeReadyCheck(task.ready);
     if (!ready.ok()) {
@@ -179,18 +201,16 @@ void FailoverCoordinator::DecideAtStart(const std::vector<tasks::PersistedTask>&
     } else {
       guarded->ready = *ready;
     }
-    if (!recorded.ok() || handing_over.contains(task.task_id)) {
-      SetLife(guarded, Life::kStopping, "its hand-over was recorded before the plugin stopped");
-      // Nomad re-sends the StopTask after relaunching the plugin; if none comes, it serves.
-      const uint64_t generation = ++guarded->grace_generation;
-      const std::string id = task.task_id;
-      worker_->PostAt(clock_->Now() + config_.recover_stop_grace,
-                      [this, id, generation] { GraceExpired(id, generation); });
+    if (recorded) {
+      EnterRecordedStop(guarded);
     } else {
       SetLife(guarded, Life::kRecovered, "found alive at plugin start");
     }
     Watch(guarded);
   }
+  // Recorded tasks the scan did not find running are gone; the others are tracked now.
+  recorded_handovers_.clear();
+  handovers_unreadable_ = false;
   SaveHandovers();
   // A live task found demoted (its replacement was probing, or restore never happened) gets
   // its ready check again, so the node does not stay demoted under a serving task.
@@ -297,7 +317,11 @@ void FailoverCoordinator::UpdateShare() {
 }
 
 void FailoverCoordinator::SaveHandovers() {
+  // Recorded hand-overs of tasks not met yet stay recorded (a failed setup must not drop them).
   std::vector<std::string> ids;
+  for (const std::string& id : recorded_handovers_) {
+    if (!guarded_.contains(id)) ids.push_back(id);
+  }
   for (const auto& [id, guarded] : guarded_) {
     if (guarded.life == Life::kStopping) ids.push_back(id);
   }

@@ -31,6 +31,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -129,6 +130,9 @@ class FailoverCoordinator {
   // StopTask after relaunching a crashed plugin: client/allocrunner/taskrunner/task_runner.go,
   // handleTaskExitResult → restoreHandle, then handleKill again). Only when no StopTask comes
   // within failover.recover_stop_grace does it count as serving again (and get its ready check).
+  // The same holds for a task the handovers file names when the setup has not succeeded yet
+  // (the file is read at Start, before the setup). Its exit watch is registered before its ready
+  // check starts, so a task that had already exited is seen as exited without serving first.
   void GuardedTaskRecovered(TaskRef task, std::optional<config::ReadyCheck> ready);
 
   // The task's process ended. Normally reported by the exit watch; public for tests. Whether it
@@ -185,6 +189,13 @@ class FailoverCoordinator {
 
   absl::Status Setup();
   void DecideAtStart(const std::vector<tasks::PersistedTask>& tasks);
+  // Reads the handovers file into recorded_handovers_ (Start, before the setup).
+  void ReadRecordedHandovers();
+  // Whether a task entering the coordinator from a previous plugin process (the state-dir scan
+  // or RecoverTask) had its hand-over recorded; forgets the record (its life tracks it now).
+  bool TakeRecordedHandover(const std::string& task_id);
+  // Puts a task whose hand-over was recorded into stopping and arms recover_stop_grace.
+  void EnterRecordedStop(Guarded* guarded);
   // Setup retry after a failed Start (setup_retry.h). Worker thread.
   void ScheduleSetupRetry();
   void RetrySetup();
@@ -203,7 +214,9 @@ class FailoverCoordinator {
   // Moves `guarded` to `to` if kLifeTransitions allows it; otherwise logs a bug and returns
   // false. Persists the hand-over list when stopping is entered or left.
   bool SetLife(Guarded* guarded, Life to, absl::string_view cause);
-  void Watch(Guarded* guarded);
+  // Registers the task's exit watch (once). True when the task has already ended (the watch
+  // reported during the call; its DoExited is queued).
+  bool Watch(Guarded* guarded);
   // Applies the hold/restore rules; `reason` and `cause` go into the event text.
   void Evaluate(const TaskRef& cause, const std::string& reason);
   // Applies our share through the ledger; a demotion the disk could not record is applied
@@ -231,6 +244,13 @@ class FailoverCoordinator {
   int setup_retries_ = 0;        // failed retries since the last success
   int live_check_failures_ = 0;  // consecutive failed live checks (RefreshStatus)
   absl::flat_hash_map<std::string, Guarded> guarded_;
+  // Read once at Start, before the setup: ids of tasks whose hand-over was recorded by the
+  // previous plugin process and that the coordinator has not met yet. Kept in the handovers file
+  // (SaveHandovers) until the task is recovered, exits, is destroyed, or a successful setup's
+  // state-dir scan does not find it running. `handovers_unreadable_`: the file could not be
+  // read, so every task recovered before that scan is treated as recorded.
+  absl::flat_hash_set<std::string> recorded_handovers_;
+  bool handovers_unreadable_ = false;
   std::unique_ptr<FailoverHandshake> handover_;  // the hand-over in progress, if any
   std::vector<Waiter> waiters_;                  // the stops it will release
   uint64_t handover_step_ = 0;                   // bumped for each scheduled Continue

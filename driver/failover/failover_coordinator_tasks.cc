@@ -3,6 +3,7 @@
 // shared hand-over. Everything here runs on the coordinator's worker thread.
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <utility>
 
@@ -67,17 +68,20 @@ bool FailoverCoordinator::SetLife(Guarded* guarded, Life to, absl::string_view c
   return true;
 }
 
-void FailoverCoordinator::Watch(Guarded* guarded) {
-  if (guarded->watching || !parts_.watch_exit) return;
+bool FailoverCoordinator::Watch(Guarded* guarded) {
+  if (guarded->watching || !parts_.watch_exit) return false;
   std::weak_ptr<Liveness> weak = liveness_;
   const TaskRef ref = guarded->ref;
-  guarded->watching = parts_.watch_exit(ref.task_id, [weak, ref](std::string how) {
+  auto ended = std::make_shared<std::atomic<bool>>(false);
+  guarded->watching = parts_.watch_exit(ref.task_id, [weak, ref, ended](std::string how) {
+    ended->store(true);
     std::shared_ptr<Liveness> liveness = weak.lock();
     if (liveness == nullptr) return;
     absl::MutexLock lock(&liveness->mu);
     if (liveness->coordinator != nullptr)
       liveness->coordinator->GuardedTaskExited(ref, std::move(how));
   });
+  return ended->load();
 }
 
 void FailoverCoordinator::HandOver(TaskRef task, std::function<void(HandoverReport)> done) {
@@ -203,14 +207,25 @@ void FailoverCoordinator::GuardedTaskRecovered(TaskRef task,
 
 void FailoverCoordinator::DoStarted(const TaskRef& task, std::optional<config::ReadyCheck> ready,
                                     Life entry) {
+  const bool known = guarded_.contains(task.task_id);
+  // RecoverTask before a successful setup's state-dir scan: the handovers file read at Start
+  // says whether its hand-over had begun.
+  const bool recorded = !known && entry == Life::kRecovered && TakeRecordedHandover(task.task_id);
   Guarded* guarded = FindOrAdd(task);
-  Watch(guarded);
+  // An exit watch on a task that already ended reports at once: its DoExited is queued, and
+  // the task gets no ready check meanwhile (it must not count as serving, even briefly).
+  const bool ended = Watch(guarded);
   // Known already (a repeated call, RecoverTask after the state-dir scan, or a task whose
   // hand-over had begun): its state stands.
   if (guarded->life != Life::kNone) return;
-  if (!SetLife(guarded, entry, entry == Life::kStarting ? "StartTask" : "RecoverTask")) return;
   guarded->ready = std::move(ready);
-  StartProbing(guarded);
+  if (recorded) {
+    EnterRecordedStop(guarded);
+    Evaluate(guarded->ref, "its hand-over was recorded before the plugin stopped");
+    return;
+  }
+  if (!SetLife(guarded, entry, entry == Life::kStarting ? "StartTask" : "RecoverTask")) return;
+  if (!ended) StartProbing(guarded);
 }
 
 void FailoverCoordinator::StartProbing(Guarded* guarded) {
@@ -289,7 +304,12 @@ void FailoverCoordinator::GuardedTaskExited(TaskRef task, std::string how) {
 
 void FailoverCoordinator::DoExited(const TaskRef& task, const std::string& how) {
   Guarded* guarded = Find(task.task_id);
-  if (guarded == nullptr || guarded->life == Life::kExited) return;  // destroyed, or told twice
+  if (guarded == nullptr) {
+    // Not met yet (its RecoverTask failed): a hand-over recorded for it is over.
+    if (recorded_handovers_.erase(task.task_id) > 0) SaveHandovers();
+    return;
+  }
+  if (guarded->life == Life::kExited) return;  // told twice
   const bool stopping = guarded->life == Life::kStopping;
   if (!SetLife(guarded, Life::kExited, stopping ? "the stop" : "a crash")) return;
   if (!stopping) {
@@ -335,12 +355,16 @@ void FailoverCoordinator::GuardedTaskDestroyed(TaskRef task) {
 }
 
 void FailoverCoordinator::DoDestroyed(const TaskRef& task) {
+  const bool was_recorded = recorded_handovers_.erase(task.task_id) > 0;
   auto it = guarded_.find(task.task_id);
-  if (it == guarded_.end()) return;
+  if (it == guarded_.end()) {
+    if (was_recorded) SaveHandovers();
+    return;
+  }
   const TaskRef ref = it->second.ref;
   const bool was_stopping = it->second.life == Life::kStopping;
   guarded_.erase(it);
-  if (was_stopping) SaveHandovers();
+  if (was_stopping || was_recorded) SaveHandovers();
   Evaluate(ref, "no guarded task is running on this node");
 }
 

@@ -108,6 +108,57 @@ TEST_F(FailoverCoordinatorTest, CrashDemotesAtOnce) {
   EXPECT_EQ(clock_.slept(), absl::ZeroDuration()) << "a crash does not wait for confirmation";
 }
 
+// The exit watch like the driver's (TaskRunner::Wait): false until RecoverTask put the task
+// into the runner; then a task that had already ended is reported at once, during the call.
+class ExitedBeforeRecoverTask {
+ public:
+  FailoverCoordinator::ExitWatch Watch() {
+    return [this](const std::string&, std::function<void(std::string)> on_exit) {
+      if (!in_runner_.load()) return false;
+      on_exit("exited with status 1");
+      return true;
+    };
+  }
+  void RecoverTaskRan() { in_runner_.store(true); }
+
+ private:
+  std::atomic<bool> in_runner_{false};
+};
+
+// Found alive by the plugin start's state-dir scan, ended before Nomad's RecoverTask reached
+// the plugin: RecoverTask reports it whatever its state (driver.cc), and the coordinator must
+// then see the exit (the peer takes the VIP) instead of keeping it "recovered" until
+// DestroyTask.
+TEST_F(FailoverCoordinatorTest, RecoveredTaskThatHadExitedIsNotKeptRecovered) {
+  ExitedBeforeRecoverTask task;
+  watch_exit_ = task.Watch();
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());
+  coordinator->Flush();
+  ASSERT_EQ(backend_.counter(), 0) << "a live task at plugin start keeps the node as it is";
+  task.RecoverTaskRan();
+  coordinator->GuardedTaskRecovered(kOld, std::nullopt);
+  ASSERT_TRUE(sink_.WaitFor("the guarded task exited unexpectedly"));
+  coordinator->Flush();
+  EXPECT_EQ(backend_.counter(), 50) << "the ended task kept the node serving";
+}
+
+// A recovered task the coordinator did not know (no ready block: it would count as ready at
+// once) that had already ended must not restore the node, even for a moment.
+TEST_F(FailoverCoordinatorTest, RecoveredTaskThatHadExitedNeverRestoresTheNode) {
+  ExitedBeforeRecoverTask task;
+  task.RecoverTaskRan();
+  watch_exit_ = task.Watch();
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({}).ok());
+  ASSERT_EQ(backend_.counter(), 50);
+  coordinator->GuardedTaskRecovered(kOld, std::nullopt);
+  coordinator->Flush();  // RecoverTask; it queues the exit the watch reported
+  coordinator->Flush();  // the exit
+  EXPECT_EQ(backend_.restore_calls(), 0) << "the node served under a task that had ended";
+  EXPECT_EQ(backend_.counter(), 50);
+}
+
 TEST_F(FailoverCoordinatorTest, ConcurrentStopsShareOneDemotion) {
   const TaskRef second{"alloc3/traefik/cccc", "alloc3", "traefik"};
   auto coordinator = Make();

@@ -189,6 +189,47 @@ TEST_F(FailoverFaultTest, PluginCrashMidHandOverNeverRestoresBeforeTheResentStop
   EXPECT_EQ(backend_.counter(), 50);
 }
 
+// Issue 10.3 when the relaunched plugin's first setup fails (a slow ifconfig): Nomad's
+// RecoverTask comes while the setup is retried (setup_retry.h). The handovers file is read
+// before the setup, so the task stays stopping, the file keeps its id, and the late setup does
+// not give the VIP back before the re-sent StopTask.
+TEST_F(FailoverFaultTest, HandOverRecordedBeforeACrashSurvivesAFailedFirstSetup) {
+  {
+    auto coordinator = Make();
+    ASSERT_TRUE(coordinator->Start({Live(kOld, TestReadyCheck())}).ok());
+    HandOverAndWait(coordinator.get(), kOld);
+    ASSERT_EQ(backend_.counter(), 50);
+  }
+  backend_.SetUsable(absl::UnavailableError("ifconfig timed out after 10s"));
+  clock_.Freeze(true);  // no timer falls due unless the test advances the clock
+  auto relaunched = Make();
+  EXPECT_FALSE(relaunched->Start({Live(kOld, TestReadyCheck())}).ok());
+  relaunched->GuardedTaskRecovered(kOld, TestReadyCheck());
+  relaunched->Flush();
+  relaunched->Flush();
+  EXPECT_EQ(prober_->attempts(), 0) << "a stopping task is not probed back to serving";
+  absl::StatusOr<std::vector<std::string>> recorded = ReadHandovers(dir_.path());
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  EXPECT_EQ(*recorded, std::vector<std::string>{kOld.task_id});
+
+  backend_.SetUsable(absl::OkStatus());
+  clock_.Advance(absl::Seconds(1));  // the first setup retry falls due (setup_retry.h)
+  ASSERT_TRUE(sink_.WaitFor("failover is usable again"));
+  relaunched->Flush();
+  EXPECT_EQ(backend_.restore_calls(), 0) << "the late setup gave the VIP back mid-hand-over";
+  recorded = ReadHandovers(dir_.path());
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  EXPECT_EQ(*recorded, std::vector<std::string>{kOld.task_id});
+
+  HandoverReport again = HandOverAndWait(relaunched.get(), kOld);  // Nomad's re-sent StopTask
+  EXPECT_TRUE(again.error.ok());
+  relaunched->GuardedTaskExited(kOld, "exited with status 0");
+  relaunched->Flush();
+  clock_.Freeze(false);
+  EXPECT_EQ(backend_.restore_calls(), 0) << "the VIP came back to the node in between";
+  EXPECT_EQ(backend_.counter(), 50);
+}
+
 TEST_F(FailoverFaultTest, NoStopTaskWithinTheGraceMeansTheTaskServesAgain) {
   {
     auto coordinator = Make();
