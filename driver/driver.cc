@@ -364,7 +364,8 @@ absl::Status Driver::RecoverTask(absl::string_view task_id, absl::string_view dr
   const bool known = runner->Inspect(task_id).ok();
   failover::FailoverCoordinator* coordinator = lease->coordinator();
   if (absl::Status s = runner->Recover(task_id, driver_state); !s.ok()) {
-    // Nomad gives up on the task (it destroys and restarts it): for the failover it has ended,
+    // Nomad gives up on the task (it destroys and restarts it: restoreHandle in
+    // client/allocrunner/taskrunner/task_runner.go): for the failover it has ended,
     // so a task the state-dir scan or the handovers file made known no longer holds the node's
     // decision. A task the coordinator does not know is ignored there.
     if (!known && coordinator != nullptr) {
