@@ -24,6 +24,11 @@
 
 namespace carp_exec::fingerprint {
 
+// At most this many reads of one descriptor per wake-up: a flood of messages (routing churn on a
+// busy router) cannot keep Wait from checking its deadline, so its waiter can always stop and be
+// joined. What is left stays queued in the kernel and is read on the next round.
+inline constexpr int kMaxReadsPerDrain = 64;
+
 class ChangeEventSource {
  public:
   virtual ~ChangeEventSource() = default;

@@ -46,11 +46,12 @@ class RouteSocketEvents final : public ChangeEventSource {
   absl::string_view Describe() const override { return "route socket"; }
 
  private:
-  // Reads every queued message; true when one of them is relevant or some were lost.
+  // Reads the queued messages (at most kMaxReadsPerDrain reads); true when one of them is
+  // relevant or some were lost.
   bool Drain() {
     bool changed = false;
     std::array<char, 8192> buffer;
-    for (;;) {
+    for (int reads = 0; reads < kMaxReadsPerDrain; ++reads) {
       const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -63,6 +64,7 @@ class RouteSocketEvents final : public ChangeEventSource {
       if (!messages.ok()) return true;  // not understood: look again rather than miss it
       for (const RouteMessage& message : *messages) changed = changed || message.Relevant(kOs);
     }
+    return changed;  // more is queued: the next round reads it
   }
 
   int fd_;

@@ -93,7 +93,7 @@ class LinuxChangeEvents final : public ChangeEventSource {
   bool DrainNetlink() {
     bool changed = false;
     alignas(nlmsghdr) std::array<char, 16384> buffer;
-    for (;;) {
+    for (int reads = 0; reads < kMaxReadsPerDrain; ++reads) {
       const ssize_t n = ::recv(netlink_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT);
       if (n < 0) {
         // ENOBUFS: the kernel dropped messages for us; something changed.
@@ -104,12 +104,13 @@ class LinuxChangeEvents final : public ChangeEventSource {
       if (n == 0) return changed;
       changed = HasRouteChange(buffer.data(), static_cast<size_t>(n)) || changed;
     }
+    return changed;  // more is queued: the next round reads it
   }
 
   bool DrainInotify() {
     bool changed = false;
     alignas(inotify_event) std::array<char, 4096> buffer;
-    for (;;) {
+    for (int reads = 0; reads < kMaxReadsPerDrain; ++reads) {
       const ssize_t n = ::read(inotify_.get(), buffer.data(), buffer.size());
       if (n <= 0) {
         if (n < 0 && errno == EINTR) continue;
@@ -122,6 +123,7 @@ class LinuxChangeEvents final : public ChangeEventSource {
         at += sizeof(inotify_event) + event->len;
       }
     }
+    return changed;  // more is queued: the next round reads it
   }
 
   Fd netlink_;

@@ -28,7 +28,8 @@ absl::Status ValidateReady(ReadyCheck& ready, const FieldPath& path) {
         "needs http or tcp; write e.g. ready { http = \"http://127.0.0.1:8080/ping\" }");
   }
   // A job must not set the rate of work on the plugin's single failover worker: every
-  // attempt may take up to 2 s of it (AttemptTimeout in driver/failover/ready_probe.h).
+  // attempt may take up to 2 s of it (AttemptTimeout and NextAttemptDelay in
+  // driver/failover/ready_probe.h bound the share).
   if (ready.interval < kMinReadyInterval || ready.interval > kMaxReadyInterval) {
     return path.Child("interval")
         .Error(absl::StrCat("must be from ", FormatGoDuration(kMinReadyInterval), " to ",

@@ -249,7 +249,9 @@ void FailoverCoordinator::ProbeAttempt(const std::string& task_id, uint64_t gene
     return;
   }
   const config::ReadyCheck& check = *guarded->ready;
+  const absl::Time attempt_start = clock_->Now();
   ProbeResult result = parts_.prober->Probe(check, AttemptTimeout(check));
+  const absl::Duration attempt = clock_->Now() - attempt_start;
   const absl::Duration elapsed = clock_->Now() - guarded->probe_started;
   if (result.ready) {
     const bool late = guarded->life == Life::kNotReady;
@@ -273,8 +275,10 @@ void FailoverCoordinator::ProbeAttempt(const std::string& task_id, uint64_t gene
     FailoverHandshake::EmitEvent(sink_, guarded->ref, "held", message, {{"ready", "false"}});
     Evaluate(guarded->ref, "the guarded task did not become ready");
   }
-  const absl::Duration next =
-      guarded->life == Life::kNotReady ? kLateReadyInterval : check.interval;
+  // Spaced by the attempt's own duration (NextAttemptDelay), so a slow endpoint cannot keep
+  // the single worker busy.
+  const absl::Duration next = NextAttemptDelay(
+      guarded->life == Life::kNotReady ? kLateReadyInterval : check.interval, attempt);
   worker_->PostAt(clock_->Now() + next,
                   [this, task_id, generation] { ProbeAttempt(task_id, generation); });
 }

@@ -77,6 +77,22 @@ TEST_F(FailoverCoordinatorTest, FullRollingUpdateHoldsUntilTheReplacementIsReady
   EXPECT_EQ(backend_.restore_calls(), 1);
 }
 
+TEST_F(FailoverCoordinatorTest, SlowReadyAttemptsAreSpacedByTenTimesTheirDuration) {
+  // interval 50ms, each attempt blocks 500 ms: the next one waits 10 × 500 ms, not 50 ms, so the
+  // worker stays free ~10/11 of the time (NextAttemptDelay in ready_probe.h).
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({}).ok());
+  prober_->SetFailures(3);
+  prober_->SetAttemptCost(&clock_, absl::Milliseconds(500));
+  config::ReadyCheck check = TestReadyCheck();
+  check.interval = absl::Milliseconds(50);
+  coordinator->GuardedTaskStarted(kNew, check);
+  ASSERT_TRUE(sink_.WaitFor("task ready ("));
+  EXPECT_EQ(prober_->attempts(), 4);
+  // Attempts end at 0.5, 6.0, 11.5 and 17.0 s (at 2.1 s if spaced by the interval alone).
+  EXPECT_TRUE(sink_.Has("task ready (http://127.0.0.1:8080/ping 200 after 17.0 s)"));
+}
+
 TEST_F(FailoverCoordinatorTest, ReadyTimeoutKeepsTheNodeDemoted) {
   auto coordinator = Make();
   ASSERT_TRUE(coordinator->Start({}).ok());

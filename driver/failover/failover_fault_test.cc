@@ -337,6 +337,20 @@ TEST(FailoverFilesTest, LockRefusesASymlink) {
   EXPECT_FALSE(Exists(dir.path() + "/elsewhere")) << "root followed a planted symlink";
 }
 
+TEST(FailoverFilesTest, LockRefusesAHardLinkAndLeavesTheOtherFileIntact) {
+  TempDirForTest dir;
+  ASSERT_TRUE(MakeDirectories(dir.path() + "/failover").ok());
+  const std::string victim = dir.path() + "/victim";
+  ASSERT_TRUE(WriteFileAtomically(victim, "keep me\n", 0600).ok());
+  ASSERT_EQ(::link(victim.c_str(), LockPath(dir.path()).c_str()), 0);
+  absl::StatusOr<std::unique_ptr<FailoverLock>> lock = FailoverLock::Acquire(dir.path(), "t");
+  ASSERT_FALSE(lock.ok());
+  EXPECT_THAT(std::string(lock.status().message()), HasSubstr("2 links"));
+  absl::StatusOr<std::optional<std::string>> text = ReadFileIfExists(victim);
+  ASSERT_TRUE(text.ok() && text->has_value());
+  EXPECT_EQ(**text, "keep me\n") << "the lock truncated a hard-linked file";
+}
+
 TEST(TaskRefFromIdTest, SplitsNomadsTaskId) {
   TaskRef ref = TaskRefFromId("5b3c-aa/web/api/1a2b3c4d");
   EXPECT_EQ(ref.alloc_id, "5b3c-aa");

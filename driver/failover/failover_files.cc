@@ -112,6 +112,16 @@ absl::StatusOr<std::unique_ptr<FailoverLock>> FailoverLock::Acquire(absl::string
         "the failover lock ", path, " is not a regular file owned by uid ", ::geteuid(),
         "; remove it (it is recreated) and check who can write ", FailoverDirPath(state_dir)));
   }
+  // A hard link would make the ftruncate below empty whatever file it also names (hard links
+  // to root-owned files can be planted where protected_hardlinks is off, or on the BSDs).
+  if (st.st_nlink != 1) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the failover lock ", path, " has ", st.st_nlink,
+        " links (a hard link to another file?); refusing to use it. Remove it (it is recreated) "
+        "and check who can write ",
+        FailoverDirPath(state_dir)));
+  }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
     const std::string other = ReadSmall(fd);

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "driver/config/plugin_config.h"
+#include "driver/failover/clock.h"
 #include "driver/failover/failover_event.h"
 #include "driver/failover/ready_probe.h"
 #include "fingerprint/node_observer.h"
@@ -118,8 +119,15 @@ class ScriptedProber final : public ReadyProber {
     absl::MutexLock lock(&mu_);
     return attempts_;
   }
+  // Each attempt then moves `clock` on by `cost`, like a slow endpoint.
+  void SetAttemptCost(FakeClock* clock, absl::Duration cost) {
+    absl::MutexLock lock(&mu_);
+    clock_ = clock;
+    cost_ = cost;
+  }
   ProbeResult Probe(const config::ReadyCheck& check, absl::Duration) override {
     absl::MutexLock lock(&mu_);
+    if (clock_ != nullptr) clock_->Advance(cost_);
     ++attempts_;
     std::string url = check.http.has_value() ? check.http->url : "tcp";
     if (failures_ < 0 || attempts_ <= failures_) return {false, url + ": connection refused"};
@@ -130,6 +138,8 @@ class ScriptedProber final : public ReadyProber {
   absl::Mutex mu_;
   int failures_ ABSL_GUARDED_BY(mu_);  // < 0: never ready
   int attempts_ ABSL_GUARDED_BY(mu_) = 0;
+  FakeClock* clock_ ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::Duration cost_ ABSL_GUARDED_BY(mu_);
 };
 
 // A failover block like issue 4's example, with fast test timings.

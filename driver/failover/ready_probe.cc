@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "driver/log/hclog.h"
 #include "driver/tasks/monotonic_time.h"
 
 namespace carp_exec::failover {
@@ -150,7 +151,11 @@ absl::StatusOr<int> HttpGetStatus(const config::HttpProbeUrl& url, absl::Duratio
 }
 
 absl::Duration AttemptTimeout(const config::ReadyCheck& check) {
-  return std::clamp(check.interval, absl::Milliseconds(500), absl::Seconds(2));
+  return std::clamp(check.interval / 2, kMinAttemptTimeout, kMaxAttemptTimeout);
+}
+
+absl::Duration NextAttemptDelay(absl::Duration interval, absl::Duration last_attempt) {
+  return std::max(interval, kAttemptSpacing * std::max(last_attempt, absl::ZeroDuration()));
 }
 
 ProbeResult SocketReadyProber::Probe(const config::ReadyCheck& check,
@@ -217,6 +222,20 @@ absl::StatusOr<std::optional<config::ReadyCheck>> DecodeReadyCheck(absl::string_
   }
   if (!saw_header || !saw_interval || !saw_timeout) {
     return absl::DataLossError("stored ready check is incomplete (needs ready, interval, timeout)");
+  }
+  // An older version may have stored values outside today's bounds (task_config.cc's
+  // ValidateReady): clamp them, so a recovered task cannot set the worker's load either.
+  const absl::Duration interval =
+      std::clamp(check.interval, config::kMinReadyInterval, config::kMaxReadyInterval);
+  const absl::Duration timeout = std::clamp(check.timeout, interval, config::kMaxReadyTimeout);
+  if (interval != check.interval || timeout != check.timeout) {
+    log::Warn("carp_exec", "stored ready check out of bounds: clamped",
+              {{"interval", absl::FormatDuration(check.interval)},
+               {"timeout", absl::FormatDuration(check.timeout)},
+               {"clamped_interval", absl::FormatDuration(interval)},
+               {"clamped_timeout", absl::FormatDuration(timeout)}});
+    check.interval = interval;
+    check.timeout = timeout;
   }
   return std::optional<config::ReadyCheck>(check);
 }

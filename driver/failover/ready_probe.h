@@ -47,10 +47,19 @@ absl::StatusOr<int> HttpGetStatus(const config::HttpProbeUrl& url, absl::Duratio
 // Connects to `address` and closes again. OK when the connection was accepted.
 absl::Status TcpConnectCheck(const config::HostPort& address, absl::Duration timeout);
 
-// How long one attempt may take: the interval, but at least 500 ms (a healthy endpoint on a
-// busy node must not fail for being a little slow) and at most 2 s (attempts run on the
-// coordinator's worker, so a hung endpoint delays other failover work by at most this much).
+// How long one attempt (each of http and tcp) may take: half the interval, but at least
+// kMinAttemptTimeout (a healthy endpoint on a busy node must not fail for being a little slow)
+// and at most kMaxAttemptTimeout (attempts run on the coordinator's single worker, so a hung
+// endpoint delays other failover work by at most this much per check).
+inline constexpr absl::Duration kMinAttemptTimeout = absl::Milliseconds(250);
+inline constexpr absl::Duration kMaxAttemptTimeout = absl::Seconds(2);
 absl::Duration AttemptTimeout(const config::ReadyCheck& check);
+
+// When the next attempt starts, counted from the end of the last one: `interval`, but at least
+// kAttemptSpacing times the last attempt's duration, so slow or hanging endpoints keep one job's
+// share of the failover worker at about 1/(kAttemptSpacing+1) whatever its interval.
+inline constexpr int kAttemptSpacing = 10;
+absl::Duration NextAttemptDelay(absl::Duration interval, absl::Duration last_attempt);
 
 // The ready block as the opaque bytes the task store keeps across plugin restarts
 // (tasks::LaunchSpec::ready / PersistedTask::ready), and back. An empty string means "no ready

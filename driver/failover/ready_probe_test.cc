@@ -224,5 +224,44 @@ TEST(ReadyCheckEncodingTest, RejectsDamage) {
   EXPECT_FALSE(DecodeReadyCheck("\xff\xfe").ok());
 }
 
+TEST(ReadyCheckEncodingTest, ClampsOutOfBoundsValuesStoredByOlderVersions) {
+  config::ReadyCheck check = HttpCheck(8080, "/ping");
+  check.interval = absl::Milliseconds(1);  // below kMinReadyInterval
+  check.timeout = absl::Hours(5);          // above kMaxReadyTimeout
+  absl::StatusOr<std::optional<config::ReadyCheck>> decoded =
+      DecodeReadyCheck(EncodeReadyCheck(check));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_TRUE(decoded->has_value());
+  EXPECT_EQ((*decoded)->interval, config::kMinReadyInterval);
+  EXPECT_EQ((*decoded)->timeout, config::kMaxReadyTimeout);
+
+  check.interval = absl::Hours(2);  // above kMaxReadyInterval, and above its timeout
+  check.timeout = absl::Seconds(1);
+  decoded = DecodeReadyCheck(EncodeReadyCheck(check));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ((*decoded)->interval, config::kMaxReadyInterval);
+  EXPECT_EQ((*decoded)->timeout, config::kMaxReadyInterval);  // never below the interval
+}
+
+TEST(ReadyAttemptLoadTest, AttemptTimeoutIsHalfTheIntervalWithinItsBounds) {
+  config::ReadyCheck check = HttpCheck(8080, "/ping");
+  check.interval = config::kMinReadyInterval;
+  EXPECT_EQ(AttemptTimeout(check), kMinAttemptTimeout);
+  check.interval = absl::Seconds(1);
+  EXPECT_EQ(AttemptTimeout(check), absl::Milliseconds(500));
+  check.interval = config::kMaxReadyInterval;
+  EXPECT_EQ(AttemptTimeout(check), kMaxAttemptTimeout);
+}
+
+TEST(ReadyAttemptLoadTest, SlowAttemptsSpaceTheNextOneOut) {
+  // A 50 ms interval whose attempts hit the 500 ms (http + tcp) limit must not keep the
+  // worker busy: the next attempt waits ten times the last one's duration.
+  EXPECT_EQ(NextAttemptDelay(absl::Milliseconds(50), absl::Milliseconds(500)),
+            kAttemptSpacing * absl::Milliseconds(500));
+  EXPECT_EQ(NextAttemptDelay(absl::Milliseconds(250), absl::Milliseconds(1)),
+            absl::Milliseconds(250));
+  EXPECT_EQ(NextAttemptDelay(absl::Milliseconds(250), -absl::Seconds(1)), absl::Milliseconds(250));
+}
+
 }  // namespace
 }  // namespace carp_exec::failover

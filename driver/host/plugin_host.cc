@@ -119,22 +119,42 @@ absl::Status PluginHost::MakeSocketDir() {
 }
 
 absl::Status PluginHost::SecureSocket() {
-  // The socket appears with the umask's mode; narrow it before the handshake names it (the
-  // directory, 0700 when ours, already keeps others out meanwhile). go-plugin leaves the
-  // umask's mode and widens to 0660 only for PLUGIN_UNIX_SOCKET_GROUP, as we do below.
+  // The mode was set at creation (Run's umask around bind); this only checks that the path is
+  // the socket we bound (lstat: never follows a symlink) and records its inode.
   struct stat st;
   if (::lstat(socket_path_.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) ||
-      st.st_uid != ::geteuid()) {
+      st.st_uid != ::geteuid() || (st.st_mode & 07777) != kSocketMode) {
     return absl::InternalError(absl::StrCat("the plugin socket ", socket_path_,
-                                            " is missing or not a socket we own after bind; "
-                                            "another process is using the directory"));
-  }
-  if (::chmod(socket_path_.c_str(), kSocketMode) != 0) {
-    return absl::InternalError(absl::StrCat("cannot chmod the plugin socket ", socket_path_,
-                                            " to 0600: ", std::strerror(errno)));
+                                            " is missing, not a socket we own, or not mode 0600 "
+                                            "after bind; another process is using the directory"));
   }
   socket_dev_ = st.st_dev;
   socket_ino_ = st.st_ino;
+  return absl::OkStatus();
+}
+
+absl::Status PluginHost::ShareSocketWithGroup(gid_t gid) {
+  // Neither call follows a symlink (lchown; fchmodat with AT_SYMLINK_NOFOLLOW), and the path
+  // must still be the inode SecureSocket recorded, before and after.
+  auto same_socket = [this] {
+    struct stat st;
+    return ::lstat(socket_path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+           st.st_dev == socket_dev_ && st.st_ino == socket_ino_;
+  };
+  if (!same_socket()) {
+    return absl::InternalError(absl::StrCat("the plugin socket ", socket_path_,
+                                            " was replaced after bind; not sharing it"));
+  }
+  if (::lchown(socket_path_.c_str(), static_cast<uid_t>(-1), gid) != 0 ||
+      ::fchmodat(AT_FDCWD, socket_path_.c_str(), kGroupSocketMode, AT_SYMLINK_NOFOLLOW) != 0) {
+    return absl::InternalError(absl::StrCat("cannot give the plugin socket ", socket_path_,
+                                            " to group ", gid,
+                                            " with mode 0660: ", std::strerror(errno)));
+  }
+  if (!same_socket()) {
+    return absl::InternalError(
+        absl::StrCat("the plugin socket ", socket_path_, " was replaced while sharing it"));
+  }
   return absl::OkStatus();
 }
 
@@ -170,7 +190,13 @@ int PluginHost::Run() {
   builder.SetMaxSendMessageSize(INT_MAX);
   for (grpc::Service* s : services_) builder.RegisterService(s);
   go_plugin.RegisterWith(builder);
+  // The socket gets kSocketMode at creation: bind applies the umask (Linux af_unix.c
+  // unix_bind_bsd, uipc_usrreq.c: OpenBSD unp_bind, FreeBSD uipc_bindat), so there is no window
+  // with a wider mode and no chmod by path (which a symlink could redirect). The umask is the
+  // process's; it is restored at once, and nothing else creates files during startup.
+  const mode_t old_umask = ::umask(0777 & ~kSocketMode);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ::umask(old_umask);
   if (server == nullptr) {
     log::Error(kModule, "cannot serve gRPC on the plugin socket",
                {{"socket", socket_path_}, {"fix", "check that the directory is writable"}});
@@ -189,11 +215,12 @@ int PluginHost::Run() {
       struct group* g = ::getgrnam(group);
       gid = g != nullptr ? g->gr_gid : static_cast<gid_t>(-1);
     }
-    if (gid == static_cast<gid_t>(-1) ||
-        ::chown(socket_path_.c_str(), static_cast<uid_t>(-1), gid) != 0 ||
-        ::chmod(socket_path_.c_str(), 0660) != 0) {
+    if (gid == static_cast<gid_t>(-1)) {
       log::Warn(kModule, "cannot hand the plugin socket to PLUGIN_UNIX_SOCKET_GROUP",
-                {{"group", group}, {"socket", socket_path_}});
+                {{"group", group}, {"socket", socket_path_}, {"error", "no such group"}});
+    } else if (absl::Status s = ShareSocketWithGroup(gid); !s.ok()) {
+      log::Warn(kModule, "cannot hand the plugin socket to PLUGIN_UNIX_SOCKET_GROUP",
+                {{"group", group}, {"socket", socket_path_}, {"error", s.message()}});
     }
   }
   server->GetHealthCheckService()->SetServingStatus("plugin", true);

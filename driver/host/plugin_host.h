@@ -42,6 +42,7 @@ class PluginHost {
   static constexpr absl::Duration kMemoryReleaseInterval = absl::Seconds(10);
   // The socket's mode: only the plugin's user (root, like the agent) may connect.
   static constexpr mode_t kSocketMode = 0600;
+  static constexpr mode_t kGroupSocketMode = 0660;  // with PLUGIN_UNIX_SOCKET_GROUP
 
   PluginHost();
   ~PluginHost();
@@ -68,8 +69,12 @@ class PluginHost {
 
  private:
   absl::Status MakeSocketDir();
-  // After bind: checks the socket is ours, sets kSocketMode and records its inode.
+  // After bind (made with kSocketMode by Run's umask): checks the path is a socket we own with
+  // that mode, without following symlinks, and records its inode.
   absl::Status SecureSocket();
+  // Gives the socket SecureSocket recorded to `gid` with kGroupSocketMode, never following a
+  // symlink; an error when the path no longer names that socket.
+  absl::Status ShareSocketWithGroup(gid_t gid);
   void RemoveSocket();
 
   std::vector<grpc::Service*> services_;

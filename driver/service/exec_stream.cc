@@ -116,6 +116,9 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
     }
     absl::MutexLock lock(&mu_);
     session_ = *std::move(session);
+    // The session may have produced output before session_ was set; a pause signalled then
+    // was only recorded in output_paused_ and is applied here.
+    if (output_paused_) session_->SetOutputPaused(true);
     // The client may have gone while the command was being started.
     if (cancelled_) session_->Terminate();
     return true;
@@ -163,8 +166,10 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
 
   // Runs under the queue's lock (WriteQueue's contract): only flips the session's flag.
   // ExecSession never calls back while it holds its own lock, so this order is safe.
+  // The flag is kept so that Setup applies a signal that arrived before session_ was set.
   void OnBacklog(bool backlog) {
     absl::MutexLock lock(&mu_);
+    output_paused_ = backlog;
     if (session_ != nullptr) session_->SetOutputPaused(backlog);
   }
 
@@ -199,6 +204,8 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
   // Set once by Setup (reading side); read by the session's thread and by OnCancel.
   std::unique_ptr<tasks::ExecSession> session_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  // The queue's last backlog signal (OnBacklog); Setup applies it to a new session.
+  bool output_paused_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace
