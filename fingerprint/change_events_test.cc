@@ -4,6 +4,10 @@
 
 #include "fingerprint/change_events.h"
 
+// Linux only: setns(2) and network namespaces. The BSDs' route-socket source is tested through
+// its parser (route_messages_test) with recorded message bytes.
+#if defined(__linux__)
+
 #include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
@@ -118,3 +122,5 @@ TEST(ChangeEventsTest, AMissingStateFileDirectoryIsAnErrorNamingIt) {
 
 }  // namespace
 }  // namespace carp_exec::fingerprint
+
+#endif  // defined(__linux__)

@@ -1,6 +1,7 @@
 #include "fingerprint/route_messages.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>  // AF_INET/AF_INET6: not from arpa/inet.h on the BSDs
 
 #include <cstdint>
 
