@@ -5,6 +5,7 @@
 // and the plugin are unharmed.
 
 #include <sys/stat.h>
+#include <sys/wait.h>  // WIFEXITED/WEXITSTATUS: not from <cstdlib> on the BSDs
 #include <unistd.h>
 
 #include <csignal>
