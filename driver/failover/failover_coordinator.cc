@@ -20,13 +20,6 @@ namespace {
 
 constexpr char kModule[] = "failover";
 
-HandoverReport ErrorReport(absl::Status error, std::string summary) {
-  HandoverReport report;
-  report.error = std::move(error);
-  report.summary = std::move(summary);
-  return report;
-}
-
 }  // namespace
 
 std::string ReadBootId() {
@@ -86,8 +79,8 @@ FailoverCoordinator::~FailoverCoordinator() {
   waker_.reset();  // its thread posts to the worker: joined before the worker goes
   worker_.reset();
   for (Waiter& waiter : waiters_) {
-    waiter.done(ErrorReport(absl::CancelledError("failover: plugin shutting down"),
-                            "plugin shutting down; stopping the task without a hand-over"));
+    waiter.done(HandoverError(absl::CancelledError("failover: plugin shutting down"),
+                              "plugin shutting down; stopping the task without a hand-over"));
   }
   waiters_.clear();
 }

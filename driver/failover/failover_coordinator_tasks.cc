@@ -17,13 +17,6 @@ namespace {
 
 constexpr char kModule[] = "failover";
 
-HandoverReport ErrorReport(absl::Status error, std::string summary) {
-  HandoverReport report;
-  report.error = std::move(error);
-  report.summary = std::move(summary);
-  return report;
-}
-
 }  // namespace
 
 FailoverHandshake::Parts FailoverCoordinator::HandshakeParts() {
@@ -86,17 +79,17 @@ bool FailoverCoordinator::Watch(Guarded* guarded) {
 
 void FailoverCoordinator::HandOver(TaskRef task, std::function<void(HandoverReport)> done) {
   if (worker_ == nullptr) {
-    done(ErrorReport(absl::FailedPreconditionError("failover: coordinator not started"),
-                     "failover not started; stopping the task without a hand-over"));
+    done(HandoverError(absl::FailedPreconditionError("failover: coordinator not started"),
+                       "failover not started; stopping the task without a hand-over"));
     return;
   }
   // The job and the drop path share `done`: exactly one of them runs it.
   auto shared = std::make_shared<std::function<void(HandoverReport)>>(std::move(done));
   worker_->Post([this, task = std::move(task), shared] { DoHandOver(task, std::move(*shared)); },
                 [shared] {
-                  (*shared)(ErrorReport(absl::CancelledError("failover: plugin shutting down"),
-                                        "plugin shutting down; stopping the task without a "
-                                        "hand-over"));
+                  (*shared)(HandoverError(absl::CancelledError("failover: plugin shutting down"),
+                                          "plugin shutting down; stopping the task without a "
+                                          "hand-over"));
                 });
 }
 
@@ -110,7 +103,7 @@ void FailoverCoordinator::DoHandOver(const TaskRef& task,
     std::string summary = absl::StrCat("failover is not usable (", setup_error_.message(),
                                        "); stopping the task without a hand-over");
     FailoverHandshake::EmitEvent(sink_, guarded->ref, "signalled", summary, {{"error", "setup"}});
-    done(ErrorReport(setup_error_, summary));
+    done(HandoverError(setup_error_, summary));
     return;
   }
   waiters_.push_back(Waiter{guarded->ref, std::move(done), clock_->Now()});

@@ -236,23 +236,6 @@ INSTANTIATE_TEST_SUITE_P(
 // starts from the state dir and must end demoted exactly once, then restore exactly once.
 class CoordinatorCrashTest : public ::testing::TestWithParam<bool> {};
 
-// Lets the backend outlive each coordinator, as the kernel outlives the plugin.
-class BackendView final : public DemotionBackend {
- public:
-  explicit BackendView(FakeDemotionBackend* real) : real_(real) {}
-  absl::string_view Name() const override { return real_->Name(); }
-  std::string Target() const override { return real_->Target(); }
-  CounterKind Kind() const override { return real_->Kind(); }
-  int MaxStep() const override { return real_->MaxStep(); }
-  absl::Status Demote(int n) override { return real_->Demote(n); }
-  absl::Status Restore(int n) override { return real_->Restore(n); }
-  absl::StatusOr<std::optional<int>> CurrentCount() override { return real_->CurrentCount(); }
-  absl::Status CheckUsable() override { return real_->CheckUsable(); }
-
- private:
-  FakeDemotionBackend* real_;
-};
-
 struct PluginProcess {
   std::unique_ptr<FailoverCoordinator> coordinator;
   RecordingSink sink;

@@ -53,6 +53,14 @@ struct HandoverReport {
   absl::Status error;      // demotion failure or cancellation; the task is stopped anyway
 };
 
+// A hand-over that did not run (setup failed, shutting down): `error` and its event text.
+inline HandoverReport HandoverError(absl::Status error, std::string summary) {
+  HandoverReport report;
+  report.error = std::move(error);
+  report.summary = std::move(summary);
+  return report;
+}
+
 class FailoverHandshake {
  public:
   // What Run() needs; none of it is owned. `target` is the backend's Target() for messages.

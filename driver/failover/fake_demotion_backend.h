@@ -114,4 +114,22 @@ class FakeDemotionBackend final : public DemotionBackend {
   absl::Status usable_ ABSL_GUARDED_BY(mu_);
 };
 
+// Forwards to a FakeDemotionBackend it does not own, so the fake (the "kernel") outlives each
+// coordinator that takes ownership of a backend, as the kernel outlives plugin restarts.
+class BackendView final : public DemotionBackend {
+ public:
+  explicit BackendView(FakeDemotionBackend* real) : real_(real) {}
+  absl::string_view Name() const override { return real_->Name(); }
+  std::string Target() const override { return real_->Target(); }
+  CounterKind Kind() const override { return real_->Kind(); }
+  int MaxStep() const override { return real_->MaxStep(); }
+  absl::Status Demote(int n) override { return real_->Demote(n); }
+  absl::Status Restore(int n) override { return real_->Restore(n); }
+  absl::StatusOr<std::optional<int>> CurrentCount() override { return real_->CurrentCount(); }
+  absl::Status CheckUsable() override { return real_->CheckUsable(); }
+
+ private:
+  FakeDemotionBackend* real_;
+};
+
 }  // namespace carp_exec::failover

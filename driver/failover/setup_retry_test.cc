@@ -46,22 +46,6 @@ class SetupRetryTest : public ::testing::Test {
                                                  &clock_, &sink_, std::move(parts));
   }
 
-  class BackendView final : public DemotionBackend {
-   public:
-    explicit BackendView(FakeDemotionBackend* real) : real_(real) {}
-    absl::string_view Name() const override { return real_->Name(); }
-    std::string Target() const override { return real_->Target(); }
-    CounterKind Kind() const override { return real_->Kind(); }
-    int MaxStep() const override { return real_->MaxStep(); }
-    absl::Status Demote(int n) override { return real_->Demote(n); }
-    absl::Status Restore(int n) override { return real_->Restore(n); }
-    absl::StatusOr<std::optional<int>> CurrentCount() override { return real_->CurrentCount(); }
-    absl::Status CheckUsable() override { return real_->CheckUsable(); }
-
-   private:
-    FakeDemotionBackend* real_;
-  };
-
   // A status refresh is due once the last observation is kStatusRefresh old.
   FailoverStatus RefreshedStatus(FailoverCoordinator* coordinator) {
     clock_.Advance(FailoverCoordinator::kStatusRefresh);
