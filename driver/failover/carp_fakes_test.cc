@@ -2,6 +2,7 @@
 // run through tests/fakes/{ifconfig,sysctl} with the real SystemCommandRunner; plus the
 // keepalived and command backends on real files and commands.
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -462,6 +463,20 @@ TEST(KeepalivedBackendTest, WritesTheTrackFile) {
   absl::Status s = nowhere->CheckUsable();
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(std::string(s.message()), HasSubstr("not writable"));
+}
+
+TEST(KeepalivedBackendTest, TrackFileInADirectoryOthersCanWriteIsRefused) {
+  // keepalived trusts the file's number; a planted file would demote or restore the node.
+  TempDirForTest dir;
+  ASSERT_FALSE(dir.path().empty());
+  ASSERT_EQ(::chmod(dir.path().c_str(), 01777), 0);  // sticky does not help: they own the file
+  auto backend = MakeKeepalivedBackend(dir.path() + "/demote");
+  absl::Status s = backend->CheckUsable();
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("can be written by other users"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("chmod go-w"));
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  EXPECT_TRUE(backend->CheckUsable().ok()) << backend->CheckUsable();
 }
 
 TEST(CommandBackendTest, NonZeroExitIsAnErrorWithStderr) {

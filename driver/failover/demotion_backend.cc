@@ -1,5 +1,6 @@
 #include "driver/failover/demotion_backend.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <climits>
@@ -8,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "driver/failover/atomic_file.h"
 #include "fingerprint/backend_kind.h"
@@ -214,6 +216,22 @@ class KeepalivedBackend final : public DemotionBackend {
       return absl::FailedPreconditionError(
           absl::StrCat("failover: track_file ", track_file_, " is not writable (directory ", dir,
                        " missing or not writable by the plugin); create it or change track_file"));
+    }
+    // keepalived believes whatever this file says: a directory another user can write lets
+    // them plant or replace it (a sticky bit does not help, they would own the planted file)
+    // and demote or restore the node at will.
+    struct stat dir_info {};
+    if (::stat(dir.c_str(), &dir_info) != 0 || !S_ISDIR(dir_info.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "failover: track_file ", track_file_, ": directory ", dir, " is not a directory"));
+    }
+    const uid_t euid = ::geteuid();
+    if ((dir_info.st_uid != 0 && dir_info.st_uid != euid) || (dir_info.st_mode & 022) != 0) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "failover: track_file %s: directory %s (mode %04o, owner uid %d) can be written by "
+          "other users, who could plant a track_file that demotes or restores this node; use a "
+          "directory only root writes (chown root %s && chmod go-w %s), e.g. /run/keepalived",
+          track_file_, dir, dir_info.st_mode & 07777, static_cast<int>(dir_info.st_uid), dir, dir));
     }
     absl::StatusOr<std::optional<int>> count = CurrentCount();
     if (!count.ok())

@@ -15,6 +15,7 @@
 #include "driver/failover/failover_handshake.h"
 #include "driver/operator/live_marker.h"
 #include "driver/operator/state_report.h"
+#include "driver/tasks/state_dir.h"
 #include "fingerprint/vrrp_state.h"
 
 namespace carp_exec::operator_cli {
@@ -110,6 +111,16 @@ LiveCycleResult Failed(std::string why, int share) {
 LiveCycleResult RunLiveCycle(const LiveCycleParts& parts) {
   const config::FailoverConfig& config = *parts.config;
   const auto& print = parts.print;
+  // check --live writes the ledger as root, like the plugin: the same ownership rule as
+  // SetConfig (state_dir.h), so another user's directory cannot redirect those writes.
+  // Created first as the plugin does at SetConfig (a fresh node has none yet), then checked
+  // before anything under it is read or written.
+  if (absl::Status made = failover::MakeDirectories(parts.state_dir); !made.ok()) {
+    return Failed(absl::StrCat("state_dir: ", made.message()), 0);
+  }
+  if (absl::Status safe = tasks::CheckStateDirOwnership(parts.state_dir); !safe.ok()) {
+    return Refused(std::string(safe.message()));
+  }
   // The plugin holds this lock for its whole life: the ledger is its own while it runs.
   absl::StatusOr<std::unique_ptr<failover::FailoverLock>> owner =
       failover::FailoverLock::Acquire(parts.state_dir, "carp_exec check --live");

@@ -1,6 +1,7 @@
 // check --live against the fake OpenBSD node: the cycle, its timings, the ledger afterwards,
 // the refusals, and recovery from an interrupted cycle.
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <memory>
@@ -104,6 +105,21 @@ TEST(LiveCheck, RefusedWhileAHandOverIsRecorded) {
   EXPECT_EQ(ran.code, kExitRefused) << ran.out;
   EXPECT_THAT(ran.err, HasSubstr("a hand-over is in progress for alloc1/traefik/0001"));
   EXPECT_EQ(node.log(), "");  // nothing was demoted
+  EXPECT_FALSE(Exists(node.ledger()));
+  EXPECT_FALSE(Exists(LiveMarkerPath(node.state_dir())));
+}
+
+TEST(LiveCheck, RefusedWhenOthersCanWriteTheStateDir) {
+  // The plugin refuses such a state_dir at SetConfig (security_state_file_attack_test); the
+  // operator command writes the same ledger as root and must refuse it too.
+  FakeNode node;
+  ASSERT_TRUE(failover::MakeDirectories(node.state_dir()).ok());
+  ASSERT_EQ(::chmod(node.state_dir().c_str(), 0777), 0);
+  Ran ran = RunCli(node.Args("check", {"--live"}));
+  EXPECT_EQ(ran.code, kExitRefused) << ran.out << ran.err;
+  EXPECT_THAT(ran.err, HasSubstr(node.state_dir()));
+  EXPECT_THAT(ran.err, HasSubstr("chmod"));
+  EXPECT_EQ(node.log(), "");
   EXPECT_FALSE(Exists(node.ledger()));
   EXPECT_FALSE(Exists(LiveMarkerPath(node.state_dir())));
 }
