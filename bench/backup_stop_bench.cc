@@ -22,6 +22,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "bench/bench_support.h"
 #include "bench/scale_calls.h"
@@ -42,12 +43,12 @@ absl::Status Configure(PluginProcess& plugin, const std::string& root,
                        const std::string& observe_via) {
   absl::StatusOr<std::string> encoded = test_host::EncodeLikeNomad(
       config::PluginConfigSchema(),
-      CtyValue::Map({{"state_dir", CtyValue::String(root + "/state")},
-                     {"failover",
-                      CtyValue::Map({{"backend", CtyValue::String("keepalived")},
-                                     {"vip", CtyValue::StringList({"192.0.2.77"})},
-                                     {"track_file", CtyValue::String(root + "/track")},
-                                     {"observe_via", CtyValue::String(observe_via)}})}}));
+      CtyValue::Map(
+          {{"state_dir", CtyValue::String(root + "/state")},
+           {"failover", CtyValue::Map({{"backend", CtyValue::String("keepalived")},
+                                       {"vip", CtyValue::StringList({"192.0.2.77"})},
+                                       {"track_file", CtyValue::String(root + "/track")},
+                                       {"observe_via", CtyValue::String(observe_via)}})}}));
   if (!encoded.ok()) return encoded.status();
   base::SetConfigRequest request;
   request.set_plugin_api_version("v0.1.0");
@@ -107,10 +108,10 @@ int Main(int argc, char** argv) {
   mkdir(allocs.c_str(), 0755);
   setenv("TMPDIR", allocs.c_str(), 1);  // TaskFixture's alloc dirs
   auto encode = [](bool guarded) {
-    return test_host::EncodeLikeNomad(
-        config::TaskConfigSchema(), CtyValue::Map({{"command", CtyValue::String("/bin/sleep")},
-                                                   {"args", CtyValue::StringList({"3600"})},
-                                                   {"failover", CtyValue::Bool(guarded)}}));
+    return test_host::EncodeLikeNomad(config::TaskConfigSchema(),
+                                      CtyValue::Map({{"command", CtyValue::String("/bin/sleep")},
+                                                     {"args", CtyValue::StringList({"3600"})},
+                                                     {"failover", CtyValue::Bool(guarded)}}));
   };
   absl::StatusOr<std::string> guarded_config = encode(true);
   absl::StatusOr<std::string> plain_config = encode(false);
@@ -149,9 +150,10 @@ int Main(int argc, char** argv) {
     (void)(*guarded)->Destroy(stub);
     (void)(*plain)->Destroy(stub);
   }
-  std::printf("backup_stop_bench: keepalived backend, node BACKUP (vip 192.0.2.77 not held), "
-              "observe_via %s, %zu runs\n",
-              observe_via.c_str(), extra.size());
+  std::printf(
+      "backup_stop_bench: keepalived backend, node BACKUP (vip 192.0.2.77 not held), "
+      "observe_via %s, %zu runs\n",
+      observe_via.c_str(), extra.size());
   if (!extra.empty()) {
     std::printf("  StopTask, unguarded task:     %s\n", Summary(plain_times).c_str());
     std::printf("  StopTask, guarded task:       %s\n", Summary(guarded_times).c_str());

@@ -432,23 +432,22 @@ void Driver::StopTask(absl::string_view task_id_view, absl::Duration timeout,
   // and calls back, on its worker, when the task may be signalled, confirmed or not. The
   // signal goes out from the stop pool, so the stops one shared hand-over releases do not
   // queue behind each other on the worker.
-  coordinator->HandOver(
-      failover::TaskRef{status->task_id, status->alloc_id, status->task_name},
-      [this, stop = std::move(stop)](const failover::HandoverReport&) mutable {
-        {
-          absl::MutexLock lock(&mu_);
-          if (stop_poster_) {
-            ++pending_stops_;
-            stop_poster_([this, stop = std::move(stop)] {
-              stop();
-              absl::MutexLock done_lock(&mu_);
-              --pending_stops_;
-            });
-            return;
-          }
-        }
-        stop();
-      });
+  coordinator->HandOver(failover::TaskRef{status->task_id, status->alloc_id, status->task_name},
+                        [this, stop = std::move(stop)](const failover::HandoverReport&) mutable {
+                          {
+                            absl::MutexLock lock(&mu_);
+                            if (stop_poster_) {
+                              ++pending_stops_;
+                              stop_poster_([this, stop = std::move(stop)] {
+                                stop();
+                                absl::MutexLock done_lock(&mu_);
+                                --pending_stops_;
+                              });
+                              return;
+                            }
+                          }
+                          stop();
+                        });
 }
 
 absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {

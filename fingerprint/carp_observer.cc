@@ -167,7 +167,8 @@ class CarpObserver final : public NodeObserver {
       count = options_.observe_in_kernel ? KernelReadGroupDemoteCount(options_.group)
                                          : ReadGroupDemoteCount(Tools(), options_.group);
     } else {
-      count = options_.observe_in_kernel ? KernelReadFreeBsdDemotion() : ReadFreeBsdDemotion(Tools());
+      count =
+          options_.observe_in_kernel ? KernelReadFreeBsdDemotion() : ReadFreeBsdDemotion(Tools());
     }
     if (!count.ok()) return count.status();
     return std::optional<int>(*count);

@@ -71,7 +71,8 @@ absl::Status ParseNewAddr(absl::string_view payload, AddressDumpChunk* chunk) {
       return Malformed(absl::StrCat("attribute ", attr.rta_type, " of length ", attr.rta_len,
                                     " runs past its message"));
     }
-    const absl::string_view value = payload.substr(at + sizeof(rtattr), attr.rta_len - sizeof(rtattr));
+    const absl::string_view value =
+        payload.substr(at + sizeof(rtattr), attr.rta_len - sizeof(rtattr));
     if (attr.rta_type == IFA_LOCAL) local = value;
     if (attr.rta_type == IFA_ADDRESS) address = value;
     if (attr.rta_type == IFA_LABEL) label = value;
@@ -80,8 +81,8 @@ absl::Status ParseNewAddr(absl::string_view payload, AddressDumpChunk* chunk) {
   const absl::string_view own = local.empty() ? address : local;
   if (own.empty()) return absl::OkStatus();  // no address attribute: nothing to list
   if (own.size() != want) {
-    return Malformed(absl::StrCat(family, " address attribute of ", own.size(), " bytes, not ",
-                                  want));
+    return Malformed(
+        absl::StrCat(family, " address attribute of ", own.size(), " bytes, not ", want));
   }
   char text[INET6_ADDRSTRLEN] = {};
   if (inet_ntop(header.ifa_family, own.data(), text, sizeof(text)) == nullptr) {
@@ -179,9 +180,9 @@ absl::StatusOr<std::vector<KernelAddress>> DumpOnce(absl::Time deadline, uint32_
     if (!chunk.ok()) return chunk.status();
     *interrupted = *interrupted || chunk->interrupted;
     if (all.size() + chunk->addresses.size() > kMaxAddresses) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "netlink address dump: more than ", kMaxAddresses,
-          " addresses on this node; set failover observe_via = \"tool\""));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("netlink address dump: more than ", kMaxAddresses,
+                       " addresses on this node; set failover observe_via = \"tool\""));
     }
     for (KernelAddress& entry : chunk->addresses) all.push_back(std::move(entry));
     if (chunk->done) return all;
@@ -203,9 +204,8 @@ absl::StatusOr<AddressDumpChunk> ParseAddressDump(absl::string_view bytes, uint3
       return Malformed(absl::StrCat("message length ", header.nlmsg_len, " at byte ", at,
                                     " does not fit the ", bytes.size(), "-byte buffer"));
     }
-    const absl::string_view payload =
-        bytes.substr(at + NLMSG_HDRLEN, header.nlmsg_len - std::min<size_t>(header.nlmsg_len,
-                                                                            NLMSG_HDRLEN));
+    const absl::string_view payload = bytes.substr(
+        at + NLMSG_HDRLEN, header.nlmsg_len - std::min<size_t>(header.nlmsg_len, NLMSG_HDRLEN));
     at += std::min<size_t>(NLMSG_ALIGN(header.nlmsg_len), bytes.size() - at);
     if (header.nlmsg_seq != seq || header.nlmsg_pid != port) continue;  // not our request
     if ((header.nlmsg_flags & NLM_F_DUMP_INTR) != 0) chunk.interrupted = true;
@@ -213,8 +213,8 @@ absl::StatusOr<AddressDumpChunk> ParseAddressDump(absl::string_view bytes, uint3
       case NLMSG_DONE: {
         // The payload is an int since Linux 2.6 (netlink_dump_done); negative is an error.
         if (payload.size() >= sizeof(int) && Load<int>(payload, 0) < 0) {
-          return absl::InternalError(absl::StrCat("netlink address dump failed: ",
-                                                  std::strerror(-Load<int>(payload, 0))));
+          return absl::InternalError(
+              absl::StrCat("netlink address dump failed: ", std::strerror(-Load<int>(payload, 0))));
         }
         chunk.done = true;
         break;
@@ -249,8 +249,8 @@ absl::StatusOr<std::vector<IpAddressEntry>> ReadKernelAddresses(
     const unsigned index = ::if_nametoindex(name.c_str());
     if (index == 0) {
       return absl::NotFoundError(absl::StrCat("failover: interface ", QuoteForMessage(name),
-                                              " does not exist on this node (", std::strerror(errno),
-                                              "); fix failover interfaces"));
+                                              " does not exist on this node (",
+                                              std::strerror(errno), "); fix failover interfaces"));
     }
     wanted[index] = name;
   }
@@ -260,9 +260,9 @@ absl::StatusOr<std::vector<IpAddressEntry>> ReadKernelAddresses(
   bool interrupted = true;
   for (int attempt = 0; interrupted; ++attempt) {
     if (attempt == kMaxDumpAttempts) {
-      return absl::UnavailableError(absl::StrCat(
-          "netlink address dump: the address list kept changing during ", kMaxDumpAttempts,
-          " dumps (NLM_F_DUMP_INTR); observe again"));
+      return absl::UnavailableError(
+          absl::StrCat("netlink address dump: the address list kept changing during ",
+                       kMaxDumpAttempts, " dumps (NLM_F_DUMP_INTR); observe again"));
     }
     interrupted = false;
     absl::StatusOr<std::vector<KernelAddress>> dumped =
@@ -292,8 +292,8 @@ absl::StatusOr<std::vector<IpAddressEntry>> ReadKernelAddresses(
       }
       name = it->second;
     }
-    entries.push_back(IpAddressEntry{std::move(name), std::move(address.family),
-                                     std::move(address.address)});
+    entries.push_back(
+        IpAddressEntry{std::move(name), std::move(address.family), std::move(address.address)});
   }
   return entries;
 }

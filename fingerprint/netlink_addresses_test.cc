@@ -16,8 +16,8 @@
 #include <cstring>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "fingerprint/command_runner.h"
@@ -34,8 +34,7 @@ using ::testing::HasSubstr;
 // The recv() buffers of the fixture, in order ("# --- buffer" starts each).
 std::vector<std::string> FixtureBuffers() {
   std::vector<std::string> buffers;
-  for (absl::string_view line :
-       absl::StrSplit(ReadTestdata("linux-rtm-getaddr-dump.hex"), '\n')) {
+  for (absl::string_view line : absl::StrSplit(ReadTestdata("linux-rtm-getaddr-dump.hex"), '\n')) {
     if (absl::StartsWith(line, "# --- buffer")) buffers.emplace_back();
     line = line.substr(0, line.find('#'));
     for (absl::string_view word : absl::StrSplit(line, ' ', absl::SkipWhitespace())) {

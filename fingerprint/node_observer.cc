@@ -119,9 +119,9 @@ absl::StatusOr<std::unique_ptr<NodeObserver>> MakeNodeObserver(const ObserverOpt
     vip = *canonical;
   }
   if (checked.observe_in_kernel && !KernelObservationAvailable(backend)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "failover: this build cannot observe backend \"", BackendKindName(backend),
-        "\" in-process; set observe_via = \"tool\""));
+    return absl::InvalidArgumentError(absl::StrCat("failover: this build cannot observe backend \"",
+                                                   BackendKindName(backend),
+                                                   "\" in-process; set observe_via = \"tool\""));
   }
   if (checked.ifconfig_path.empty()) checked.ifconfig_path = "/sbin/ifconfig";
   if (checked.sysctl_path.empty()) checked.sysctl_path = "/sbin/sysctl";

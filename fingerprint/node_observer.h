@@ -80,10 +80,11 @@ struct ObserverOptions {
   std::string sysctl_path;                 // default /sbin/sysctl
   std::string ip_path;                     // default /sbin/ip
   std::string state_file;                  // keepalived: notify-hook state file, optional
-  // keepalived: read the addresses with a netlink dump (no fork) instead of running ip_path.
-  // The plugin config's observe_via = "kernel" (its default on Linux builds) sets it.
-  bool observe_in_kernel = false;
   std::vector<std::string> state_command;  // command backend: prints MASTER/BACKUP/...
+  // Read in-process, no fork (KernelObservationAvailable): keepalived a netlink dump instead of
+  // ip_path; openbsd-carp / freebsd-carp SIOCGVH and getifaddrs instead of ifconfig_path (and
+  // the demote counter in-process). The plugin config's observe_via = "kernel" sets it.
+  bool observe_in_kernel = false;
   absl::Duration command_timeout = absl::Seconds(2);  // per command run
   // keepalived: a state file older than this is stale and ignored (state is derived instead).
   // Zero (the default) means no age limit: notify hooks write only on transitions, so the age of

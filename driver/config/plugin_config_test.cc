@@ -116,9 +116,8 @@ TEST(PluginConfigTest, DemoteViaKernelNeedsABsdBuild) {
 
 // Linux build: keepalived is observed through netlink by default; the BSD backends cannot be.
 TEST(PluginConfigTest, ObserveViaDefaultsToTheKernelWhereTheBuildCan) {
-  absl::StatusOr<PluginConfig> config =
-      DecodeLikeNomad(WithFailover({{"backend", V::String("keepalived")},
-                                    {"track_file", V::String("/run/carp_exec/demote")}}));
+  absl::StatusOr<PluginConfig> config = DecodeLikeNomad(WithFailover(
+      {{"backend", V::String("keepalived")}, {"track_file", V::String("/run/carp_exec/demote")}}));
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->failover->observe_via, "kernel");
   config = DecodeLikeNomad(WithFailover({{"backend", V::String("keepalived")},
@@ -159,7 +158,7 @@ TEST(PluginConfigTest, FailoverDefaults) {
   EXPECT_EQ(f.ifconfig_path, "/sbin/ifconfig");
   EXPECT_EQ(f.sysctl_path, "/sbin/sysctl");
   EXPECT_EQ(f.ip_path, "/sbin/ip");
-  EXPECT_EQ(f.demote_via, "tool");  // Linux build: no in-process demotion
+  EXPECT_EQ(f.demote_via, "tool");   // Linux build: no in-process demotion
   EXPECT_EQ(f.observe_via, "tool");  // openbsd-carp can be observed in-process on OpenBSD only
 
   // Only openbsd-carp derives interfaces.

@@ -109,8 +109,9 @@ void FailoverCoordinator::DoHandOver(const TaskRef& task,
       SetLife(guarded, Life::kStopping, "StopTask");
       guarded->stop_seen = true;
       Watch(guarded);
-      Evaluate(guarded->ref, "a guarded task is stopping (signalled at once: this node is not "
-                             "MASTER and holds no vip)");
+      Evaluate(guarded->ref,
+               "a guarded task is stopping (signalled at once: this node is not "
+               "MASTER and holds no vip)");
       return;
     }
   }

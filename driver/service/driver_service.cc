@@ -87,9 +87,8 @@ DriverService::DriverService(Driver* driver)
       blocking_(std::make_unique<BlockingCalls>(kBlockingThreads)),
       exec_calls_(std::make_unique<BlockingCalls>(kExecThreads)) {
   driver_->SetEventSink(streams_.get());
-  driver_->SetStopPoster([pool = blocking_.get()](std::function<void()> work) {
-    pool->Run(std::move(work));
-  });
+  driver_->SetStopPoster(
+      [pool = blocking_.get()](std::function<void()> work) { pool->Run(std::move(work)); });
 }
 
 DriverService::~DriverService() {
