@@ -104,6 +104,11 @@ Driver::Lease::~Lease() {
 
 void Driver::SetEventSink(failover::EventSink* sink) { sink_ = sink; }
 
+void Driver::SetStopPoster(Poster poster) {
+  absl::MutexLock lock(&mu_);
+  stop_poster_ = std::move(poster);
+}
+
 absl::Status Driver::SetConfig(absl::string_view msgpack, bool from_agent) {
   absl::StatusOr<config::PluginConfig> decoded = config::DecodePluginConfig(msgpack);
   if (!decoded.ok()) return decoded.status();
@@ -424,9 +429,25 @@ void Driver::StopTask(absl::string_view task_id_view, absl::Duration timeout,
   }
   // Hand the FailOver IP over first (the coordinator now counts the task as stopping, so the
   // exit that follows is not a crash); the coordinator reports (as task events) what happened
-  // and calls back when the task may be signalled, confirmed or not.
+  // and calls back, on its worker, when the task may be signalled, confirmed or not. The
+  // signal goes out from the stop pool, so the stops one shared hand-over releases do not
+  // queue behind each other on the worker.
   coordinator->HandOver(failover::TaskRef{status->task_id, status->alloc_id, status->task_name},
-                        [stop = std::move(stop)](const failover::HandoverReport&) { stop(); });
+                        [this, stop = std::move(stop)](const failover::HandoverReport&) mutable {
+                          {
+                            absl::MutexLock lock(&mu_);
+                            if (stop_poster_) {
+                              ++pending_stops_;
+                              stop_poster_([this, stop = std::move(stop)] {
+                                stop();
+                                absl::MutexLock done_lock(&mu_);
+                                --pending_stops_;
+                              });
+                              return;
+                            }
+                          }
+                          stop();
+                        });
 }
 
 absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
@@ -555,6 +576,12 @@ void Driver::Shutdown() {
   // Destroyed outside the lock: their threads may be calling back into us. The coordinator
   // first: a hand-over it drops still stops its task through the runner.
   coordinator.reset();
+  {
+    // Stops the coordinator posted (its last ones as it went) still use the runner.
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* pending) { return *pending == 0; }, &pending_stops_));
+  }
   runner.reset();
 }
 

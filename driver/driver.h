@@ -82,6 +82,13 @@ class Driver {
 
   // Where task events go (set once, before serving). Called from worker threads.
   void SetEventSink(failover::EventSink* sink);
+  // Runs work on a thread pool (the service's blocking pool). The stops a hand-over releases
+  // are posted there, so N stops released by one shared hand-over are signalled side by side,
+  // not one after another on the failover worker. Unset (or reset to null before the pool
+  // goes): they run on the worker. Work already posted must still run (the pool drains its
+  // queue before it is destroyed).
+  using Poster = std::function<void(std::function<void()>)>;
+  void SetStopPoster(Poster poster) ABSL_LOCKS_EXCLUDED(mu_);
 
   FingerprintReport Fingerprint();
 
@@ -111,8 +118,9 @@ class Driver {
  private:
   // A call's hold on the runtime. Shutdown waits until every lease is returned before it
   // destroys the coordinator and the runner, so a call in progress never sees them vanish.
-  // Deferred work (the stop after a hand-over) needs no lease: the coordinator, which runs it,
-  // is destroyed before the runner.
+  // Deferred work (the stop after a hand-over) needs no lease: the coordinator, which runs or
+  // posts it, is destroyed before the runner, and Shutdown waits for posted stops
+  // (pending_stops_) in between.
   class Lease {
    public:
     Lease(Driver* driver, tasks::TaskRunner* runner, failover::FailoverCoordinator* coordinator,
@@ -180,6 +188,9 @@ class Driver {
   absl::flat_hash_map<std::string, std::shared_ptr<tasks::TaskStatsSampler>> samplers_
       ABSL_GUARDED_BY(mu_);
   failover::EventSink* sink_ = nullptr;
+  Poster stop_poster_ ABSL_GUARDED_BY(mu_);
+  // Stops posted to stop_poster_ that have not run yet: Shutdown keeps the runner until 0.
+  int pending_stops_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace carp_exec

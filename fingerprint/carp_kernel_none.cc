@@ -15,6 +15,13 @@ absl::Status NotHere() {
 }  // namespace
 
 bool KernelDemotionAvailable() { return false; }
+bool KernelCarpObservationAvailable(BackendKind /*backend*/) { return false; }
+absl::StatusOr<std::vector<CarpInterfaceStatus>> KernelReadCarpInterfaces(
+    const std::vector<std::string>& /*interfaces*/) {
+  return absl::UnimplementedError(
+      "failover: in-process CARP observation exists only in OpenBSD and FreeBSD builds; set "
+      "observe_via = \"tool\"");
+}
 absl::StatusOr<int> KernelReadGroupDemoteCount(absl::string_view /*group*/) { return NotHere(); }
 absl::Status KernelChangeGroupDemoteCount(absl::string_view /*group*/, int /*delta*/) {
   return NotHere();

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "fingerprint/carp_interface.h"
+#include "fingerprint/carp_kernel.h"
 #include "fingerprint/carp_tools.h"
 #include "fingerprint/observer_backends.h"
 #include "fingerprint/parse_text.h"
@@ -93,12 +94,15 @@ class CarpObserver final : public NodeObserver {
   }
 
   absl::Status CheckUsable() override {
-    absl::Status tool = CheckTool(runner_, "ifconfig_path", options_.ifconfig_path,
-                                  "ifconfig (e.g. /sbin/ifconfig)");
-    if (!tool.ok()) return tool;
-    if (os_ == CarpOs::kFreeBsd) {
-      tool = CheckTool(runner_, "sysctl_path", options_.sysctl_path, "sysctl (e.g. /sbin/sysctl)");
+    if (!options_.observe_in_kernel) {
+      absl::Status tool = CheckTool(runner_, "ifconfig_path", options_.ifconfig_path,
+                                    "ifconfig (e.g. /sbin/ifconfig)");
       if (!tool.ok()) return tool;
+      if (os_ == CarpOs::kFreeBsd) {
+        tool =
+            CheckTool(runner_, "sysctl_path", options_.sysctl_path, "sysctl (e.g. /sbin/sysctl)");
+        if (!tool.ok()) return tool;
+      }
     }
     absl::StatusOr<std::optional<int>> demote = ReadDemoteCount();
     if (!demote.ok()) return demote.status();
@@ -150,7 +154,9 @@ class CarpObserver final : public NodeObserver {
 
   // The configured interfaces, or (none configured) the members of the demote group on OpenBSD
   // (`ifconfig GROUP`) / every interface with a vhid on FreeBSD (`ifconfig -a`).
+  // observe_via = "kernel": SIOCGVH and getifaddrs, no fork (fingerprint/carp_kernel.h).
   absl::StatusOr<std::vector<CarpInterfaceStatus>> ReadInterfaces() const {
+    if (options_.observe_in_kernel) return KernelReadCarpInterfaces(options_.interfaces);
     return ReadCarpInterfaces(Tools(), os_, options_.interfaces, options_.group);
   }
 
@@ -158,9 +164,11 @@ class CarpObserver final : public NodeObserver {
     absl::StatusOr<int> count;
     if (os_ == CarpOs::kOpenBsd) {
       if (options_.group.empty()) return std::optional<int>();
-      count = ReadGroupDemoteCount(Tools(), options_.group);
+      count = options_.observe_in_kernel ? KernelReadGroupDemoteCount(options_.group)
+                                         : ReadGroupDemoteCount(Tools(), options_.group);
     } else {
-      count = ReadFreeBsdDemotion(Tools());
+      count =
+          options_.observe_in_kernel ? KernelReadFreeBsdDemotion() : ReadFreeBsdDemotion(Tools());
     }
     if (!count.ok()) return count.status();
     return std::optional<int>(*count);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -33,6 +34,8 @@ constexpr absl::Duration kStrayGrace = absl::Milliseconds(100);
 // caller (the single failover worker) must not block for ever on it, so it is left behind as
 // a logged leak and reaped later, at the next Run.
 constexpr absl::Duration kReapBound = absl::Seconds(2);
+
+std::atomic<uint64_t> spawned{0};
 
 // Children left unreaped by kReapBound; each Run tries to reap them first.
 absl::Mutex leaked_mu;
@@ -148,6 +151,8 @@ void KillGroup(pid_t pid) { kill(-pid, SIGKILL); }
 
 }  // namespace
 
+uint64_t ProcessesSpawned() { return spawned.load(std::memory_order_relaxed); }
+
 std::string DescribeCommandResult(const CommandResult& result) {
   std::string text;
   if (result.term_signal > 0) {
@@ -215,6 +220,7 @@ absl::StatusOr<CommandResult> SystemCommandRunner::Run(const std::vector<std::st
   posix_spawnattr_destroy(&attr);
   close(out_pipe[1]);
   close(err_pipe[1]);
+  if (spawn_error == 0) spawned.fetch_add(1, std::memory_order_relaxed);
   if (spawn_error != 0) {
     return absl::InternalError(
         absl::StrCat("cannot start ", QuoteForMessage(*path), ": ", ErrnoText(spawn_error)));

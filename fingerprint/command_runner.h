@@ -4,6 +4,7 @@
 // FakeCommandRunner (fingerprint/fake_command_runner.h) and observers stay pure.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,11 @@ struct CommandResult {
 // One line for messages: "exited with status 1", "killed by signal 9 (timed out, killed)",
 // followed by the first line of stderr when there is one: `: "ifconfig: carp9: no such interface"`.
 std::string DescribeCommandResult(const CommandResult& result);
+
+// How many processes SystemCommandRunner has started in this plugin process (successful
+// spawns, any thread). The failover hand-over reads it before and after to report the forks it
+// caused ("forks" annotation of its signalled event); benchmarks read that.
+uint64_t ProcessesSpawned();
 
 class CommandRunner {
  public:

@@ -97,6 +97,15 @@ TEST_F(CommandRunnerTest, CapturesOutputAndExitStatus) {
   EXPECT_TRUE(ok->Succeeded());
 }
 
+TEST_F(CommandRunnerTest, CountsTheProcessesItStarts) {
+  const uint64_t before = ProcessesSpawned();
+  ASSERT_TRUE(runner_.Run(Sh("exit 0"), kLong).ok());
+  ASSERT_TRUE(runner_.Run(Sh("exit 1"), kLong).ok());  // a failing tool was still started
+  EXPECT_EQ(ProcessesSpawned(), before + 2);
+  EXPECT_FALSE(runner_.Run({"/nonexistent/tool"}, kLong).ok());  // never started
+  EXPECT_EQ(ProcessesSpawned(), before + 2);
+}
+
 TEST_F(CommandRunnerTest, ReportsDeathBySignal) {
   auto result = runner_.Run(Sh("kill -TERM $$; sleep 1000"), kLong);
   ASSERT_TRUE(result.ok()) << result.status();

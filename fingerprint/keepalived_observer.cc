@@ -1,5 +1,6 @@
-// NodeObserver for keepalived (Linux VRRP): the kernel's address list is the primary signal,
-// the notify hook's state file the secondary one (failover-testbed.md §3).
+// NodeObserver for keepalived (Linux VRRP): the kernel's address list is the primary signal
+// (a netlink dump, or `ip -o addr show` with observe_via = "tool"), the notify hook's state
+// file the secondary one (failover-testbed.md §3).
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "fingerprint/keepalived_state.h"
 #include "fingerprint/linux_ip.h"
+#include "fingerprint/netlink_addresses.h"
 #include "fingerprint/observer_backends.h"
 #include "fingerprint/parse_text.h"
 
@@ -48,7 +50,28 @@ class KeepalivedObserver final : public NodeObserver {
     observation.holds_vip = !observation.vips_held.empty();
 
     std::string source;
-    if (file->state) {
+    if (!options_.vips.empty() && !observation.holds_vip) {
+      // Kernel truth first: with none of the VIPs on the node it no longer answers for them,
+      // whatever the notify hook has written so far. FAULT (also STOP/DELETED) and INIT from
+      // the file are kept: they say more than "not held" (no peer is known to serve). MASTER
+      // from the file means the VIP moved and keepalived's hook has not run yet: leaving MASTER,
+      // keepalived removes the addresses first and then runs the notify hooks
+      // (keepalived/vrrp/vrrp.c, vrrp_state_leave_master: vrrp_restore_interface, then
+      // send_instance_notifies). A FAULT takes the same path, so for those few ms a FAULT is
+      // seen as BACKUP; either way the node no longer answers for the VIP.
+      observation.state = VrrpState::kBackup;
+      if (!file->state) {
+        source = options_.state_file.empty() ? std::string("derived from vip")
+                                             : absl::StrCat("derived from vip, ", file->note);
+      } else if (*file->state == VrrpState::kFault || *file->state == VrrpState::kInit) {
+        observation.state = *file->state;
+        source = file->note;
+      } else if (*file->state == VrrpState::kMaster) {
+        source = absl::StrCat(file->note, ", no vip held: moved, the notify hook has not run yet");
+      } else {
+        source = file->note;
+      }
+    } else if (file->state) {
       observation.state = *file->state;
       source = file->note;
       // The kernel is the truth: an address this node still has is an address it answers for.
@@ -57,7 +80,7 @@ class KeepalivedObserver final : public NodeObserver {
         absl::StrAppend(&source, ", overruled: a vip is held");
       }
     } else if (!options_.vips.empty()) {
-      observation.state = observation.holds_vip ? VrrpState::kMaster : VrrpState::kBackup;
+      observation.state = VrrpState::kMaster;  // a vip is held (the branch above took none held)
       source = options_.state_file.empty() ? std::string("derived from vip")
                                            : absl::StrCat("derived from vip, ", file->note);
     } else {
@@ -76,9 +99,11 @@ class KeepalivedObserver final : public NodeObserver {
   }
 
   absl::Status CheckUsable() override {
-    absl::Status tool =
-        CheckTool(runner_, "ip_path", options_.ip_path, "iproute2's ip (e.g. /sbin/ip)");
-    if (!tool.ok()) return tool;
+    if (!options_.observe_in_kernel) {
+      absl::Status tool =
+          CheckTool(runner_, "ip_path", options_.ip_path, "iproute2's ip (e.g. /sbin/ip)");
+      if (!tool.ok()) return tool;
+    }
     absl::StatusOr<std::vector<IpAddressEntry>> addresses = ReadAddresses();
     if (!addresses.ok()) return addresses.status();
     if (options_.state_file.empty()) return absl::OkStatus();
@@ -101,6 +126,10 @@ class KeepalivedObserver final : public NodeObserver {
 
  private:
   absl::StatusOr<std::vector<IpAddressEntry>> ReadAddresses() const {
+    // observe_via = "kernel": one netlink dump, no fork (fingerprint/netlink_addresses.h).
+    if (options_.observe_in_kernel) {
+      return ReadKernelAddresses(options_.interfaces, options_.command_timeout);
+    }
     std::vector<std::vector<std::string>> commands;
     if (options_.interfaces.empty()) {
       commands.push_back({options_.ip_path, "-o", "addr", "show"});

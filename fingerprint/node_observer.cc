@@ -5,6 +5,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "fingerprint/carp_kernel.h"
+#include "fingerprint/netlink_addresses.h"
 #include "fingerprint/observer_backends.h"
 #include "fingerprint/parse_text.h"
 
@@ -70,6 +72,19 @@ std::string DescribeVips(const std::vector<std::string>& vips,
   return absl::StrJoin(parts, ", ");
 }
 
+bool KernelObservationAvailable(BackendKind backend) {
+  switch (backend) {
+    case BackendKind::kKeepalived:
+      return KernelAddressesAvailable();
+    case BackendKind::kOpenBsdCarp:
+    case BackendKind::kFreeBsdCarp:
+      return KernelCarpObservationAvailable(backend);
+    case BackendKind::kCommand:
+      return false;
+  }
+  return false;
+}
+
 absl::StatusOr<std::unique_ptr<NodeObserver>> MakeNodeObserver(const ObserverOptions& options,
                                                                CommandRunner* runner) {
   if (runner == nullptr) {
@@ -102,6 +117,11 @@ absl::StatusOr<std::unique_ptr<NodeObserver>> MakeNodeObserver(const ObserverOpt
                        " is not an IP address; write vip = [\"192.0.2.10\"]"));
     }
     vip = *canonical;
+  }
+  if (checked.observe_in_kernel && !KernelObservationAvailable(backend)) {
+    return absl::InvalidArgumentError(absl::StrCat("failover: this build cannot observe backend \"",
+                                                   BackendKindName(backend),
+                                                   "\" in-process; set observe_via = \"tool\""));
   }
   if (checked.ifconfig_path.empty()) checked.ifconfig_path = "/sbin/ifconfig";
   if (checked.sysctl_path.empty()) checked.sysctl_path = "/sbin/sysctl";

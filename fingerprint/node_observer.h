@@ -11,12 +11,17 @@
 //  freebsd-carp  `ifconfig IFACE` per interface (or `ifconfig` and every interface with a carp
 //                vhid). An alias tagged "vhid N" is held iff vhid N is MASTER. Demote count is
 //                the global `sysctl net.inet.carp.demotion`.
-//  keepalived    `ip -o addr show [dev IFACE]` (all interfaces when none is configured): a VIP is
-//                held iff the kernel has it on some observed interface. The state is the
-//                state_file word when state_file is set and fresh; otherwise it is derived
-//                (VIP held => MASTER, else BACKUP), which cannot tell FAULT from BACKUP, so set
-//                state_file when FAULT matters. A state file saying BACKUP while a VIP is held is
-//                overruled (MASTER): the kernel is the truth. No demote count.
+//  keepalived    the kernel's addresses: a netlink RTM_GETADDR dump in-process
+//                (observe_in_kernel, fingerprint/netlink_addresses.h) or `ip -o addr show
+//                [dev IFACE]`; all interfaces when none is configured. A VIP is held iff the
+//                kernel has it on some observed interface. Kernel truth first: with vips
+//                configured, a held VIP means MASTER whatever the state file says, and none
+//                held means BACKUP unless the (fresh) state file says FAULT or INIT, which are
+//                kept; a file still saying MASTER then means "moved, the notify hook has not
+//                run yet" (keepalived removes the addresses before it runs the hooks). Without
+//                vips the state is the state_file word. With neither a fresh file nor vips the
+//                state cannot tell FAULT from BACKUP, so set state_file when FAULT matters. No
+//                demote count.
 //  command       state = first word of `state_command`'s stdout. There is no address check of
 //                its own: holds_vip mirrors state == MASTER and vips_held lists the configured
 //                vips then. Use confirm_command for positive proof. No demote count.
@@ -76,6 +81,10 @@ struct ObserverOptions {
   std::string ip_path;                     // default /sbin/ip
   std::string state_file;                  // keepalived: notify-hook state file, optional
   std::vector<std::string> state_command;  // command backend: prints MASTER/BACKUP/...
+  // Read in-process, no fork (KernelObservationAvailable): keepalived a netlink dump instead of
+  // ip_path; openbsd-carp / freebsd-carp SIOCGVH and getifaddrs instead of ifconfig_path (and
+  // the demote counter in-process). The plugin config's observe_via = "kernel" sets it.
+  bool observe_in_kernel = false;
   absl::Duration command_timeout = absl::Seconds(2);  // per command run
   // keepalived: a state file older than this is stale and ignored (state is derived instead).
   // Zero (the default) means no age limit: notify hooks write only on transitions, so the age of
@@ -84,6 +93,11 @@ struct ObserverOptions {
   // Clock for state_file_max_age; absl::Now when unset. Tests inject a fixed time.
   std::function<absl::Time()> now;
 };
+
+// True when this build can observe `backend` in-process (ObserverOptions::observe_in_kernel):
+// keepalived on Linux (netlink), openbsd-carp on OpenBSD and freebsd-carp on FreeBSD (SIOCGVH
+// and getifaddrs: fingerprint/carp_kernel.h).
+bool KernelObservationAvailable(BackendKind backend);
 
 // Validates `options` (what the backend needs is set: group for openbsd-carp,
 // vips or state_file for keepalived, state_command for command) and returns an observer that

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "fingerprint/fake_command_runner.h"
+#include "fingerprint/netlink_addresses.h"
 #include "fingerprint/testdata_reader.h"
 
 namespace carp_exec::fingerprint {
@@ -144,16 +145,32 @@ TEST_F(StateFileTest, TheKernelOverrulesABackupFile) {
   EXPECT_THAT(seen->detail, HasSubstr("overruled"));
 }
 
-TEST_F(StateFileTest, MasterFileWithoutVipStaysMaster) {
-  // Between the VIP removal and the hook's write (a few ms) the file still says MASTER; the
-  // handshake must keep waiting, so the file's word is kept.
+TEST_F(StateFileTest, MasterFileWithoutVipMeansMovedHookNotRunYet) {
+  // keepalived removes the VIP before it runs the notify hook (keepalived/vrrp/vrrp.c,
+  // vrrp_state_leave_master): between the two the file still says MASTER. The kernel is asked
+  // first, so the node is BACKUP at once, without waiting for the hook.
   FakeCommandRunner runner;
   runner.SetOutput(kIpEth0, ReadTestdata("linux-ip-addr-backup.txt"));
   Write("MASTER\n");
   auto seen = MustMake(WithFile(), &runner)->Observe();
   ASSERT_TRUE(seen.ok()) << seen.status();
-  EXPECT_EQ(seen->state, VrrpState::kMaster);
+  EXPECT_EQ(seen->state, VrrpState::kBackup);
   EXPECT_FALSE(seen->holds_vip);
+  EXPECT_THAT(seen->detail, HasSubstr("state file MASTER, no vip held: moved, the notify hook "
+                                      "has not run yet"));
+  Write("BACKUP\n");
+  seen = MustMake(WithFile(), &runner)->Observe();
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->state, VrrpState::kBackup);
+  EXPECT_THAT(seen->detail, HasSubstr("(state file BACKUP)"));
+  // INIT and FAULT say more than "not held" and are kept; STOP reads as FAULT.
+  for (const char* word : {"INIT\n", "STOP\n"}) {
+    Write(word);
+    seen = MustMake(WithFile(), &runner)->Observe();
+    ASSERT_TRUE(seen.ok()) << seen.status();
+    EXPECT_NE(seen->state, VrrpState::kBackup) << word;
+    EXPECT_NE(seen->state, VrrpState::kMaster) << word;
+  }
 }
 
 TEST_F(StateFileTest, MissingOrStaleFileFallsBackToTheVip) {
@@ -318,6 +335,48 @@ TEST(KeepalivedObserverRealIpTest, LoopbackThroughSystemCommandRunner) {
   options.interfaces = {"carpexec-none0"};
   absl::Status missing = MustMake(options, &runner)->CheckUsable();
   EXPECT_THAT(missing.message(), HasSubstr("carpexec-none0"));
+}
+
+// observe_in_kernel: the same look through a netlink dump of this host's addresses
+// (fingerprint/netlink_addresses.h), without running anything. Linux only.
+TEST(KeepalivedObserverKernelTest, LoopbackThroughNetlinkWithoutAFork) {
+  if (!KernelAddressesAvailable()) GTEST_SKIP() << "no netlink in this build";
+  FakeCommandRunner runner;  // answers nothing: any command run would fail the observation
+  ObserverOptions options = Keepalived();
+  options.observe_in_kernel = true;
+  options.interfaces = {"lo"};
+  options.vips = {"127.0.0.1", "192.0.2.10"};
+  const uint64_t spawned = ProcessesSpawned();
+  auto observer = MustMake(options, &runner);
+  runner.SetExecutable("/sbin/ip", false);  // not needed: CheckUsable must not ask for it
+  ASSERT_TRUE(observer->CheckUsable().ok()) << observer->CheckUsable();
+  auto seen = observer->Observe();
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->state, VrrpState::kMaster);
+  EXPECT_THAT(seen->vips_held, ElementsAre("127.0.0.1"));
+  EXPECT_THAT(seen->detail, HasSubstr("127.0.0.1 on lo"));
+  EXPECT_TRUE(runner.calls().empty());
+  EXPECT_EQ(ProcessesSpawned(), spawned);
+
+  options.vips = {"192.0.2.10"};
+  seen = MustMake(options, &runner)->Observe();
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->state, VrrpState::kBackup);
+
+  options.interfaces = {"carpexec-none0"};
+  absl::Status missing = MustMake(options, &runner)->CheckUsable();
+  EXPECT_THAT(missing.message(), HasSubstr("\"carpexec-none0\" does not exist"));
+}
+
+TEST(KeepalivedObserverKernelTest, RefusedWhereTheBuildCannot) {
+  FakeCommandRunner runner;
+  ObserverOptions options;
+  options.backend = BackendKind::kCommand;
+  options.state_command = {"/bin/echo", "MASTER"};
+  options.observe_in_kernel = true;
+  absl::StatusOr<std::unique_ptr<NodeObserver>> made = MakeNodeObserver(options, &runner);
+  ASSERT_FALSE(made.ok());
+  EXPECT_THAT(made.status().message(), HasSubstr("observe_via = \"tool\""));
 }
 
 }  // namespace

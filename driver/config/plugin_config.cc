@@ -9,6 +9,7 @@
 #include "driver/config/field_table.h"
 #include "driver/config/go_duration.h"
 #include "fingerprint/carp_kernel.h"
+#include "fingerprint/node_observer.h"
 
 namespace carp_exec::config {
 namespace {
@@ -101,6 +102,20 @@ absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
             "is \"kernel\", but this build has no in-process demotion (OpenBSD and FreeBSD builds "
             "only); set demote_via = \"tool\"");
   }
+  const bool in_kernel_here = fingerprint::KernelObservationAvailable(failover.backend);
+  if (failover.observe_via.empty()) failover.observe_via = in_kernel_here ? "kernel" : "tool";
+  if (failover.observe_via != "kernel" && failover.observe_via != "tool") {
+    return path.Child("observe_via")
+        .Error(absl::StrCat("must be \"kernel\" or \"tool\", got ",
+                            QuoteForMessage(failover.observe_via)));
+  }
+  if (failover.backend != FailoverBackend::kCommand && failover.observe_via == "kernel" &&
+      !in_kernel_here) {
+    return path.Child("observe_via")
+        .Error(absl::StrCat("is \"kernel\", but this build cannot observe backend \"", backend,
+                            "\" in-process (keepalived: Linux builds, openbsd-carp: OpenBSD, "
+                            "freebsd-carp: FreeBSD); set observe_via = \"tool\""));
+  }
   if (failover.demote_by == 0) failover.demote_by = fingerprint::DefaultDemoteBy(failover.backend);
   if (failover.confirm_timeout <= absl::ZeroDuration()) {
     return path.Child("confirm_timeout")
@@ -158,6 +173,8 @@ const FieldTable<FailoverConfig>& FailoverTable() {
           ParsedField("sysctl_path", &F::sysctl_path, &CheckAbsolutePath).Default("/sbin/sysctl"),
           ParsedField("ip_path", &F::ip_path, &CheckAbsolutePath).Default("/sbin/ip"),
           StringField("demote_via", &F::demote_via).Default(CtyValue::String(DefaultDemoteVia())),
+          // No schema default: it depends on the backend (ValidateFailover fills it in).
+          StringField("observe_via", &F::observe_via),
       },
       &ValidateFailover);
   return *table;

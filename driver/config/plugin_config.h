@@ -54,6 +54,11 @@ struct FailoverConfig {
   // sysctlbyname: fingerprint/carp_kernel.h), "tool" runs ifconfig_path / sysctl_path.
   // Default: "kernel" in OpenBSD and FreeBSD builds, "tool" elsewhere.
   std::string demote_via;
+  // keepalived (Linux builds), openbsd-carp (OpenBSD), freebsd-carp (FreeBSD): "kernel" reads
+  // the state and addresses in-process (a netlink dump; SIOCGVH and getifaddrs), "tool" runs
+  // ip_path / ifconfig_path. Default: "kernel" where this build can observe the backend
+  // in-process (fingerprint::KernelObservationAvailable), else "tool". Unused by command.
+  std::string observe_via;
 };
 
 struct PluginConfig {

@@ -114,6 +114,29 @@ TEST(PluginConfigTest, DemoteViaKernelNeedsABsdBuild) {
                   .ok());
 }
 
+// Linux build: keepalived is observed through netlink by default; the BSD backends cannot be.
+TEST(PluginConfigTest, ObserveViaDefaultsToTheKernelWhereTheBuildCan) {
+  absl::StatusOr<PluginConfig> config = DecodeLikeNomad(WithFailover(
+      {{"backend", V::String("keepalived")}, {"track_file", V::String("/run/carp_exec/demote")}}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->failover->observe_via, "kernel");
+  config = DecodeLikeNomad(WithFailover({{"backend", V::String("keepalived")},
+                                         {"track_file", V::String("/run/carp_exec/demote")},
+                                         {"observe_via", V::String("tool")}}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->failover->observe_via, "tool");
+  EXPECT_EQ(DecodeError(WithFailover(
+                {{"backend", V::String("freebsd-carp")}, {"observe_via", V::String("kernel")}})),
+            "plugin config: failover.observe_via is \"kernel\", but this build cannot observe "
+            "backend \"freebsd-carp\" in-process (keepalived: Linux builds, openbsd-carp: "
+            "OpenBSD, freebsd-carp: FreeBSD); set observe_via = \"tool\"");
+  EXPECT_EQ(DecodeError(WithFailover({{"backend", V::String("keepalived")},
+                                      {"track_file", V::String("/run/carp_exec/demote")},
+                                      {"observe_via", V::String("netlink")}})),
+            "plugin config: failover.observe_via must be \"kernel\" or \"tool\", got "
+            "\"netlink\"");
+}
+
 TEST(PluginConfigTest, FailoverDefaults) {
   absl::StatusOr<PluginConfig> config =
       DecodeLikeNomad(WithFailover({{"backend", V::String("openbsd-carp")}}));
@@ -135,7 +158,8 @@ TEST(PluginConfigTest, FailoverDefaults) {
   EXPECT_EQ(f.ifconfig_path, "/sbin/ifconfig");
   EXPECT_EQ(f.sysctl_path, "/sbin/sysctl");
   EXPECT_EQ(f.ip_path, "/sbin/ip");
-  EXPECT_EQ(f.demote_via, "tool");  // Linux build: no in-process demotion
+  EXPECT_EQ(f.demote_via, "tool");   // Linux build: no in-process demotion
+  EXPECT_EQ(f.observe_via, "tool");  // openbsd-carp can be observed in-process on OpenBSD only
 
   // Only openbsd-carp derives interfaces.
   absl::StatusOr<PluginConfig> freebsd =
@@ -303,7 +327,7 @@ TEST(PluginConfigTest, FailoverOptionErrors) {
        "group, interfaces, demote_by, vip, confirm_timeout, poll_interval, settle, "
        "recover_stop_grace, "
        "confirm_command, track_file, state_file, demote_command, restore_command, state_command, "
-       "ifconfig_path, sysctl_path, ip_path, demote_via"},
+       "ifconfig_path, sysctl_path, ip_path, demote_via, observe_via"},
       {{{"backend", V::String("openbsd-carp")}, {"group", V::String("carp1")}},
        "plugin config: failover.group: \"carp1\" is not an interface group name; use 1 to 15 "
        "letters, digits, '.', '_' or '-', not ending in a digit, e.g. \"edge\""},
@@ -389,7 +413,8 @@ TEST(PluginConfigTest, SchemaShape) {
   EXPECT_EQ(failover.name(), "failover");
   EXPECT_FALSE(failover.required());
   const auto& f = failover.nested().object().attributes();
-  EXPECT_EQ(f.size(), 19u);
+  EXPECT_EQ(f.size(), 20u);
+  EXPECT_FALSE(f.at("observe_via").attr().required());  // default per backend
   EXPECT_EQ(f.at("demote_via").default_().default_().literal().value(), "\"tool\"");  // Linux
   EXPECT_EQ(f.at("backend").attr().type(), "string");
   EXPECT_TRUE(f.at("backend").attr().required());

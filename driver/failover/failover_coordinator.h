@@ -116,7 +116,9 @@ class FailoverCoordinator {
   // runs on the worker thread when the task may be signalled (always exactly once; with
   // report.error set on failure or shutdown). Stops that overlap share one hand-over: a stop
   // that arrives while another is confirming joins it (no second demotion, no second
-  // confirmation loop) and is released with it.
+  // confirmation loop) and is released with it. With observe_via = "kernel" a node that is
+  // not MASTER and holds no vip is looked at once first and released at once; its records and
+  // the demotion a stopping task requires follow right after, on the same job.
   void HandOver(TaskRef task, std::function<void(HandoverReport)> done);
 
   // StartTask of a guarded task. Runs `ready` every interval until it passes (then restores,

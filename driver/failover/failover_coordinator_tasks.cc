@@ -96,6 +96,25 @@ void FailoverCoordinator::HandOver(TaskRef task, std::function<void(HandoverRepo
 void FailoverCoordinator::DoHandOver(const TaskRef& task,
                                      std::function<void(HandoverReport)> done) {
   Guarded* guarded = FindOrAdd(task);
+  // A BACKUP node has nothing to hand over: one in-process observation, then the signal, and
+  // only then the bookkeeping (handovers file, ledger: disk writes) and the demotion that a
+  // stopping task still requires. Everything runs on this worker, so the task's exit is seen
+  // after it is stopping. Only with in-process observation: where observing forks (tools,
+  // state_command), a MASTER would pay that look twice.
+  if (handover_ == nullptr && setup_error_.ok() && config_.observe_via == "kernel" &&
+      config_.backend != config::FailoverBackend::kCommand) {
+    FailoverHandshake quick(guarded->ref, HandshakeParts());
+    if (std::optional<HandoverReport> report = quick.NothingToHandOver()) {
+      done(*std::move(report));
+      SetLife(guarded, Life::kStopping, "StopTask");
+      guarded->stop_seen = true;
+      Watch(guarded);
+      Evaluate(guarded->ref,
+               "a guarded task is stopping (signalled at once: this node is not "
+               "MASTER and holds no vip)");
+      return;
+    }
+  }
   SetLife(guarded, Life::kStopping, "StopTask");
   guarded->stop_seen = true;
   Watch(guarded);

@@ -189,6 +189,61 @@ TEST_F(FailoverCoordinatorTest, ConcurrentStopsShareOneDemotion) {
   EXPECT_TRUE(sink_.Has("group fake already demoted by carp_exec (our share 50"));
 }
 
+// observe_via = "kernel": a BACKUP node signals after one look, before any disk write or
+// demotion; the stopping task still demotes the node right after.
+TEST_F(FailoverCoordinatorTest, BackupNodeSignalsBeforeItDemotes) {
+  config::FailoverConfig config = TestFailoverConfig();
+  config.observe_via = "kernel";
+  auto coordinator = Make(config);
+  ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());
+  coordinator->Flush();
+  ASSERT_EQ(backend_.counter(), 0);
+  const int looks = observer_->calls();
+  int counter_at_signal = -1;
+  int looks_at_signal = -1;
+  absl::Notification done;
+  HandoverReport result;
+  coordinator->HandOver(kOld, [&](HandoverReport report) {
+    counter_at_signal = backend_.counter();
+    looks_at_signal = observer_->calls();
+    result = std::move(report);
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  coordinator->Flush();
+  EXPECT_EQ(counter_at_signal, 0) << "the BACKUP node's signal waits for no demotion";
+  EXPECT_EQ(looks_at_signal, looks + 1) << "one observation before the signal";
+  EXPECT_TRUE(result.confirmed);
+  EXPECT_FALSE(result.waited);
+  EXPECT_EQ(backend_.counter(), 50) << "a stopping task still keeps the node demoted";
+  EXPECT_TRUE(sink_.Has("nothing to hand over, no wait (demoting after the signal)"));
+  EXPECT_TRUE(sink_.Has("a guarded task is stopping (signalled at once"));
+  // Its exit is the stop, not a crash, and the node stays demoted until a replacement serves.
+  coordinator->GuardedTaskExited(kOld);
+  coordinator->Flush();
+  EXPECT_TRUE(sink_.Has("this node stays demoted (our share 50)"));
+}
+
+// A MASTER takes the usual path after the first look: demote, then confirm.
+TEST_F(FailoverCoordinatorTest, MasterNodeStillDemotesBeforeItSignals) {
+  config::FailoverConfig config = TestFailoverConfig();
+  config.observe_via = "kernel";
+  auto coordinator = Make(config);
+  ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());
+  coordinator->Flush();
+  observer_->Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_->Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_->Queue(Seen(VrrpState::kBackup));
+  int counter_at_signal = -1;
+  absl::Notification done;
+  coordinator->HandOver(kOld, [&](HandoverReport) {
+    counter_at_signal = backend_.counter();
+    done.Notify();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(counter_at_signal, 50);
+}
+
 TEST_F(FailoverCoordinatorTest, NoRestoreWhileAnotherHandOverIsInProgress) {
   auto coordinator = Make();
   ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());

@@ -54,6 +54,7 @@ fingerprint::ObserverOptions ObserverOptionsFor(const config::FailoverConfig& co
   options.ip_path = config.ip_path;
   options.state_file = config.state_file;
   options.state_command = config.state_command;
+  options.observe_in_kernel = config.observe_via == "kernel";
   return options;
 }
 
@@ -78,6 +79,10 @@ void FailoverHandshake::Transition(HandoverPhase to, std::string message,
                                    std::map<std::string, std::string> annotations) {
   annotations["previous_phase"] = std::string(HandoverPhaseName(phase_));
   annotations["backend"] = std::string(config::FailoverBackendName(parts_.config->backend));
+  // Processes created (by any thread of the plugin) since Begin: 0 on the event path.
+  if (to == HandoverPhase::kSignalled) {
+    annotations["forks"] = absl::StrCat(fingerprint::ProcessesSpawned() - spawned_at_begin_);
+  }
   phase_ = to;
   const bool detail = to == HandoverPhase::kDemoting || to == HandoverPhase::kConfirming;
   EmitEvent(parts_.sink, task_, HandoverPhaseName(to), std::move(message), std::move(annotations),
@@ -124,10 +129,31 @@ HandoverReport FailoverHandshake::Run(const DemoteFn& demote) {
   return *std::move(report);
 }
 
+std::optional<HandoverReport> FailoverHandshake::NothingToHandOver() {
+  Clock* clock = parts_.clock;
+  const absl::Time start = clock->Now();
+  const uint64_t spawned = fingerprint::ProcessesSpawned();
+  absl::StatusOr<Observation> seen = parts_.observer->Observe();
+  if (!seen.ok() || MustWait(*seen)) return std::nullopt;
+  start_ = start;
+  spawned_at_begin_ = spawned;
+  report_ = HandoverReport();
+  report_.confirmed = true;
+  report_.summary = absl::StrCat("state ", StateText(*seen),
+                                 ": nothing to hand over, no wait (demoting after the signal)");
+  const std::string state(fingerprint::VrrpStateName(seen->state));
+  Transition(HandoverPhase::kConfirming, report_.summary, {{"state", state}});
+  report_.elapsed = clock->Now() - start_;
+  Transition(HandoverPhase::kSignalled, "signalling the task",
+             {{"waited_ms", "0"}, {"confirmed", "true"}, {"state", state}});
+  return report_;
+}
+
 std::optional<HandoverReport> FailoverHandshake::Begin(const DemoteFn& demote) {
   const config::FailoverConfig& config = *parts_.config;
   Clock* clock = parts_.clock;
   start_ = clock->Now();
+  spawned_at_begin_ = fingerprint::ProcessesSpawned();
   report_ = HandoverReport();
 
   // Opened before the demotion so the change it causes cannot slip past.

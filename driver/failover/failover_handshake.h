@@ -107,6 +107,14 @@ class FailoverHandshake {
   // When Begin() ran (a Clock::Now() time).
   absl::Time started_at() const { return start_; }
 
+  // The BACKUP node's shortcut, instead of Begin: observes once, before any demotion. When
+  // the node is not MASTER, holds no vip and is observable (BACKUP, INIT or FAULT: what Begin
+  // would not wait for either), reports at once (idle → confirming → signalled, "nothing to
+  // hand over") and the caller demotes afterwards; confirm_command is not run (nothing moved).
+  // Otherwise returns nullopt and leaves the handshake idle for Begin. With an in-process
+  // observer this costs no fork and no disk write.
+  std::optional<HandoverReport> NothingToHandOver();
+
   // Begin, then Continue until done, sleeping on the clock (or waiting on the change events)
   // in between (check --live).
   HandoverReport Run(const DemoteFn& demote);
@@ -145,6 +153,7 @@ class FailoverHandshake {
   std::map<std::string, std::string> confirmed_notes_;
   Poll poll_;
   int polls_ = 0;
+  uint64_t spawned_at_begin_ = 0;  // fingerprint::ProcessesSpawned() when Begin ran
   std::string before_state_;
   std::string demoted_text_;  // "demoted group carp by 50 (demote count 0 → 50)"
   std::vector<std::string> vips_before_;

@@ -52,6 +52,44 @@ TEST_F(FailoverHandshakeTest, AlreadyBackupDoesNotWait) {
   EXPECT_THAT(sink_.Messages()[1], HasSubstr("nothing to hand over"));
 }
 
+// The signalled event says how many processes were created while the hand-over ran: the fake
+// observer and runner start none, a real confirm_command would count.
+TEST_F(FailoverHandshakeTest, SignalledEventCountsTheForks) {
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup));
+  Run();
+  std::vector<FailoverEvent> events = sink_.events();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().annotations.at("phase"), "signalled");
+  EXPECT_EQ(events.back().annotations.at("forks"), "0");
+}
+
+TEST_F(FailoverHandshakeTest, NothingToHandOverLooksOnceAndNeverDemotes) {
+  FailoverHandshake handshake(TaskRef{"alloc1/traefik/1", "alloc1", "traefik"},
+                              {&config_, "group carp", &observer_, &runner_, &clock_, &sink_});
+  observer_.Queue(Seen(VrrpState::kBackup));
+  std::optional<HandoverReport> report = handshake.NothingToHandOver();
+  ASSERT_TRUE(report.has_value());
+  EXPECT_TRUE(report->confirmed);
+  EXPECT_FALSE(report->waited);
+  EXPECT_FALSE(report->demoted);
+  EXPECT_EQ(observer_.calls(), 1);
+  EXPECT_THAT(sink_.Phases(), ElementsAre("confirming", "signalled"));
+  EXPECT_EQ(handshake.phase(), HandoverPhase::kSignalled);
+  EXPECT_EQ(sink_.events().back().annotations.at("forks"), "0");
+
+  // A MASTER (or a node that cannot be observed) is left to Begin.
+  ScriptedObserver other;
+  FailoverHandshake master(TaskRef{"alloc1/traefik/2", "alloc1", "traefik"},
+                           {&config_, "group carp", &other, &runner_, &clock_, &sink_});
+  other.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  other.Queue(absl::UnavailableError("ip failed"));
+  EXPECT_FALSE(master.NothingToHandOver().has_value());
+  EXPECT_EQ(master.phase(), HandoverPhase::kIdle);
+  EXPECT_FALSE(master.NothingToHandOver().has_value());
+  EXPECT_EQ(other.calls(), 2);
+}
+
 TEST_F(FailoverHandshakeTest, ConfirmedAfterSomePolls) {
   observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
   observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));

@@ -62,16 +62,19 @@ std::string OptionsSummary(const config::FailoverConfig& f) {
       parts.push_back(absl::StrCat("group ", f.group));
       parts.push_back(absl::StrCat("ifconfig_path ", f.ifconfig_path));
       parts.push_back(absl::StrCat("demote_via ", f.demote_via));
+      parts.push_back(absl::StrCat("observe_via ", f.observe_via));
       break;
     case config::FailoverBackend::kFreeBsdCarp:
       parts.push_back(absl::StrCat("sysctl_path ", f.sysctl_path));
       parts.push_back(absl::StrCat("ifconfig_path ", f.ifconfig_path));
       parts.push_back(absl::StrCat("demote_via ", f.demote_via));
+      parts.push_back(absl::StrCat("observe_via ", f.observe_via));
       break;
     case config::FailoverBackend::kKeepalived:
       parts.push_back(absl::StrCat("track_file ", f.track_file));
       if (!f.state_file.empty()) parts.push_back(absl::StrCat("state_file ", f.state_file));
-      parts.push_back(absl::StrCat("ip_path ", f.ip_path));
+      parts.push_back(absl::StrCat("observe_via ", f.observe_via));
+      if (f.observe_via == "tool") parts.push_back(absl::StrCat("ip_path ", f.ip_path));
       break;
     case config::FailoverBackend::kCommand:
       parts.push_back(absl::StrCat("demote_command ", Quoted(f.demote_command)));

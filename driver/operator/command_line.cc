@@ -181,7 +181,7 @@ const std::vector<std::string>& FailoverKeys() {
       "backend",         "group",          "interfaces",      "demote_by",       "vip",
       "confirm_timeout", "poll_interval",  "settle",          "confirm_command", "track_file",
       "state_file",      "demote_command", "restore_command", "state_command",   "ifconfig_path",
-      "sysctl_path",     "ip_path",        "demote_via"};
+      "sysctl_path",     "ip_path",        "demote_via",      "observe_via"};
   return *keys;
 }
 

@@ -87,9 +87,16 @@ DriverService::DriverService(Driver* driver)
       blocking_(std::make_unique<BlockingCalls>(kBlockingThreads)),
       exec_calls_(std::make_unique<BlockingCalls>(kExecThreads)) {
   driver_->SetEventSink(streams_.get());
+  driver_->SetStopPoster(
+      [pool = blocking_.get()](std::function<void()> work) { pool->Run(std::move(work)); });
 }
 
-DriverService::~DriverService() { CloseStreams(); }
+DriverService::~DriverService() {
+  // From here the driver signals on its failover worker; stops already queued in the pool
+  // still run (the pool drains its queue when it is destroyed).
+  driver_->SetStopPoster(nullptr);
+  CloseStreams();
+}
 
 void DriverService::CloseStreams() { streams_->CloseAll(); }
 

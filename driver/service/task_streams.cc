@@ -102,10 +102,21 @@ grpc::ServerWriteReactor<drivers::DriverTaskEvent>* TaskStreams::OpenEvents() {
 }
 
 void TaskStreams::Emit(const failover::FailoverEvent& event) {
-  log::Info("carp_exec", event.message,
-            {{"task_id", event.task.task_id},
-             {"alloc_id", event.task.alloc_id},
-             {"task_name", event.task.task_name}});
+  // A hand-over's "forks" (processes created while it ran) goes into its log line too, where
+  // benchmarks read it.
+  auto forks = event.annotations.find("forks");
+  if (forks == event.annotations.end()) {
+    log::Info("carp_exec", event.message,
+              {{"task_id", event.task.task_id},
+               {"alloc_id", event.task.alloc_id},
+               {"task_name", event.task.task_name}});
+  } else {
+    log::Info("carp_exec", event.message,
+              {{"task_id", event.task.task_id},
+               {"alloc_id", event.task.alloc_id},
+               {"task_name", event.task.task_name},
+               {"forks", forks->second}});
+  }
   // Nomad routes driver events by alloc id and task name; a node-level event has no task. A
   // hand-over's inner steps stay in the log (Nomad keeps a task's last 10 events only).
   if (event.task.empty() || event.detail) return;

@@ -101,6 +101,10 @@ int RunProcedure(ScenarioContext& ctx, const std::string& tag) {
         };
         EmitAt(e.stamped, absl::StrCat("event ", annotation("phase"), " ", annotation("waited_ms"),
                                        " ", e.message));
+        // Processes the plugin created during the hand-over (bench/procedures/run reads it).
+        if (annotation("phase") == "signalled" && annotation("forks") != "-") {
+          EmitAt(e.stamped, absl::StrCat("forks ", annotation("forks")));
+        }
       }
       absl::SleepFor(absl::Milliseconds(10));
     }
