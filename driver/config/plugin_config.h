@@ -54,6 +54,13 @@ struct FailoverConfig {
   // sysctlbyname: fingerprint/carp_kernel.h), "tool" runs ifconfig_path / sysctl_path.
   // Default: "kernel" in OpenBSD and FreeBSD builds, "tool" elsewhere.
   std::string demote_via;
+  // keepalived: "resign" (default) demotes, then re-sends this node's own latest advertisement
+  // with priority 0 so the peer takes over after its skew time (driver/failover/vrrp_resign.h);
+  // "weighted" demotes only. Other backends: always "weighted".
+  std::string handover;
+  // keepalived with handover = "resign": the VRID to resign; 0 (unset) picks the one whose
+  // advertisements list a `vip`, or the only one this node advertises.
+  int vrid = 0;
 };
 
 struct PluginConfig {
