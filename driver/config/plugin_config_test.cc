@@ -321,7 +321,7 @@ TEST(PluginConfigTest, FailoverOptionErrors) {
        "group, interfaces, demote_by, vip, confirm_timeout, poll_interval, settle, "
        "recover_stop_grace, "
        "confirm_command, track_file, state_file, demote_command, restore_command, state_command, "
-       "ifconfig_path, sysctl_path, ip_path, demote_via"},
+       "ifconfig_path, sysctl_path, ip_path, demote_via, handover, vrid"},
       {{{"backend", V::String("openbsd-carp")}, {"group", V::String("carp1")}},
        "plugin config: failover.group: \"carp1\" is not an interface group name; use 1 to 15 "
        "letters, digits, '.', '_' or '-', not ending in a digit, e.g. \"edge\""},
@@ -423,7 +423,7 @@ TEST(PluginConfigTest, SchemaShape) {
   EXPECT_EQ(failover.name(), "failover");
   EXPECT_FALSE(failover.required());
   const auto& f = failover.nested().object().attributes();
-  EXPECT_EQ(f.size(), 19u);
+  EXPECT_EQ(f.size(), 21u);
   EXPECT_EQ(f.at("demote_via").default_().default_().literal().value(), "\"tool\"");  // Linux
   EXPECT_EQ(f.at("backend").attr().type(), "string");
   EXPECT_TRUE(f.at("backend").attr().required());
@@ -432,6 +432,8 @@ TEST(PluginConfigTest, SchemaShape) {
   EXPECT_EQ(f.at("interfaces").attr().type(), "list(string)");
   EXPECT_EQ(f.at("demote_by").attr().type(), "number");
   EXPECT_EQ(f.at("vip").attr().type(), "list(string)");
+  EXPECT_EQ(f.at("handover").attr().type(), "string");  // per-backend default, in Validate
+  EXPECT_EQ(f.at("vrid").attr().type(), "number");
   EXPECT_EQ(f.at("confirm_timeout").default_().default_().literal().value(), "\"10s\"");
   EXPECT_EQ(f.at("poll_interval").default_().default_().literal().value(), "\"50ms\"");
   EXPECT_EQ(f.at("settle").default_().default_().literal().value(), "\"0s\"");

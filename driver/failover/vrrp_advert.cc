@@ -157,9 +157,10 @@ absl::StatusOr<std::vector<uint8_t>> MakeResignPacket(absl::Span<const uint8_t> 
   if (advert->priority == 0) return Refuse("priority", "is already 0");
   std::vector<uint8_t> out(own_advert.begin(), own_advert.begin() + (Be16(own_advert.data() + 2)));
   uint8_t* v = out.data() + size_t{out[0] & 0x0fu} * 4;
-  // RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), for the word holding VRID and priority.
+  // RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), for the 16-bit word holding the priority (high
+  // byte) and the address count (low byte).
   const uint32_t old_word = Be16(v + 2);
-  const uint32_t new_word = uint32_t{v[1]} << 8;
+  const uint32_t new_word = v[3];
   uint32_t sum = (~uint32_t{Be16(v + 6)} & 0xffff) + (~old_word & 0xffff) + new_word;
   while ((sum >> 16) != 0) sum = (sum & 0xffff) + (sum >> 16);
   const uint16_t checksum = static_cast<uint16_t>(~sum & 0xffff);

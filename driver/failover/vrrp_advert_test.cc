@@ -186,8 +186,8 @@ TEST(OwnAdvertStoreTest, ResignsOnlyWhenTheDemotionReachesPriorityOne) {
   OwnAdvertStore owner(0, {});
   std::vector<uint8_t> p255 = Hex(kBedV3);
   p255[22] = 255;
-  p255[26] = 0x41;  // checksum 0x41f5 - 0x0069 (priority 150 -> 255)
-  p255[27] = 0x8c;
+  p255[26] = 0xd8;  // the checksum for priority 255 (a full RFC 1071 sum)
+  p255[27] = 0xf4;
   ASSERT_TRUE(owner.Offer(p255, 2, kT0));
   EXPECT_THAT(std::string(owner.Pick(kT0, 253).status().message()),
               HasSubstr("priority 255 (address owner)"));
@@ -215,7 +215,9 @@ TEST(OwnAdvertStoreTest, KeepsOnePerDestinationAndAtMostSixteen) {
     packet[27] = static_cast<uint8_t>(checksum & 0xff);
     ASSERT_TRUE(store.Offer(packet, 2, kT0 + absl::Milliseconds(peer))) << peer;
   }
-  absl::StatusOr<std::vector<CapturedAdvert>> picked = store.Pick(kT0 + absl::Seconds(1), 253);
+  // advert_int 0.1 s: fresh for 300 ms.
+  absl::StatusOr<std::vector<CapturedAdvert>> picked =
+      store.Pick(kT0 + absl::Milliseconds(100), 253);
   ASSERT_TRUE(picked.ok()) << picked.status();
   EXPECT_EQ(picked->size(), OwnAdvertStore::kMaxEntries);
   for (const CapturedAdvert& captured : *picked) EXPECT_GE(captured.advert.destination & 0xff, 24u);
