@@ -36,14 +36,15 @@ inline constexpr int kVrrpPrioritySpan = 254;
 inline constexpr int kKeepalivedMaxDemotion = 253;
 
 // The largest demotion one step may carry: 128 (OpenBSD), 240 (FreeBSD: more changes nothing
-// the peer sees), 253 (keepalived: 254 is its FAULT), INT32_MAX for `command` (the user's command decides).
+// the peer sees), 253 (keepalived: 254 is its FAULT), INT32_MAX for `command` (the user's command
+// decides).
 int MaxDemoteStep(BackendKind kind);
 
 // demote_by when the config does not set it. FreeBSD's is 240 so the demoted node advertises
 // the largest skew there is and any preempting peer with advskew below 240 takes over;
 // keepalived's is 253, so the demoted node advertises priority 1, below any peer (what
-// handover = "resign" requires); the others keep 50 (OpenBSD: any demote count above the peer's moves the master, whatever the
-// advskews).
+// handover = "resign" requires); the others keep 50 (OpenBSD: any demote count above the peer's
+// moves the master, whatever the advskews).
 int DefaultDemoteBy(BackendKind kind);
 
 }  // namespace carp_exec::fingerprint

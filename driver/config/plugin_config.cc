@@ -78,11 +78,12 @@ absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
       }
       if (failover.handover.empty()) failover.handover = "resign";
       if (failover.handover != "resign" && failover.handover != "weighted") {
-        return path.Child("handover").Error(
-            absl::StrCat("must be \"resign\" (demote, then send one priority-0 advertisement: "
-                         "the peer takes over after its skew time) or \"weighted\" (demote "
-                         "only: the peer waits out its Master_Down timer), got ",
-                         QuoteForMessage(failover.handover)));
+        return path.Child("handover")
+            .Error(
+                absl::StrCat("must be \"resign\" (demote, then send one priority-0 advertisement: "
+                             "the peer takes over after its skew time) or \"weighted\" (demote "
+                             "only: the peer waits out its Master_Down timer), got ",
+                             QuoteForMessage(failover.handover)));
       }
       break;
     case FailoverBackend::kCommand:
@@ -99,15 +100,17 @@ absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
   if (failover.backend != FailoverBackend::kKeepalived) {
     // The CARP kernels advertise a demotion themselves (README "What the BSD kernels do").
     if (!failover.handover.empty() && failover.handover != "weighted") {
-      return path.Child("handover").Error(absl::StrCat(
-          "is for backend \"keepalived\" only (\"resign\" or \"weighted\"); backend \"",
-          backend, "\" hands over through its demotion alone: remove handover, got ",
-          QuoteForMessage(failover.handover)));
+      return path.Child("handover")
+          .Error(absl::StrCat(
+              "is for backend \"keepalived\" only (\"resign\" or \"weighted\"); backend \"",
+              backend, "\" hands over through its demotion alone: remove handover, got ",
+              QuoteForMessage(failover.handover)));
     }
     if (failover.vrid != 0) {
       return path.Child("vrid").Error(absl::StrCat(
           "is for backend \"keepalived\" with handover = \"resign\" only; remove it for "
-          "backend \"", backend, "\""));
+          "backend \"",
+          backend, "\""));
     }
     failover.handover = "weighted";
   }

@@ -147,8 +147,8 @@ TEST(PluginConfigTest, FailoverDefaults) {
   EXPECT_EQ(freebsd->failover->handover, "weighted");
   // keepalived: the default step leaves priority 1 (below any peer), so the default hand-over
   // can resign.
-  absl::StatusOr<PluginConfig> keepalived = DecodeLikeNomad(WithFailover(
-      {{"backend", V::String("keepalived")}, {"track_file", V::String("/run/t")}}));
+  absl::StatusOr<PluginConfig> keepalived = DecodeLikeNomad(
+      WithFailover({{"backend", V::String("keepalived")}, {"track_file", V::String("/run/t")}}));
   ASSERT_TRUE(keepalived.ok()) << keepalived.status();
   EXPECT_EQ(keepalived->failover->demote_by, 253);
   EXPECT_EQ(keepalived->failover->handover, "resign");

@@ -172,10 +172,9 @@ void FailoverCoordinator::OpenResigner() {
   }
   // Resign only speeds the hand-over up; the weighted demotion alone is still hitless.
   resign_open_failed_ = true;
-  log::Warn(kModule,
-            absl::StrCat("handover = \"resign\" is off, hand-overs wait for the peer's "
-                         "Master_Down timer: ",
-                         opened.status().message()));
+  log::Warn(kModule, absl::StrCat("handover = \"resign\" is off, hand-overs wait for the peer's "
+                                  "Master_Down timer: ",
+                                  opened.status().message()));
 }
 
 void FailoverCoordinator::ReadRecordedHandovers() {

@@ -12,10 +12,11 @@
 // when the change-event source (set_open_events) reports a change — bounded by
 // confirm_timeout, then waits `settle`. With a resigner (keepalived, handover = "resign") a
 // node seen MASTER right after a successful demotion also sends one priority-0 advertisement
-// before the first wait; a resign that cannot be sent is logged and the wait is the weighted one. A node that is already BACKUP without the VIP does not
-// wait. A timeout is reported and the caller stops the task anyway. The coordinator then
-// reports exited / held / restored. Every transition emits one FailoverEvent; demoting and
-// confirming are details (log only), so Nomad shows a hand-over as one event at signal time.
+// before the first wait; a resign that cannot be sent is logged and the wait is the weighted one. A
+// node that is already BACKUP without the VIP does not wait. A timeout is reported and the caller
+// stops the task anyway. The coordinator then reports exited / held / restored. Every transition
+// emits one FailoverEvent; demoting and confirming are details (log only), so Nomad shows a
+// hand-over as one event at signal time.
 //
 // Not thread-safe: it runs on the coordinator's worker thread. All waiting goes through Clock.
 

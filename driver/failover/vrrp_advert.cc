@@ -9,8 +9,8 @@ namespace carp_exec::failover {
 namespace {
 
 constexpr size_t kIpMinHeader = 20;
-constexpr size_t kVrrpHeader = 8;     // RFC 5798 §5.1: version/type, VRID, priority, count, ...
-constexpr size_t kV2AuthData = 8;     // RFC 3768 §5.3.10: always present in v2
+constexpr size_t kVrrpHeader = 8;  // RFC 5798 §5.1: version/type, VRID, priority, count, ...
+constexpr size_t kV2AuthData = 8;  // RFC 3768 §5.3.10: always present in v2
 constexpr uint32_t kVrrpGroup = 0xe0000012;  // 224.0.0.18, RFC 5798 §5.1.1.2
 
 uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
@@ -107,8 +107,7 @@ absl::StatusOr<VrrpAdvert> ParseVrrpAdvert(absl::Span<const uint8_t> packet) {
   if (advert.vrid == 0) return Refuse("VRID", "0 is not a virtual router (1..255)");
   advert.priority = v[2];
   const size_t count = v[3];
-  const size_t expected =
-      kVrrpHeader + count * 4 + (advert.version == 2 ? kV2AuthData : size_t{0});
+  const size_t expected = kVrrpHeader + count * 4 + (advert.version == 2 ? kV2AuthData : size_t{0});
   if (layout->vrrp_length != expected) {
     return Refuse(
         "length",
@@ -138,15 +137,15 @@ absl::StatusOr<VrrpAdvert> ParseVrrpAdvert(absl::Span<const uint8_t> packet) {
   } else {
     // keepalived's unicast checksum compatibility mode puts the group, not the peer, in the
     // pseudo-header (vrrp.c, unicast_chksum_compat): accept either.
-    valid = InternetChecksum(message, PseudoHeaderSum(advert.source, advert.destination,
-                                                      message.size())) == 0 ||
-            InternetChecksum(message,
-                             PseudoHeaderSum(advert.source, kVrrpGroup, message.size())) == 0;
+    valid =
+        InternetChecksum(message,
+                         PseudoHeaderSum(advert.source, advert.destination, message.size())) == 0 ||
+        InternetChecksum(message, PseudoHeaderSum(advert.source, kVrrpGroup, message.size())) == 0;
   }
   if (!valid) {
     return Refuse("checksum", absl::StrCat("0x", absl::Hex(Be16(v + 6), absl::kZeroPad4),
-                                           " does not match the ", advert.version == 3 ? "v3" : "v2",
-                                           " message"));
+                                           " does not match the ",
+                                           advert.version == 3 ? "v3" : "v2", " message"));
   }
   return advert;
 }

@@ -31,9 +31,9 @@ inline constexpr size_t kMaxVrrpPacket = 1100;
 
 // What an IPv4 VRRP advertisement says. Addresses are in network byte order, as on the wire.
 struct VrrpAdvert {
-  int version = 0;       // 2 or 3
-  int vrid = 0;          // 1..255
-  int priority = 0;      // 0..255; 0 = the master resigns, 255 = address owner
+  int version = 0;   // 2 or 3
+  int vrid = 0;      // 1..255
+  int priority = 0;  // 0..255; 0 = the master resigns, 255 = address owner
   // v2: seconds (the 8-bit Adver Int); v3: centiseconds (the 12-bit Max Adver Int).
   int advert_interval = 0;
   int v2_auth_type = 0;  // v2 only: 0 none, 1 simple text password (keepalived's PASS)
@@ -42,7 +42,9 @@ struct VrrpAdvert {
   int ttl = 0;
   std::vector<uint32_t> addresses;
   // The interval as a duration in milliseconds (v2 seconds × 1000, v3 centiseconds × 10).
-  int AdvertIntervalMs() const { return version == 2 ? advert_interval * 1000 : advert_interval * 10; }
+  int AdvertIntervalMs() const {
+    return version == 2 ? advert_interval * 1000 : advert_interval * 10;
+  }
   // "VRRPv3 vrid 51 priority 150 from 10.231.0.11 to 224.0.0.18, interval 100 ms, 1 address".
   std::string Describe() const;
 };

@@ -4,13 +4,14 @@
 // VIP 10.231.0.10), read with an AF_PACKET socket; the others were built from it and their
 // checksums computed independently (a full RFC 1071 sum, not the incremental update under test).
 
+#include "driver/failover/vrrp_advert.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/time/time.h"
-#include "driver/failover/vrrp_advert.h"
 #include "driver/failover/vrrp_resign.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -35,7 +36,8 @@ const char kV2Resign[] =
     "45c00028000e0000ff70cf930ae7000be0000012213300010001d3d90ae7000a0000000000000000";
 // VRRPv3 unicast to the peer 10.231.0.12 (its address is in the pseudo-header), vrid 7,
 // priority 254, two addresses.
-const char kV3Unicast[] = "45c00024000e0000ff70cf9b0ae7000b0ae7000c3107fe02000aa49a0ae7000a0ae70014";
+const char kV3Unicast[] =
+    "45c00024000e0000ff70cf9b0ae7000b0ae7000c3107fe02000aa49a0ae7000a0ae70014";
 const char kV3UnicastResign[] =
     "45c00024000e0000ff70cf9b0ae7000b0ae7000c31070002000aa29b0ae7000a0ae70014";
 

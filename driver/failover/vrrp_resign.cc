@@ -53,9 +53,9 @@ bool OwnAdvertStore::Offer(absl::Span<const uint8_t> packet, int ifindex, absl::
   if (!advert.ok() || !Wanted(*advert)) return false;
   const std::pair<int, uint32_t> key(advert->vrid, advert->destination);
   if (latest_.find(key) == latest_.end() && latest_.size() >= kMaxEntries) {
-    auto oldest = std::min_element(latest_.begin(), latest_.end(), [](const auto& a, const auto& b) {
-      return a.second.seen < b.second.seen;
-    });
+    auto oldest = std::min_element(
+        latest_.begin(), latest_.end(),
+        [](const auto& a, const auto& b) { return a.second.seen < b.second.seen; });
     latest_.erase(oldest);
   }
   CapturedAdvert& slot = latest_[key];
@@ -83,9 +83,9 @@ absl::StatusOr<std::vector<CapturedAdvert>> OwnAdvertStore::Pick(absl::Time now,
     fresh.push_back(captured);
     if (std::find(vrids.begin(), vrids.end(), key.first) == vrids.end()) vrids.push_back(key.first);
   }
-  const std::string which =
-      vrid_ != 0 ? absl::StrCat("vrid ", vrid_)
-                 : (vips_.empty() ? std::string("any vrid") : std::string("a vrid listing the vip"));
+  const std::string which = vrid_ != 0 ? absl::StrCat("vrid ", vrid_)
+                                       : (vips_.empty() ? std::string("any vrid")
+                                                        : std::string("a vrid listing the vip"));
   if (fresh.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no advertisement of this node for ", which,
@@ -173,9 +173,8 @@ class LinuxResigner final : public VrrpResigner {
       return "no advertisement of this node seen yet (it is BACKUP, or keepalived sends none "
              "here)";
     }
-    return absl::StrCat(
-        "would re-send with priority 0: ", latest->advert.Describe(), ", seen ",
-        absl::ToInt64Milliseconds(tasks::MonotonicNow() - latest->seen), " ms ago");
+    return absl::StrCat("would re-send with priority 0: ", latest->advert.Describe(), ", seen ",
+                        absl::ToInt64Milliseconds(tasks::MonotonicNow() - latest->seen), " ms ago");
   }
 
  private:
@@ -189,7 +188,8 @@ class LinuxResigner final : public VrrpResigner {
     }
     const uint32_t destination = captured.advert.destination;
     if (::setsockopt(send_, SOL_SOCKET, SO_BINDTODEVICE, name, IF_NAMESIZE) != 0) {
-      return absl::InternalError(absl::StrCat("resign: ", Errno("SO_BINDTODEVICE"), " (", name, ")"));
+      return absl::InternalError(
+          absl::StrCat("resign: ", Errno("SO_BINDTODEVICE"), " (", name, ")"));
     }
     if ((destination >> 28) == 0xe) {  // multicast 224.0.0.0/4
       ip_mreqn mreq{};
@@ -198,7 +198,8 @@ class LinuxResigner final : public VrrpResigner {
       const int loop = 1;
       if (::setsockopt(send_, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof(mreq)) != 0 ||
           ::setsockopt(send_, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop)) != 0) {
-        return absl::InternalError(absl::StrCat("resign: ", Errno("IP_MULTICAST_IF/LOOP"), " (", name, ")"));
+        return absl::InternalError(
+            absl::StrCat("resign: ", Errno("IP_MULTICAST_IF/LOOP"), " (", name, ")"));
       }
     }
     sockaddr_in to{};
@@ -231,8 +232,9 @@ class LinuxResigner final : public VrrpResigner {
       for (int i = 0; i < kReadsPerWake; ++i) {
         sockaddr_ll from{};
         socklen_t from_len = sizeof(from);
-        const ssize_t n = ::recvfrom(capture_, buffer.data(), buffer.size(), MSG_DONTWAIT | MSG_TRUNC,
-                                     reinterpret_cast<sockaddr*>(&from), &from_len);
+        const ssize_t n =
+            ::recvfrom(capture_, buffer.data(), buffer.size(), MSG_DONTWAIT | MSG_TRUNC,
+                       reinterpret_cast<sockaddr*>(&from), &from_len);
         if (n < 0) break;
         // The filter passes only outgoing VRRP; check again (packets queued before it was set).
         if (from.sll_pkttype != PACKET_OUTGOING || from.sll_protocol != htons(ETH_P_IP) ||
@@ -286,7 +288,8 @@ absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(int vrid,
   // to ptype_all handlers only: net/core/dev.c, dev_queue_xmit_nit).
   const int capture =
       ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
-  if (capture < 0) return absl::PermissionDeniedError(absl::StrCat("resign: ", Errno("socket(AF_PACKET)"), fix));
+  if (capture < 0)
+    return absl::PermissionDeniedError(absl::StrCat("resign: ", Errno("socket(AF_PACKET)"), fix));
   if (absl::Status s = AttachOutgoingVrrpFilter(capture); !s.ok()) {
     ::close(capture);
     return absl::InternalError(absl::StrCat("resign: ", s.message()));

@@ -155,7 +155,8 @@ void PrintKeepalivedRule(const config::FailoverConfig& f, CheckPrinter& print) {
     return;
   }
   // A MASTER advertises every advert_int (keepalived allows up to 255 s; look 1.5 s).
-  for (int i = 0; i < 15 && !(*resigner)->HasSeenAdvert(); ++i) absl::SleepFor(absl::Milliseconds(100));
+  for (int i = 0; i < 15 && !(*resigner)->HasSeenAdvert(); ++i)
+    absl::SleepFor(absl::Milliseconds(100));
   print.Info("resign", (*resigner)->Describe());
 }
 

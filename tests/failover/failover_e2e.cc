@@ -204,8 +204,8 @@ int main(int argc, char** argv) {
 
   const bool all = scenario == "all";
   if (!all && scenario != "rolling-update" && scenario != "rolling-update-weighted" &&
-      scenario != "crash" && scenario != "peer-down" &&
-      scenario != "overlapping-stops" && scenario != "late-ready") {
+      scenario != "crash" && scenario != "peer-down" && scenario != "overlapping-stops" &&
+      scenario != "late-ready") {
     Usage();
     return 2;
   }

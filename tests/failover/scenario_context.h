@@ -22,7 +22,7 @@ struct ScenarioSettings {
   std::string source_dir;  // tests/failover (testbed, http_server.py, probe.py)
   std::string confirm_timeout = "5s";
   std::string poll_interval = "20ms";
-  int64_t demote_by = 253;         // the plugin's keepalived default
+  int64_t demote_by = 253;          // the plugin's keepalived default
   std::string handover = "resign";  // --handover; rolling-update-weighted sets "weighted"
   absl::Duration replacement_delay = absl::Milliseconds(500);
   absl::Duration probe_before = absl::Seconds(1);  // traffic before the stop

@@ -101,12 +101,10 @@ void ExpectTakeoverSpeed(ScenarioContext& ctx, const std::string& handover,
   }
   const absl::Duration bound = 2 * absl::Seconds(advert_int);
   const absl::Duration took = *vip_on_b - *demoted;
-  const std::string seen = absl::StrCat("the VIP reached edge-b ",
-                                        SecondsBetween(*demoted, *vip_on_b),
-                                        " s after the demotion, ");
-  const std::string timer =
-      absl::StrCat("any Master_Down timer (>= 2 x advert_int = ", absl::ToDoubleSeconds(bound),
-                   " s)");
+  const std::string seen = absl::StrCat(
+      "the VIP reached edge-b ", SecondsBetween(*demoted, *vip_on_b), " after the demotion, ");
+  const std::string timer = absl::StrCat(
+      "any Master_Down timer (>= 2 x advert_int = ", absl::ToDoubleSeconds(bound), " s)");
   if (handover == "resign") {
     ctx.Expect(took < bound, absl::StrCat("resign: ", seen, "sooner than ", timer));
   } else {
