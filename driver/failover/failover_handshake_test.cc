@@ -196,7 +196,7 @@ class FakeResigner final : public VrrpResigner {
     shares.push_back(share);
     return result;
   }
-  std::string Describe() const override { return "fake"; }
+  std::string Describe(int /*share*/) const override { return "fake"; }
   bool HasSeenAdvert() const override { return true; }
   std::vector<int> shares;
   absl::StatusOr<std::string> result = std::string("resigned VRRPv3 vrid 51 on eth0");

@@ -166,15 +166,17 @@ class LinuxResigner final : public VrrpResigner {
     return store_.Latest().has_value();
   }
 
-  std::string Describe() const override {
+  std::string Describe(int share) const override {
     absl::MutexLock lock(&mu_);
-    std::optional<CapturedAdvert> latest = store_.Latest();
-    if (!latest.has_value()) {
-      return "no advertisement of this node seen yet (it is BACKUP, or keepalived sends none "
-             "here)";
+    absl::StatusOr<std::vector<CapturedAdvert>> picked = store_.Pick(tasks::MonotonicNow(), share);
+    if (!picked.ok()) return absl::StrCat("would not resign now: ", picked.status().message());
+    std::vector<std::string> texts;
+    for (const CapturedAdvert& captured : *picked) {
+      texts.push_back(absl::StrCat(captured.advert.Describe(), ", seen ",
+                                   absl::ToInt64Milliseconds(tasks::MonotonicNow() - captured.seen),
+                                   " ms ago"));
     }
-    return absl::StrCat("would re-send with priority 0: ", latest->advert.Describe(), ", seen ",
-                        absl::ToInt64Milliseconds(tasks::MonotonicNow() - latest->seen), " ms ago");
+    return absl::StrCat("would re-send with priority 0: ", absl::StrJoin(texts, "; "));
   }
 
  private:

@@ -83,8 +83,8 @@ class VrrpResigner {
   // ("resigned VRRPv3 vrid 51 on eth0 to 224.0.0.18 (was priority 150)"); an error names why
   // nothing was sent (OwnAdvertStore::Pick) or which send failed.
   virtual absl::StatusOr<std::string> Resign(int share) = 0;
-  // For `check` and the log: what would be re-sent now.
-  virtual std::string Describe() const = 0;
+  // For `check`: what a stop with a demotion of `share` would re-send now, or why nothing.
+  virtual std::string Describe(int share) const = 0;
   // Whether any advertisement of ours has been kept yet (check waits for one).
   virtual bool HasSeenAdvert() const = 0;
 };

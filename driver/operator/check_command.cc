@@ -157,7 +157,7 @@ void PrintKeepalivedRule(const config::FailoverConfig& f, CheckPrinter& print) {
   // A MASTER advertises every advert_int (keepalived allows up to 255 s; look 1.5 s).
   for (int i = 0; i < 15 && !(*resigner)->HasSeenAdvert(); ++i)
     absl::SleepFor(absl::Milliseconds(100));
-  print.Info("resign", (*resigner)->Describe());
+  print.Info("resign", (*resigner)->Describe(f.demote_by));
 }
 
 // What the kernel's rules make of these options (driver/failover/README.md, "What the BSD
