@@ -164,6 +164,8 @@ void FailoverCoordinator::OpenResigner() {
       parts_.resigner != nullptr || resign_open_failed_) {
     return;
   }
+  // Real sockets only with the real clock: unit tests (FakeClock) inject a resigner or none.
+  if (dynamic_cast<RealClock*>(clock_) == nullptr) return;
   absl::StatusOr<std::unique_ptr<VrrpResigner>> opened =
       OpenVrrpResigner(config_.vrid, Ipv4Vips(config_));
   if (opened.ok()) {
