@@ -39,7 +39,7 @@ int MaxDemoteStep(BackendKind kind) {
     case BackendKind::kFreeBsdCarp:
       return kFreeBsdMaxSkew;
     case BackendKind::kKeepalived:
-      return kVrrpPrioritySpan;
+      return kKeepalivedMaxDemotion;
     case BackendKind::kCommand:
       return std::numeric_limits<int32_t>::max();
   }
@@ -47,7 +47,9 @@ int MaxDemoteStep(BackendKind kind) {
 }
 
 int DefaultDemoteBy(BackendKind kind) {
-  return kind == BackendKind::kFreeBsdCarp ? kFreeBsdMaxSkew : 50;
+  if (kind == BackendKind::kFreeBsdCarp) return kFreeBsdMaxSkew;
+  if (kind == BackendKind::kKeepalived) return kKeepalivedMaxDemotion;
+  return 50;
 }
 
 }  // namespace carp_exec::fingerprint

@@ -29,15 +29,22 @@ inline constexpr int kOpenBsdMaxDemoteCount = 255;
 inline constexpr int kFreeBsdMaxSkew = 240;
 // VRRP priorities 1..254 for a backup (RFC 5798 5.2.4): the widest possible priority drop.
 inline constexpr int kVrrpPrioritySpan = 254;
+// keepalived puts an instance in FAULT (VIP deleted at once: a hand-over with a gap) when a
+// tracked file's value x weight reaches -254 (keepalived trackers/track_file.c,
+// process_update_vrrp_track_file_status), so a weight -1 demotion stops at 253; keepalived
+// clamps the priority it then advertises at 1 (vrrp_track.c, vrrp_set_effective_priority).
+inline constexpr int kKeepalivedMaxDemotion = 253;
 
 // The largest demotion one step may carry: 128 (OpenBSD), 240 (FreeBSD: more changes nothing
-// the peer sees), 254 (keepalived), INT32_MAX for `command` (the user's command decides).
+// the peer sees), 253 (keepalived: 254 is its FAULT), INT32_MAX for `command` (the user's command
+// decides).
 int MaxDemoteStep(BackendKind kind);
 
 // demote_by when the config does not set it. FreeBSD's is 240 so the demoted node advertises
-// the largest skew there is and any preempting peer with advskew below 240 takes over; the
-// others keep 50 (OpenBSD: any demote count above the peer's moves the master, whatever the
-// advskews).
+// the largest skew there is and any preempting peer with advskew below 240 takes over;
+// keepalived's is 253, so the demoted node advertises priority 1, below any peer (what
+// handover = "resign" requires); the others keep 50 (OpenBSD: any demote count above the peer's
+// moves the master, whatever the advskews).
 int DefaultDemoteBy(BackendKind kind);
 
 }  // namespace carp_exec::fingerprint

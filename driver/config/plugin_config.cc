@@ -77,6 +77,15 @@ absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
                 "is required for backend \"keepalived\"; set track_file = "
                 "\"/run/carp_exec/demote\" and track that file in keepalived.conf with weight -1");
       }
+      if (failover.handover.empty()) failover.handover = "resign";
+      if (failover.handover != "resign" && failover.handover != "weighted") {
+        return path.Child("handover")
+            .Error(
+                absl::StrCat("must be \"resign\" (demote, then send one priority-0 advertisement: "
+                             "the peer takes over after its skew time) or \"weighted\" (demote "
+                             "only: the peer waits out its Master_Down timer), got ",
+                             QuoteForMessage(failover.handover)));
+      }
       break;
     case FailoverBackend::kCommand:
       for (const auto& [name, command] : commands) {
@@ -88,6 +97,23 @@ absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
         }
       }
       break;
+  }
+  if (failover.backend != FailoverBackend::kKeepalived) {
+    // The CARP kernels advertise a demotion themselves (README "What the BSD kernels do").
+    if (!failover.handover.empty() && failover.handover != "weighted") {
+      return path.Child("handover")
+          .Error(absl::StrCat(
+              "is for backend \"keepalived\" only (\"resign\" or \"weighted\"); backend \"",
+              backend, "\" hands over through its demotion alone: remove handover, got ",
+              QuoteForMessage(failover.handover)));
+    }
+    if (failover.vrid != 0) {
+      return path.Child("vrid").Error(absl::StrCat(
+          "is for backend \"keepalived\" with handover = \"resign\" only; remove it for "
+          "backend \"",
+          backend, "\""));
+    }
+    failover.handover = "weighted";
   }
   if (failover.demote_via != "kernel" && failover.demote_via != "tool") {
     return path.Child("demote_via")
@@ -175,6 +201,8 @@ const FieldTable<FailoverConfig>& FailoverTable() {
           StringField("demote_via", &F::demote_via).Default(CtyValue::String(DefaultDemoteVia())),
           // No schema default: it depends on the backend (ValidateFailover fills it in).
           StringField("observe_via", &F::observe_via),
+          StringField("handover", &F::handover),
+          WholeNumberField("vrid", &F::vrid, 1, 255),
       },
       &ValidateFailover);
   return *table;

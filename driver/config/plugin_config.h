@@ -59,6 +59,13 @@ struct FailoverConfig {
   // ip_path / ifconfig_path. Default: "kernel" where this build can observe the backend
   // in-process (fingerprint::KernelObservationAvailable), else "tool". Unused by command.
   std::string observe_via;
+  // keepalived: "resign" (default) demotes, then re-sends this node's own latest advertisement
+  // with priority 0 so the peer takes over after its skew time (driver/failover/vrrp_resign.h);
+  // "weighted" demotes only. Other backends: always "weighted".
+  std::string handover;
+  // keepalived with handover = "resign": the VRID to resign; 0 (unset) picks the one whose
+  // advertisements list a `vip`, or the only one this node advertises.
+  int vrid = 0;
 };
 
 struct PluginConfig {

@@ -168,6 +168,15 @@ TEST(PluginConfigTest, FailoverDefaults) {
   EXPECT_TRUE(freebsd->failover->interfaces.empty());
   // FreeBSD's demotion only adds to advskew, capped at 240: the default step crosses any gap.
   EXPECT_EQ(freebsd->failover->demote_by, 240);
+  EXPECT_EQ(freebsd->failover->handover, "weighted");
+  // keepalived: the default step leaves priority 1 (below any peer), so the default hand-over
+  // can resign.
+  absl::StatusOr<PluginConfig> keepalived = DecodeLikeNomad(
+      WithFailover({{"backend", V::String("keepalived")}, {"track_file", V::String("/run/t")}}));
+  ASSERT_TRUE(keepalived.ok()) << keepalived.status();
+  EXPECT_EQ(keepalived->failover->demote_by, 253);
+  EXPECT_EQ(keepalived->failover->handover, "resign");
+  EXPECT_EQ(keepalived->failover->vrid, 0);
   // A bare block sent without schema defaults gets them from the table too.
   absl::StatusOr<PluginConfig> bare =
       DecodePluginConfig(*EncodeCtyMsgpack(WithFailover({{"backend", V::String("openbsd-carp")}})));
@@ -180,8 +189,10 @@ TEST(PluginConfigTest, FullKeepalivedAndCommandConfigs) {
   absl::StatusOr<PluginConfig> keepalived = DecodeLikeNomad(WithFailover({
       {"backend", V::String("keepalived")},
       {"interfaces", V::StringList({"eth0"})},
-      {"demote_by", V::Int(254)},
+      {"demote_by", V::Int(253)},
       {"vip", V::StringList({"192.0.2.10", "2001:db8::10"})},
+      {"handover", V::String("weighted")},
+      {"vrid", V::Int(51)},
       {"confirm_timeout", V::String("1m30s")},
       {"poll_interval", V::String("250ms")},
       {"settle", V::String("2s")},
@@ -194,7 +205,9 @@ TEST(PluginConfigTest, FullKeepalivedAndCommandConfigs) {
   const FailoverConfig& f = *keepalived->failover;
   EXPECT_EQ(f.backend, FailoverBackend::kKeepalived);
   EXPECT_EQ(f.interfaces, (std::vector<std::string>{"eth0"}));
-  EXPECT_EQ(f.demote_by, 254);
+  EXPECT_EQ(f.demote_by, 253);
+  EXPECT_EQ(f.handover, "weighted");
+  EXPECT_EQ(f.vrid, 51);
   ASSERT_EQ(f.vip.size(), 2u);
   EXPECT_EQ(f.vip[1].text, "2001:db8::10");
   EXPECT_EQ(f.confirm_timeout, absl::Seconds(90));
@@ -254,7 +267,12 @@ TEST(PluginConfigTest, DemoteByLimitsFollowTheBackend) {
   EXPECT_EQ(DecodeError(WithFailover({{"backend", V::String("keepalived")},
                                       {"track_file", V::String("/run/t")},
                                       {"demote_by", V::Int(255)}})),
-            "plugin config: failover.demote_by must be a whole number from 1 to 254, got 255");
+            "plugin config: failover.demote_by must be a whole number from 1 to 253, got 255");
+  // keepalived's FAULT threshold: value x weight -1 reaching -254 (trackers/track_file.c).
+  EXPECT_EQ(DecodeError(WithFailover({{"backend", V::String("keepalived")},
+                                      {"track_file", V::String("/run/t")},
+                                      {"demote_by", V::Int(254)}})),
+            "plugin config: failover.demote_by must be a whole number from 1 to 253, got 254");
   EXPECT_EQ(
       DecodeError(WithFailover({{"backend", V::String("openbsd-carp")}, {"demote_by", V::Int(0)}})),
       "plugin config: failover.demote_by must be a whole number from 1 to 128, got 0");
@@ -327,7 +345,7 @@ TEST(PluginConfigTest, FailoverOptionErrors) {
        "group, interfaces, demote_by, vip, confirm_timeout, poll_interval, settle, "
        "recover_stop_grace, "
        "confirm_command, track_file, state_file, demote_command, restore_command, state_command, "
-       "ifconfig_path, sysctl_path, ip_path, demote_via, observe_via"},
+       "ifconfig_path, sysctl_path, ip_path, demote_via, observe_via, handover, vrid"},
       {{{"backend", V::String("openbsd-carp")}, {"group", V::String("carp1")}},
        "plugin config: failover.group: \"carp1\" is not an interface group name; use 1 to 15 "
        "letters, digits, '.', '_' or '-', not ending in a digit, e.g. \"edge\""},
@@ -366,6 +384,22 @@ TEST(PluginConfigTest, FailoverOptionErrors) {
        "plugin config: failover.track_file is required for backend \"keepalived\"; set "
        "track_file = \"/run/carp_exec/demote\" and track that file in keepalived.conf with "
        "weight -1"},
+      {{{"backend", V::String("keepalived")},
+        {"track_file", V::String("/run/t")},
+        {"handover", V::String("fast")}},
+       "plugin config: failover.handover must be \"resign\" (demote, then send one priority-0 "
+       "advertisement: the peer takes over after its skew time) or \"weighted\" (demote only: "
+       "the peer waits out its Master_Down timer), got \"fast\""},
+      {{{"backend", V::String("openbsd-carp")},
+        {"group", V::String("edge")},
+        {"handover", V::String("resign")}},
+       "plugin config: failover.handover is for backend \"keepalived\" only (\"resign\" or "
+       "\"weighted\"); backend \"openbsd-carp\" hands over through its demotion alone: remove "
+       "handover, got \"resign\""},
+      {{{"backend", V::String("keepalived")},
+        {"track_file", V::String("/run/t")},
+        {"vrid", V::Int(256)}},
+       "plugin config: failover.vrid must be a whole number from 1 to 255, got 256"},
       {{{"backend", V::String("keepalived")}, {"track_file", V::String("track")}},
        "plugin config: failover.track_file: \"track\" is not an absolute path; write a path that "
        "starts with /"},
@@ -413,7 +447,7 @@ TEST(PluginConfigTest, SchemaShape) {
   EXPECT_EQ(failover.name(), "failover");
   EXPECT_FALSE(failover.required());
   const auto& f = failover.nested().object().attributes();
-  EXPECT_EQ(f.size(), 20u);
+  EXPECT_EQ(f.size(), 22u);
   EXPECT_FALSE(f.at("observe_via").attr().required());  // default per backend
   EXPECT_EQ(f.at("demote_via").default_().default_().literal().value(), "\"tool\"");  // Linux
   EXPECT_EQ(f.at("backend").attr().type(), "string");
@@ -423,6 +457,8 @@ TEST(PluginConfigTest, SchemaShape) {
   EXPECT_EQ(f.at("interfaces").attr().type(), "list(string)");
   EXPECT_EQ(f.at("demote_by").attr().type(), "number");
   EXPECT_EQ(f.at("vip").attr().type(), "list(string)");
+  EXPECT_EQ(f.at("handover").attr().type(), "string");  // per-backend default, in Validate
+  EXPECT_EQ(f.at("vrid").attr().type(), "number");
   EXPECT_EQ(f.at("confirm_timeout").default_().default_().literal().value(), "\"10s\"");
   EXPECT_EQ(f.at("poll_interval").default_().default_().literal().value(), "\"50ms\"");
   EXPECT_EQ(f.at("settle").default_().default_().literal().value(), "\"0s\"");

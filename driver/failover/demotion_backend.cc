@@ -182,7 +182,7 @@ class KeepalivedBackend final : public DemotionBackend {
   }
   std::string Target() const override { return absl::StrCat("track_file ", track_file_); }
   CounterKind Kind() const override { return CounterKind::kOwnedValue; }
-  int MaxStep() const override { return fingerprint::kVrrpPrioritySpan; }
+  int MaxStep() const override { return fingerprint::kKeepalivedMaxDemotion; }
 
   absl::Status Demote(int amount) override { return Add(amount); }
   absl::Status Restore(int amount) override { return Add(-amount); }

@@ -31,6 +31,16 @@ std::string ReadBootId() {
   return "";
 }
 
+std::vector<uint32_t> Ipv4Vips(const config::FailoverConfig& config) {
+  std::vector<uint32_t> vips;
+  for (const config::IpAddress& vip : config.vip) {
+    if (vip.is_v6) continue;
+    vips.push_back((uint32_t{vip.bytes[0]} << 24) | (uint32_t{vip.bytes[1]} << 16) |
+                   (uint32_t{vip.bytes[2]} << 8) | vip.bytes[3]);
+  }
+  return vips;
+}
+
 std::unique_ptr<DemotionBackend> MakeDemotionBackend(const config::FailoverConfig& config,
                                                      fingerprint::CommandRunner* runner) {
   switch (config.backend) {
@@ -126,6 +136,7 @@ absl::Status FailoverCoordinator::Setup() {
   }
   if (parts_.backend == nullptr) parts_.backend = MakeDemotionBackend(config_, runner_);
   if (absl::Status s = parts_.backend->CheckUsable(); !s.ok()) return s;
+  OpenResigner();
 
   // Ours for the plugin's whole life: check --live (or a second plugin) cannot change the
   // demotion under us. Taken once: a second flock from this process on another descriptor
@@ -146,6 +157,26 @@ absl::Status FailoverCoordinator::Setup() {
     log::Warn(kModule, absl::StrCat("demotion ledger: ", note), {{"path", ledger_->path()}});
   }
   return absl::OkStatus();
+}
+
+void FailoverCoordinator::OpenResigner() {
+  if (config_.backend != config::FailoverBackend::kKeepalived || config_.handover != "resign" ||
+      parts_.resigner != nullptr || resign_open_failed_) {
+    return;
+  }
+  // Real sockets only with the real clock: unit tests (FakeClock) inject a resigner or none.
+  if (dynamic_cast<RealClock*>(clock_) == nullptr) return;
+  absl::StatusOr<std::unique_ptr<VrrpResigner>> opened =
+      OpenVrrpResigner(config_.vrid, Ipv4Vips(config_));
+  if (opened.ok()) {
+    parts_.resigner = *std::move(opened);
+    return;
+  }
+  // Resign only speeds the hand-over up; the weighted demotion alone is still hitless.
+  resign_open_failed_ = true;
+  log::Warn(kModule, absl::StrCat("handover = \"resign\" is off, hand-overs wait for the peer's "
+                                  "Master_Down timer: ",
+                                  opened.status().message()));
 }
 
 void FailoverCoordinator::ReadRecordedHandovers() {

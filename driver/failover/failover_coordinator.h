@@ -47,6 +47,7 @@
 #include "driver/failover/ready_probe.h"
 #include "driver/failover/serial_worker.h"
 #include "driver/failover/task_life.h"
+#include "driver/failover/vrrp_resign.h"
 #include "driver/tasks/task_types.h"
 #include "fingerprint/command_runner.h"
 #include "fingerprint/node_observer.h"
@@ -81,6 +82,9 @@ class FailoverCoordinator {
   struct Parts {
     std::unique_ptr<fingerprint::NodeObserver> observer;
     std::unique_ptr<DemotionBackend> backend;
+    // keepalived with handover = "resign"; built by Setup (OpenVrrpResigner) when empty. A
+    // resigner that cannot open leaves hand-overs weighted, with a warning.
+    std::unique_ptr<VrrpResigner> resigner;
     std::unique_ptr<ReadyProber> prober;
     std::optional<std::string> boot_id;
     LedgerInterrupt ledger_interrupt;
@@ -230,6 +234,8 @@ class FailoverCoordinator {
   Guarded* Find(const std::string& task_id);
   Guarded* FindOrAdd(const TaskRef& task);
   FailoverHandshake::Parts HandshakeParts();
+  // handover = "resign": opens parts_.resigner once (Setup); a failure is a warning.
+  void OpenResigner();
 
   const config::FailoverConfig config_;
   const std::string state_dir_;
@@ -237,6 +243,7 @@ class FailoverCoordinator {
   Clock* clock_;
   EventSink* sink_;
   Parts parts_;
+  bool resign_open_failed_ = false;  // warned once; hand-overs stay weighted
   std::shared_ptr<Liveness> liveness_;
 
   // Worker-thread state (touched only by jobs, or by Start before the worker exists).
@@ -272,6 +279,9 @@ class FailoverCoordinator {
 std::string ReadBootId();
 
 // The backend the config asks for, running its tools through `runner`.
+// The config's IPv4 `vip`s in host byte order (what OwnAdvertStore matches adverts against).
+std::vector<uint32_t> Ipv4Vips(const config::FailoverConfig& config);
+
 std::unique_ptr<DemotionBackend> MakeDemotionBackend(const config::FailoverConfig& config,
                                                      fingerprint::CommandRunner* runner);
 

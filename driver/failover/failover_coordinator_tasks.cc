@@ -21,7 +21,8 @@ constexpr char kModule[] = "failover";
 
 FailoverHandshake::Parts FailoverCoordinator::HandshakeParts() {
   return FailoverHandshake::Parts{
-      &config_, parts_.backend->Target(), parts_.observer.get(), runner_, clock_, sink_};
+      &config_, parts_.backend->Target(), parts_.observer.get(), runner_, clock_,
+      sink_,    parts_.resigner.get()};
 }
 
 FailoverCoordinator::Guarded* FailoverCoordinator::Find(const std::string& task_id) {

@@ -194,6 +194,7 @@ std::optional<HandoverReport> FailoverHandshake::Begin(const DemoteFn& demote) {
   }
 
   report_.waited = true;
+  MaybeResign(change->share_after);
   vips_before_ = poll_.observation ? poll_.observation->vips_held : std::vector<std::string>();
   Transition(HandoverPhase::kConfirming,
              absl::StrCat("state ",
@@ -207,6 +208,26 @@ std::optional<HandoverReport> FailoverHandshake::Begin(const DemoteFn& demote) {
   if (poll_.confirmed) return Continue();  // BACKUP with the VIP gone at the first look
   next_step_at_ = std::min(clock->Now() + config.poll_interval, deadline_);
   return std::nullopt;
+}
+
+void FailoverHandshake::MaybeResign(int share) {
+  resign_text_.clear();
+  // Never when the demotion failed (Begin returned before this) or this node is not MASTER:
+  // a priority-0 advertisement from a BACKUP would make the peer think the master left.
+  if (parts_.resigner == nullptr || !report_.demoted || !poll_.observation.has_value() ||
+      poll_.observation->state != fingerprint::VrrpState::kMaster) {
+    return;
+  }
+  absl::StatusOr<std::string> resigned = parts_.resigner->Resign(share);
+  if (!resigned.ok()) {
+    Transition(HandoverPhase::kDemoting,
+               absl::StrCat("no resign (", resigned.status().message(),
+                            "); the peer takes over at its Master_Down timer"),
+               {{"resign", "skipped"}});
+    return;
+  }
+  resign_text_ = absl::StrCat("; ", *resigned);
+  Transition(HandoverPhase::kDemoting, *resigned, {{"resign", "sent"}});
 }
 
 std::optional<HandoverReport> FailoverHandshake::Continue() {
@@ -250,7 +271,7 @@ std::optional<HandoverReport> FailoverHandshake::Continue() {
   // The one event Nomad shows for the hand-over: what moved, how fast, and what was done.
   report_.summary =
       absl::StrCat("handed over ", VipList(vips_before_), " in ", FormatElapsed(waited), " (state ",
-                   before_state_, " → BACKUP; ", demoted_text_, ")");
+                   before_state_, " → BACKUP; ", demoted_text_, resign_text_, ")");
   if (config.settle > absl::ZeroDuration()) {
     absl::StrAppend(&report_.summary, "; settled ", absl::FormatDuration(config.settle));
     settled_at_ = clock->Now() + config.settle;

@@ -10,10 +10,13 @@
 // every poll_interval until the move is confirmed — local state BACKUP (FAULT, INIT and
 // unknown are not), no `vip` held here, and confirm_command (if any) exiting 0 — polling early
 // when the change-event source (set_open_events) reports a change — bounded by
-// confirm_timeout, then waits `settle`. A node that is already BACKUP without the VIP does not
-// wait. A timeout is reported and the caller stops the task anyway. The coordinator then
-// reports exited / held / restored. Every transition emits one FailoverEvent; demoting and
-// confirming are details (log only), so Nomad shows a hand-over as one event at signal time.
+// confirm_timeout, then waits `settle`. With a resigner (keepalived, handover = "resign") a
+// node seen MASTER right after a successful demotion also sends one priority-0 advertisement
+// before the first wait; a resign that cannot be sent is logged and the wait is the weighted one. A
+// node that is already BACKUP without the VIP does not wait. A timeout is reported and the caller
+// stops the task anyway. The coordinator then reports exited / held / restored. Every transition
+// emits one FailoverEvent; demoting and confirming are details (log only), so Nomad shows a
+// hand-over as one event at signal time.
 //
 // Not thread-safe: it runs on the coordinator's worker thread. All waiting goes through Clock.
 
@@ -33,6 +36,7 @@
 #include "driver/failover/clock.h"
 #include "driver/failover/demotion_ledger.h"
 #include "driver/failover/failover_event.h"
+#include "driver/failover/vrrp_resign.h"
 #include "fingerprint/change_events.h"
 #include "fingerprint/command_runner.h"
 #include "fingerprint/node_observer.h"
@@ -72,6 +76,9 @@ class FailoverHandshake {
     fingerprint::CommandRunner* runner = nullptr;  // for confirm_command
     Clock* clock = nullptr;
     EventSink* sink = nullptr;
+    // keepalived with handover = "resign": after a successful demotion, and only when the first
+    // look says MASTER, Begin() sends the priority-0 advertisement through it. Null: weighted.
+    VrrpResigner* resigner = nullptr;
   };
   using OpenEventsFn = std::function<std::unique_ptr<fingerprint::ChangeEventSource>()>;
   // Applies our share (idempotently) and says what happened.
@@ -139,6 +146,8 @@ class FailoverHandshake {
                   std::map<std::string, std::string> annotations = {});
 
   HandoverReport Signalled(std::map<std::string, std::string> notes);
+  // handover = "resign": see Parts::resigner. `share` is our demotion after Begin's step.
+  void MaybeResign(int share);
 
   TaskRef task_;
   Parts parts_;
@@ -156,6 +165,7 @@ class FailoverHandshake {
   uint64_t spawned_at_begin_ = 0;  // fingerprint::ProcessesSpawned() when Begin ran
   std::string before_state_;
   std::string demoted_text_;  // "demoted group carp by 50 (demote count 0 → 50)"
+  std::string resign_text_;   // "; resigned VRRPv3 vrid 51 ..." when a resign was sent
   std::vector<std::string> vips_before_;
   HandoverReport report_;
 };

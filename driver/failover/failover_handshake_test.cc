@@ -227,6 +227,69 @@ TEST_F(FailoverHandshakeTest, NomadSeesOneEventPerHandOver) {
   EXPECT_THAT(sink_.Phases(), ElementsAre("demoting", "confirming", "signalled"));
 }
 
+// A VrrpResigner that records its calls (the sockets are tested on the bed: failover_e2e).
+class FakeResigner final : public VrrpResigner {
+ public:
+  absl::StatusOr<std::string> Resign(int share) override {
+    shares.push_back(share);
+    return result;
+  }
+  std::string Describe(int /*share*/) const override { return "fake"; }
+  bool HasSeenAdvert() const override { return true; }
+  std::vector<int> shares;
+  absl::StatusOr<std::string> result = std::string("resigned VRRPv3 vrid 51 on eth0");
+};
+
+TEST_F(FailoverHandshakeTest, ResignIsSentOnceAfterTheDemotionOnlyByAMaster) {
+  FakeResigner resigner;
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup));
+  FailoverHandshake handshake(TaskRef{"t", "a", "n"}, {&config_, "group carp", &observer_, &runner_,
+                                                       &clock_, &sink_, &resigner});
+  HandoverReport report = handshake.Run([] { return Demoted(); });
+  EXPECT_TRUE(report.confirmed);
+  EXPECT_EQ(resigner.shares, std::vector<int>{50});
+  EXPECT_EQ(report.summary,
+            "handed over 192.0.2.10 in 50 ms (state MASTER → BACKUP; demoted group carp by 50 "
+            "(demote count 0 → 50); resigned VRRPv3 vrid 51 on eth0)");
+  EXPECT_THAT(sink_.Phases(), ElementsAre("demoting", "demoting", "confirming", "signalled"));
+}
+
+TEST_F(FailoverHandshakeTest, NoResignFromABackupOrAfterAFailedDemotion) {
+  FakeResigner resigner;
+  ScriptedObserver backup;  // holds the VIP as BACKUP: waits, but must not resign
+  backup.Queue(Seen(VrrpState::kBackup, {"192.0.2.10"}));
+  backup.Queue(Seen(VrrpState::kBackup));
+  FailoverHandshake waits(TaskRef{"t", "a", "n"},
+                          {&config_, "group carp", &backup, &runner_, &clock_, &sink_, &resigner});
+  EXPECT_TRUE(waits.Run([] { return Demoted(); }).confirmed);
+
+  ScriptedObserver master;
+  master.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  FailoverHandshake failed(TaskRef{"t", "a", "n"},
+                           {&config_, "group carp", &master, &runner_, &clock_, &sink_, &resigner});
+  HandoverReport report = failed.Run(
+      [] { return absl::StatusOr<LedgerChange>(absl::UnavailableError("track_file: EROFS")); });
+  EXPECT_FALSE(report.error.ok());
+  EXPECT_TRUE(resigner.shares.empty());
+}
+
+TEST_F(FailoverHandshakeTest, AResignThatCannotBeSentLeavesTheWeightedWait) {
+  FakeResigner resigner;
+  resigner.result = absl::FailedPreconditionError("no advertisement of this node for vrid 51");
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup));
+  FailoverHandshake handshake(TaskRef{"t", "a", "n"}, {&config_, "group carp", &observer_, &runner_,
+                                                       &clock_, &sink_, &resigner});
+  HandoverReport report = handshake.Run([] { return Demoted(); });
+  EXPECT_TRUE(report.confirmed);
+  EXPECT_EQ(resigner.shares, std::vector<int>{50});
+  EXPECT_THAT(sink_.Messages()[1],
+              HasSubstr("no resign (no advertisement of this node for vrid 51); the peer takes "
+                        "over at its Master_Down timer"));
+  EXPECT_THAT(report.summary, ::testing::Not(HasSubstr("resigned")));
+}
+
 TEST(EventTextTest, Durations) {
   EXPECT_EQ(FormatElapsed(absl::Milliseconds(312)), "312 ms");
   EXPECT_EQ(FormatElapsed(absl::Milliseconds(1200)), "1.2 s");

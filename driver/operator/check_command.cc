@@ -5,11 +5,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "driver/config/go_duration.h"
 #include "driver/failover/clock.h"
 #include "driver/failover/event_text.h"
 #include "driver/failover/failover_coordinator.h"
 #include "driver/failover/failover_handshake.h"
+#include "driver/failover/vrrp_resign.h"
 #include "driver/log/hclog.h"
 #include "driver/operator/command_line.h"
 #include "driver/operator/live_check.h"
@@ -75,6 +77,9 @@ std::string OptionsSummary(const config::FailoverConfig& f) {
       if (!f.state_file.empty()) parts.push_back(absl::StrCat("state_file ", f.state_file));
       parts.push_back(absl::StrCat("observe_via ", f.observe_via));
       if (f.observe_via == "tool") parts.push_back(absl::StrCat("ip_path ", f.ip_path));
+      parts.push_back(absl::StrCat("ip_path ", f.ip_path));
+      parts.push_back(absl::StrCat("handover ", f.handover));
+      if (f.vrid != 0) parts.push_back(absl::StrCat("vrid ", f.vrid));
       break;
     case config::FailoverBackend::kCommand:
       parts.push_back(absl::StrCat("demote_command ", Quoted(f.demote_command)));
@@ -129,11 +134,45 @@ void CheckLedger(const LedgerView& ledger, const failover::DemotionBackend& back
   print.Ok("ledger", text);
 }
 
+// keepalived: what a stop on the MASTER sends (driver/failover/vrrp_resign.h), and, when this
+// process may open the capture socket, the advertisement that would be re-sent.
+void PrintKeepalivedRule(const config::FailoverConfig& f, CheckPrinter& print) {
+  const std::string demote = absl::StrCat(
+      "a stop on the MASTER writes ", f.demote_by, " to ", f.track_file,
+      " (weight -1: keepalived advertises its priority minus ", f.demote_by, ", at least 1)");
+  if (f.handover != "resign") {
+    print.Info("rule", absl::StrCat(demote,
+                                    "; the peer (preempt on) takes over after its Master_Down "
+                                    "timer, 3 x advert_int + skew (handover weighted)"));
+    return;
+  }
+  print.Info("rule", absl::StrCat(demote,
+                                  ", then re-sends this node's latest advertisement with priority "
+                                  "0: the peer (preempt on) takes over after its skew time, "
+                                  "(256 - its priority)/256 x advert_int, and this node keeps the "
+                                  "VIP until the peer advertises (handover resign)"));
+  absl::StatusOr<std::unique_ptr<failover::VrrpResigner>> resigner =
+      failover::OpenVrrpResigner(f.vrid, failover::Ipv4Vips(f));
+  if (!resigner.ok()) {
+    print.Info("resign", absl::StrCat("cannot look from here (", resigner.status().message(),
+                                      "); the plugin falls back to weighted if it cannot either"));
+    return;
+  }
+  // A MASTER advertises every advert_int (keepalived allows up to 255 s; look 1.5 s).
+  for (int i = 0; i < 15 && !(*resigner)->HasSeenAdvert(); ++i)
+    absl::SleepFor(absl::Milliseconds(100));
+  print.Info("resign", (*resigner)->Describe(f.demote_by));
+}
+
 // What the kernel's rules make of these options (driver/failover/README.md, "What the BSD
 // kernels do"): what the peer must have for a hand-over and a failback. Informational: the
 // backend line already fails on what can be checked here.
 void PrintTakeoverRule(const config::FailoverConfig& f, fingerprint::CommandRunner* runner,
                        CheckPrinter& print) {
+  if (f.backend == config::FailoverBackend::kKeepalived) {
+    PrintKeepalivedRule(f, print);
+    return;
+  }
   if (f.backend != config::FailoverBackend::kOpenBsdCarp &&
       f.backend != config::FailoverBackend::kFreeBsdCarp) {
     return;

@@ -137,7 +137,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 absl::StatusOr<CtyValue> FlagValue(absl::string_view key, const std::vector<std::string>& raw) {
   switch (KindOf(key)) {
     case FlagKind::kScalar:
-      // demote_by stays text here: the schema's number type converts "50" as HCL would, and
+      // demote_by and vrid stay text here: the schema's number type converts "50" as HCL would, and
       // anything else is reported by the encoder under the option's name.
       return CtyValue::String(raw.back());
     case FlagKind::kList: {
@@ -181,7 +181,7 @@ const std::vector<std::string>& FailoverKeys() {
       "backend",         "group",          "interfaces",      "demote_by",       "vip",
       "confirm_timeout", "poll_interval",  "settle",          "confirm_command", "track_file",
       "state_file",      "demote_command", "restore_command", "state_command",   "ifconfig_path",
-      "sysctl_path",     "ip_path",        "demote_via",      "observe_via"};
+      "sysctl_path",     "ip_path",        "demote_via",      "observe_via", "handover", "vrid"};
   return *keys;
 }
 

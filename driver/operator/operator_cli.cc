@@ -41,6 +41,7 @@ constexpr char kUsage[] =
     "  --track_file=PATH  --state_file=PATH\n"
     "  --ifconfig_path=PATH  --sysctl_path=PATH  --ip_path=PATH  --demote_via=kernel|tool\n"
     "  --observe_via=kernel|tool\n"
+    "  --handover=resign|weighted  --vrid=N   (keepalived)\n"
     "  --confirm_command=JSON  --demote_command=JSON  --restore_command=JSON\n"
     "  --state_command=JSON    (one JSON array of strings: '[\"/usr/local/sbin/vip\", \"down\"]')\n"
     "  --config FILE  the plugin config in JSON ({\"failover\": {...}}) or a Nomad agent config\n"

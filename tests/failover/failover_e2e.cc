@@ -1,7 +1,9 @@
 // failover_e2e: carp_exec's failover handshake end to end, on the keepalived test bed.
 //
 //   failover_e2e --env "$(tests/failover/testbed env)" [--plugin build/carp_exec]
-//                [--scenario all|rolling-update|crash|peer-down|overlapping-stops|late-ready]
+//                [--scenario all|rolling-update|rolling-update-weighted|crash|peer-down|
+//                            overlapping-stops|late-ready]
+//                [--handover resign|weighted]  (rolling-update-weighted runs the other one)
 //                [--confirm-timeout 5s]
 //                [--replacement-delay 0.5]
 // runs the scenarios of issue 4 and exits 0 when every check passed, 1 otherwise.
@@ -42,9 +44,11 @@ namespace {
 void Usage() {
   std::fprintf(stderr,
                "usage: failover_e2e --env FILE [--plugin PATH] [--scenario all|rolling-update|"
-               "crash|peer-down|overlapping-stops|late-ready]\n"
+               "rolling-update-weighted|crash|peer-down|overlapping-stops|late-ready]\n"
+               "                    [--handover resign|weighted]\n"
                "                    [--confirm-timeout 5s] [--replacement-delay SECONDS]\n"
-               "       failover_e2e --procedure --env FILE [--tag d] [--replacement-delay S]\n");
+               "       failover_e2e --procedure --env FILE [--tag d] [--replacement-delay S] "
+               "[--handover resign|weighted]\n");
 }
 
 void EmitAt(absl::Time when, absl::string_view event) {
@@ -179,6 +183,8 @@ int main(int argc, char** argv) {
       settings.confirm_timeout = value();
     } else if (arg == "--replacement-delay" && absl::SimpleAtod(value(), &seconds)) {
       settings.replacement_delay = absl::Seconds(seconds);
+    } else if (arg == "--handover") {
+      settings.handover = value();
     } else if (arg == "--procedure") {
       procedure = true;
     } else if (arg == "--tag") {
@@ -201,12 +207,19 @@ int main(int argc, char** argv) {
   if (procedure) return RunProcedure(**ctx, tag);
 
   const bool all = scenario == "all";
-  if (!all && scenario != "rolling-update" && scenario != "crash" && scenario != "peer-down" &&
-      scenario != "overlapping-stops" && scenario != "late-ready") {
+  if (!all && scenario != "rolling-update" && scenario != "rolling-update-weighted" &&
+      scenario != "crash" && scenario != "peer-down" && scenario != "overlapping-stops" &&
+      scenario != "late-ready") {
     Usage();
     return 2;
   }
   if (all || scenario == "rolling-update") RollingUpdateScenario(**ctx);
+  if (all || scenario == "rolling-update-weighted") {
+    const std::string handover = (*ctx)->settings().handover;
+    (*ctx)->set_handover(handover == "weighted" ? "resign" : "weighted");
+    RollingUpdateScenario(**ctx);
+    (*ctx)->set_handover(handover);
+  }
   if (all || scenario == "crash") CrashScenario(**ctx);
   if (all || scenario == "peer-down") PeerDownScenario(**ctx);
   if (all || scenario == "overlapping-stops") OverlappingStopsScenario(**ctx);

@@ -64,6 +64,7 @@ absl::Status PluginSession::Configure() {
       {"confirm_timeout", CtyValue::String(f.confirm_timeout)},
       {"poll_interval", CtyValue::String(f.poll_interval)},
       {"demote_by", CtyValue::Int(f.demote_by)},
+      {"handover", CtyValue::String(f.handover)},
   };
   std::vector<CtyValue::Entry> user = {{"failover", CtyValue::Map(std::move(failover))}};
   if (SchemaHas(schema.spec(), "state_dir")) {

@@ -34,7 +34,8 @@ struct FailoverBlock {
   std::string interface = "eth0";
   std::string confirm_timeout = "5s";
   std::string poll_interval = "20ms";
-  int64_t demote_by = 100;
+  int64_t demote_by = 253;          // the keepalived default: priority 1 once demoted
+  std::string handover = "resign";  // or "weighted"
 };
 
 struct SessionOptions {

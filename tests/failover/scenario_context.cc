@@ -116,6 +116,7 @@ absl::StatusOr<std::unique_ptr<PluginSession>> ScenarioContext::StartPlugin(absl
   options.failover.confirm_timeout = settings_.confirm_timeout;
   options.failover.poll_interval = settings_.poll_interval;
   options.failover.demote_by = settings_.demote_by;
+  options.failover.handover = settings_.handover;
   return PluginSession::Start(std::move(options));
 }
 

@@ -22,7 +22,8 @@ struct ScenarioSettings {
   std::string source_dir;  // tests/failover (testbed, http_server.py, probe.py)
   std::string confirm_timeout = "5s";
   std::string poll_interval = "20ms";
-  int64_t demote_by = 100;
+  int64_t demote_by = 253;          // the plugin's keepalived default
+  std::string handover = "resign";  // --handover; rolling-update-weighted sets "weighted"
   absl::Duration replacement_delay = absl::Milliseconds(500);
   absl::Duration probe_before = absl::Seconds(1);  // traffic before the stop
   absl::Duration probe_after = absl::Seconds(1);   // traffic after the restore
@@ -36,6 +37,8 @@ class ScenarioContext {
 
   const TestbedEnv& env() const { return env_; }
   const ScenarioSettings& settings() const { return settings_; }
+  // For the scenario that runs the same steps with the other hand-over.
+  void set_handover(std::string handover) { settings_.handover = std::move(handover); }
   const std::string& ip() const { return ip_; }
   const std::string& python() const { return python_; }
   std::string vip() const { return env_.Must("CX_VIP"); }

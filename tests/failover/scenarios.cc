@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/failover/move_losses.h"
@@ -85,19 +86,49 @@ void TearDown(ScenarioContext& ctx, Rig& rig, const std::vector<std::string>& ta
   ctx.KillStrays();
 }
 
+// From the demotion, a preempting peer that discards our lower-priority adverts takes over when
+// its Master_Down timer runs out: 3 x advert_int + Skew_Time after the last advert it accepted,
+// which was at most one interval before the demotion, so never sooner than 2 x advert_int
+// (RFC 5798 §6.4.2; keepalived vrrp.c vrrp_state_backup). A priority-0 advert sets the timer to
+// Skew_Time, (256 - 100)/256 x advert_int for edge-b: well below 2 x advert_int.
+void ExpectTakeoverSpeed(ScenarioContext& ctx, const std::string& handover,
+                         const std::optional<absl::Time>& demoted,
+                         const std::optional<absl::Time>& vip_on_b) {
+  double advert_int = 0;
+  if (!absl::SimpleAtod(ctx.env().Must("CX_ADVERT_INT"), &advert_int) || !demoted || !vip_on_b) {
+    ctx.Expect(false, "the demotion and the VIP's arrival on edge-b were both witnessed");
+    return;
+  }
+  const absl::Duration bound = 2 * absl::Seconds(advert_int);
+  const absl::Duration took = *vip_on_b - *demoted;
+  const std::string seen = absl::StrCat(
+      "the VIP reached edge-b ", SecondsBetween(*demoted, *vip_on_b), " after the demotion, ");
+  const std::string timer = absl::StrCat(
+      "any Master_Down timer (>= 2 x advert_int = ", absl::ToDoubleSeconds(bound), " s)");
+  if (handover == "resign") {
+    ctx.Expect(took < bound, absl::StrCat("resign: ", seen, "sooner than ", timer));
+  } else {
+    ctx.Expect(took >= bound, absl::StrCat("weighted: ", seen, "no sooner than ", timer));
+  }
+}
+
 }  // namespace
 
 void RollingUpdateScenario(ScenarioContext& ctx) {
+  const std::string handover = ctx.settings().handover;
+  // Own file names per hand-over: the weighted run reads its own server and probe logs.
+  const std::string tag = handover == "weighted" ? "rw" : "ru";
   std::printf(
-      "scenario rolling-update: stop the guarded server on the MASTER, start a "
-      "replacement, traffic to the VIP throughout\n");
-  std::optional<Rig> rig = SetUp(ctx, "ru");
+      "scenario rolling-update%s: stop the guarded server on the MASTER (handover %s), start a "
+      "replacement, traffic to the VIP throughout\n",
+      handover == "weighted" ? "-weighted" : "", handover.c_str());
+  std::optional<Rig> rig = SetUp(ctx, tag);
   if (!rig) return;
   const ScenarioSettings& s = ctx.settings();
   const absl::Duration window = s.probe_before + ctx.ConfirmTimeout() + s.replacement_delay +
                                 absl::Seconds(2) + s.probe_after;
   std::string summary_path;
-  absl::StatusOr<ChildProcess> probe = ctx.StartProbe("ru", window, &summary_path);
+  absl::StatusOr<ChildProcess> probe = ctx.StartProbe(tag, window, &summary_path);
   ctx.Expect(probe.ok(), "start the probe in the client namespace");
   if (!probe.ok()) return TearDown(ctx, *rig, {rig->task_id});
   absl::SleepFor(s.probe_before);
@@ -112,7 +143,7 @@ void RollingUpdateScenario(ScenarioContext& ctx) {
 
   absl::SleepFor(s.replacement_delay);
   const absl::Time replacement_started = absl::Now();
-  absl::StatusOr<std::string> replacement = rig->plugin->StartServer(ctx.Server("ru", "a2"));
+  absl::StatusOr<std::string> replacement = rig->plugin->StartServer(ctx.Server(tag, "a2"));
   ctx.Expect(replacement.ok(),
              absl::StrCat("StartTask of the replacement ",
                           replacement.ok() ? "" : replacement.status().message()));
@@ -129,9 +160,9 @@ void RollingUpdateScenario(ScenarioContext& ctx) {
   std::optional<absl::Time> backup_a =
       FirstState(ReadStateLog(ctx.env().Must("CX_STATE_LOG_A")), "BACKUP", stop_called);
   std::optional<ServerEvent> signalled =
-      FirstServerEvent(ReadServerLog(ctx.ServerLog("ru", "a1")), "signal");
+      FirstServerEvent(ReadServerLog(ctx.ServerLog(tag, "a1")), "signal");
   std::optional<ServerEvent> first_ping =
-      FirstServerEvent(ReadServerLog(ctx.ServerLog("ru", "a2")), "ping");
+      FirstServerEvent(ReadServerLog(ctx.ServerLog(tag, "a2")), "ping");
   std::optional<absl::Time> signal_time;
   if (signalled) signal_time = signalled->when;
   std::optional<absl::Time> ready_time;
@@ -163,6 +194,7 @@ void RollingUpdateScenario(ScenarioContext& ctx) {
   ctx.Expect(Before(ready_time, restored),
              "restored only after the replacement answered its ready check");
   ctx.Expect(Before(replacement_started, restored), "restored only after the replacement started");
+  ExpectTakeoverSpeed(ctx, handover, demoted, vip_on_b);
 
   // The VIP moved twice: to edge-b at the stop, back to edge-a (preempt) once restored. A request
   // in flight at either instant is lost whatever the stop procedure (move_losses.h); the claim
@@ -179,7 +211,7 @@ void RollingUpdateScenario(ScenarioContext& ctx) {
     if (move) moves.push_back(*move);
   }
   absl::StatusOr<ProbeSummary> summary = ReadProbeSummary(summary_path);
-  absl::StatusOr<std::vector<ProbeRequest>> requests = ReadProbeLog(ctx.ProbeLog("ru"));
+  absl::StatusOr<std::vector<ProbeRequest>> requests = ReadProbeLog(ctx.ProbeLog(tag));
   if (summary.ok() && requests.ok()) {
     const MoveLossTally losses = TallyMoveLosses(*requests, moves);
     ctx.Note(absl::StrCat("probe: ", losses.Describe(), "; ", moves.size(),
