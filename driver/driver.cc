@@ -429,25 +429,27 @@ void Driver::StopTask(absl::string_view task_id_view, absl::Duration timeout,
   }
   // Hand the FailOver IP over first (the coordinator now counts the task as stopping, so the
   // exit that follows is not a crash); the coordinator reports (as task events) what happened
-  // and calls back, on its worker, when the task may be signalled, confirmed or not. The
-  // signal goes out from the stop pool, so the stops one shared hand-over releases do not
-  // queue behind each other on the worker.
-  coordinator->HandOver(failover::TaskRef{status->task_id, status->alloc_id, status->task_name},
-                        [this, stop = std::move(stop)](const failover::HandoverReport&) mutable {
-                          {
-                            absl::MutexLock lock(&mu_);
-                            if (stop_poster_) {
-                              ++pending_stops_;
-                              stop_poster_([this, stop = std::move(stop)] {
-                                stop();
-                                absl::MutexLock done_lock(&mu_);
-                                --pending_stops_;
-                              });
-                              return;
-                            }
-                          }
-                          stop();
-                        });
+  // and calls back, on its worker, when the task may be signalled, confirmed or not. After a
+  // wait the signal goes out from the stop pool, so the stops one shared hand-over releases do
+  // not queue behind each other on the worker; a stop released without a wait (a BACKUP node,
+  // a failed demotion) is alone and is signalled at once, saving the hop to the pool.
+  coordinator->HandOver(
+      failover::TaskRef{status->task_id, status->alloc_id, status->task_name},
+      [this, stop = std::move(stop)](const failover::HandoverReport& report) mutable {
+        if (report.waited) {
+          absl::MutexLock lock(&mu_);
+          if (stop_poster_) {
+            ++pending_stops_;
+            stop_poster_([this, stop = std::move(stop)] {
+              stop();
+              absl::MutexLock done_lock(&mu_);
+              --pending_stops_;
+            });
+            return;
+          }
+        }
+        stop();
+      });
 }
 
 absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {

@@ -209,6 +209,7 @@ class NetlinkAddressesNetnsTest : public ::testing::Test {
 
   static std::vector<std::string> Texts(const std::vector<IpAddressEntry>& entries) {
     std::vector<std::string> texts;
+    texts.reserve(entries.size());
     for (const IpAddressEntry& e : entries) {
       texts.push_back(absl::StrCat(e.interface, " ", e.family, " ", e.address));
     }
