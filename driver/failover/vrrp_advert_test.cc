@@ -38,6 +38,9 @@ const char kV2Resign[] =
 // priority 254, two addresses.
 const char kV3Unicast[] =
     "45c00024000e0000ff70cf9b0ae7000b0ae7000c3107fe02000aa49a0ae7000a0ae70014";
+// The same after keepalived applied the demotion: priority 1.
+const char kV3UnicastDemoted[] =
+    "45c00024000e0000ff70cf9b0ae7000b0ae7000c31070102000aa19b0ae7000a0ae70014";
 const char kV3UnicastResign[] =
     "45c00024000e0000ff70cf9b0ae7000b0ae7000c31070002000aa29b0ae7000a0ae70014";
 
@@ -195,6 +198,15 @@ TEST(OwnAdvertStoreTest, ResignsOnlyWhenTheDemotionReachesPriorityOne) {
               HasSubstr("priority 255 (address owner)"));
 }
 
+TEST(OwnAdvertStoreTest, UnicastWaitsUntilKeepalivedAdvertisesTheDemotion) {
+  OwnAdvertStore store(7, {});
+  ASSERT_TRUE(store.Offer(Hex(kV3Unicast), 2, kT0));  // priority 254, to 10.231.0.12
+  EXPECT_THAT(std::string(store.Pick(kT0, 253).status().message()),
+              HasSubstr("unicast peers: keepalived has not yet advertised its demoted priority"));
+  ASSERT_TRUE(store.Offer(Hex(kV3UnicastDemoted), 2, kT0 + absl::Milliseconds(50)));
+  EXPECT_TRUE(store.Pick(kT0 + absl::Milliseconds(60), 253).ok());
+}
+
 TEST(OwnAdvertStoreTest, TwoVirtualRoutersWithoutAVipOrVridAreAmbiguous) {
   OwnAdvertStore store(0, {});
   ASSERT_TRUE(store.Offer(Hex(kBedV3), 2, kT0));
@@ -205,7 +217,7 @@ TEST(OwnAdvertStoreTest, TwoVirtualRoutersWithoutAVipOrVridAreAmbiguous) {
 
 TEST(OwnAdvertStoreTest, KeepsOnePerDestinationAndAtMostSixteen) {
   OwnAdvertStore store(0, {});
-  const std::vector<uint8_t> base = Hex(kV3Unicast);
+  const std::vector<uint8_t> base = Hex(kV3UnicastDemoted);
   for (int peer = 0; peer < 40; ++peer) {
     std::vector<uint8_t> packet = base;
     packet[19] = static_cast<uint8_t>(peer);  // destination 10.231.0.<peer>

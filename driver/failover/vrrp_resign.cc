@@ -105,6 +105,18 @@ absl::StatusOr<std::vector<CapturedAdvert>> OwnAdvertStore::Pick(absl::Time now,
           "resign would hand the VIP to a peer it takes back at once; set handover = "
           "\"weighted\" or give the instance a priority below 255");
     }
+    // Multicast copies loop back to our keepalived, whose immediate answer corrects a peer
+    // that saw the resign before the demotion reached keepalived (see the header). A unicast
+    // copy does not, so it waits until keepalived itself advertises the demoted priority.
+    const bool multicast = (captured.advert.destination >> 28) == 0xe;
+    if (!multicast && priority > 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "unicast peers: keepalived has not yet advertised its demoted priority (its last "
+          "advertisement says ",
+          priority,
+          "), and a unicast copy is not looped back to it; the peer takes over at its "
+          "Master_Down timer this time"));
+    }
     if (priority - share > 1) {
       return absl::FailedPreconditionError(absl::StrCat(
           "this node advertises priority ", priority, " and the demotion takes ", share,

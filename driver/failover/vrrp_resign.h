@@ -60,7 +60,8 @@ class OwnAdvertStore {
   // is not MASTER), two virtual routers to choose from, the address owner (priority 255:
   // keepalived never lowers it, vrrp_track.c vrrp_set_effective_priority), or a demotion that
   // leaves our priority above 1 (the peer's priority is unknown here, so only priority 1 is
-  // surely below it).
+  // surely below it). A unicast copy is only sent once keepalived has advertised priority 1
+  // itself (nothing loops it back to our keepalived).
   absl::StatusOr<std::vector<CapturedAdvert>> Pick(absl::Time now, int share) const;
 
   // The latest kept advertisement, if any.
