@@ -56,6 +56,7 @@ std::vector<std::string> LiveCheckArgs(const std::string& dir, const std::string
           "--state_file=" + dir + "/vrrp-state",
           "--state_dir=" + dir + "/state",
           "--live",
+          "--demote_by=50",  // fixed here: the keepalived default follows handover (253)
           "--confirm_timeout=300ms",
           "--poll_interval=50ms"};
 }
