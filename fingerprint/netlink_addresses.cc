@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "absl/container/flat_hash_map.h"
@@ -120,7 +121,9 @@ absl::Status Errno(absl::string_view call) {
 
 // One complete dump of every address in the namespace, or an error; `interrupted` when the
 // kernel flagged it inconsistent.
-absl::StatusOr<std::vector<KernelAddress>> DumpOnce(absl::Time deadline, uint32_t seq,
+using MonotonicDeadline = std::chrono::steady_clock::time_point;
+
+absl::StatusOr<std::vector<KernelAddress>> DumpOnce(MonotonicDeadline deadline, uint32_t seq,
                                                     bool* interrupted) {
   Socket sock(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
   if (sock.get() < 0) return Errno("socket(AF_NETLINK, NETLINK_ROUTE)");
@@ -151,7 +154,7 @@ absl::StatusOr<std::vector<KernelAddress>> DumpOnce(absl::Time deadline, uint32_
   std::vector<KernelAddress> all;
   std::vector<char> buffer(kBufferSize);
   for (int reads = 0; reads < kMaxBuffers; ++reads) {
-    const absl::Duration left = deadline - absl::Now();
+    const absl::Duration left = absl::FromChrono(deadline - std::chrono::steady_clock::now());
     if (left <= absl::ZeroDuration()) {
       return absl::DeadlineExceededError("netlink address dump: no complete answer in time");
     }
@@ -254,7 +257,11 @@ absl::StatusOr<std::vector<IpAddressEntry>> ReadKernelAddresses(
     }
     wanted[index] = name;
   }
-  const absl::Time deadline = absl::Now() + timeout;
+  // Monotonic: a clock step must neither expire the dump at once nor stretch its poll.
+  const MonotonicDeadline deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          absl::ToChronoNanoseconds(timeout));
   static std::atomic<uint32_t> next_seq{1};
   std::vector<KernelAddress> addresses;
   bool interrupted = true;

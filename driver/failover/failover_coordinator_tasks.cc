@@ -101,7 +101,9 @@ void FailoverCoordinator::DoHandOver(const TaskRef& task,
   // only then the bookkeeping (handovers file, ledger: disk writes) and the demotion that a
   // stopping task still requires. Everything runs on this worker, so the task's exit is seen
   // after it is stopping. Only with in-process observation: where observing forks (tools,
-  // state_command), a MASTER would pay that look twice.
+  // state_command), a MASTER would pay that look twice. The demotion thus follows the signal
+  // by the length of this job (milliseconds): in a group of three or more nodes, a master that
+  // fails inside that window could still elect this node (driver/failover/README.md).
   if (handover_ == nullptr && setup_error_.ok() && config_.observe_via == "kernel" &&
       config_.backend != config::FailoverBackend::kCommand) {
     FailoverHandshake quick(guarded->ref, HandshakeParts());

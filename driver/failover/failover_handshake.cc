@@ -79,7 +79,8 @@ void FailoverHandshake::Transition(HandoverPhase to, std::string message,
                                    std::map<std::string, std::string> annotations) {
   annotations["previous_phase"] = std::string(HandoverPhaseName(phase_));
   annotations["backend"] = std::string(config::FailoverBackendName(parts_.config->backend));
-  // Processes created (by any thread of the plugin) since Begin: 0 on the event path.
+  // Tool processes SystemCommandRunner started (any thread) since Begin: 0 on the event path.
+  // Task supervisors and exec sessions are spawned elsewhere and are not counted.
   if (to == HandoverPhase::kSignalled) {
     annotations["forks"] = absl::StrCat(fingerprint::ProcessesSpawned() - spawned_at_begin_);
   }

@@ -77,7 +77,6 @@ std::string OptionsSummary(const config::FailoverConfig& f) {
       if (!f.state_file.empty()) parts.push_back(absl::StrCat("state_file ", f.state_file));
       parts.push_back(absl::StrCat("observe_via ", f.observe_via));
       if (f.observe_via == "tool") parts.push_back(absl::StrCat("ip_path ", f.ip_path));
-      parts.push_back(absl::StrCat("ip_path ", f.ip_path));
       parts.push_back(absl::StrCat("handover ", f.handover));
       if (f.vrid != 0) parts.push_back(absl::StrCat("vrid ", f.vrid));
       break;
