@@ -479,6 +479,23 @@ TEST(KeepalivedBackendTest, TrackFileInADirectoryOthersCanWriteIsRefused) {
   EXPECT_TRUE(backend->CheckUsable().ok()) << backend->CheckUsable();
 }
 
+TEST(KeepalivedBackendTest, TrackFileUnderAParentOthersCanWriteIsRefused) {
+  // A parent others may write (not sticky) lets them rename the track_file's directory away
+  // and put their own in its place.
+  TempDirForTest dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string open = dir.path() + "/open", keep = open + "/keep";
+  ASSERT_EQ(::mkdir(open.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(keep.c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(open.c_str(), 0777), 0);
+  auto backend = MakeKeepalivedBackend(keep + "/demote");
+  absl::Status s = backend->CheckUsable();
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("parent directory " + open));
+  ASSERT_EQ(::chmod(open.c_str(), 01777), 0);  // sticky: entries of others cannot be renamed
+  EXPECT_TRUE(backend->CheckUsable().ok()) << backend->CheckUsable();
+}
+
 TEST(CommandBackendTest, NonZeroExitIsAnErrorWithStderr) {
   fingerprint::SystemCommandRunner runner;
   auto ok = MakeCommandBackend({"/bin/sh", "-c", "exit 0"}, {"/bin/sh", "-c", "exit 0"}, &runner);
