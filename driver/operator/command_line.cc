@@ -177,11 +177,14 @@ std::string PluginPrefixed(absl::string_view where, absl::string_view message) {
 }  // namespace
 
 const std::vector<std::string>& FailoverKeys() {
-  static const auto* keys = new std::vector<std::string>{
-      "backend",         "group",          "interfaces",      "demote_by",       "vip",
-      "confirm_timeout", "poll_interval",  "settle",          "confirm_command", "track_file",
-      "state_file",      "demote_command", "restore_command", "state_command",   "ifconfig_path",
-      "sysctl_path",     "ip_path",        "demote_via",      "observe_via", "handover", "vrid"};
+  static const auto* keys =
+      new std::vector<std::string>{"backend",         "group",         "interfaces",
+                                   "demote_by",       "vip",           "confirm_timeout",
+                                   "poll_interval",   "settle",        "confirm_command",
+                                   "track_file",      "state_file",    "demote_command",
+                                   "restore_command", "state_command", "ifconfig_path",
+                                   "sysctl_path",     "ip_path",       "demote_via",
+                                   "observe_via",     "handover",      "vrid"};
   return *keys;
 }
 
