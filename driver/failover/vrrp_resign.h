@@ -16,7 +16,8 @@
 //
 // OwnAdvertStore is the portable part (which captured packet to re-send, and when not to);
 // VrrpResigner adds the Linux sockets: an AF_PACKET socket that sees this host's outgoing
-// VRRP packets (a thread keeps the latest per destination) and a raw IPv4 socket to send.
+// VRRP packets (bound to keepalived's interface when `interfaces` names one; a thread keeps the
+// latest per destination and interface) and a raw IPv4 socket to send.
 
 #include <cstdint>
 #include <map>
