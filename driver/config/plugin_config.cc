@@ -86,6 +86,12 @@ absl::Status ValidateFailover(FailoverConfig& failover, const FieldPath& path) {
                              "only: the peer waits out its Master_Down timer), got ",
                              QuoteForMessage(failover.handover)));
       }
+      if (failover.handover == "weighted" && failover.vrid != 0) {
+        // vrid only picks the virtual router to resign; a weighted hand-over never uses it.
+        return path.Child("vrid").Error(
+            "is for backend \"keepalived\" with handover = \"resign\" only; remove it for "
+            "handover = \"weighted\"");
+      }
       break;
     case FailoverBackend::kCommand:
       for (const auto& [name, command] : commands) {

@@ -191,7 +191,7 @@ TEST(PluginConfigTest, FullKeepalivedAndCommandConfigs) {
       {"interfaces", V::StringList({"eth0"})},
       {"demote_by", V::Int(253)},
       {"vip", V::StringList({"192.0.2.10", "2001:db8::10"})},
-      {"handover", V::String("weighted")},
+      {"handover", V::String("resign")},
       {"vrid", V::Int(51)},
       {"confirm_timeout", V::String("1m30s")},
       {"poll_interval", V::String("250ms")},
@@ -206,7 +206,7 @@ TEST(PluginConfigTest, FullKeepalivedAndCommandConfigs) {
   EXPECT_EQ(f.backend, FailoverBackend::kKeepalived);
   EXPECT_EQ(f.interfaces, (std::vector<std::string>{"eth0"}));
   EXPECT_EQ(f.demote_by, 253);
-  EXPECT_EQ(f.handover, "weighted");
+  EXPECT_EQ(f.handover, "resign");
   EXPECT_EQ(f.vrid, 51);
   ASSERT_EQ(f.vip.size(), 2u);
   EXPECT_EQ(f.vip[1].text, "2001:db8::10");
@@ -400,6 +400,12 @@ TEST(PluginConfigTest, FailoverOptionErrors) {
         {"track_file", V::String("/run/t")},
         {"vrid", V::Int(256)}},
        "plugin config: failover.vrid must be a whole number from 1 to 255, got 256"},
+      {{{"backend", V::String("keepalived")},
+        {"track_file", V::String("/run/t")},
+        {"handover", V::String("weighted")},
+        {"vrid", V::Int(51)}},
+       "plugin config: failover.vrid is for backend \"keepalived\" with handover = \"resign\" "
+       "only; remove it for handover = \"weighted\""},
       {{{"backend", V::String("keepalived")}, {"track_file", V::String("track")}},
        "plugin config: failover.track_file: \"track\" is not an absolute path; write a path that "
        "starts with /"},

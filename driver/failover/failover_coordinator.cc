@@ -167,7 +167,7 @@ void FailoverCoordinator::OpenResigner() {
   // Real sockets only with the real clock: unit tests (FakeClock) inject a resigner or none.
   if (dynamic_cast<RealClock*>(clock_) == nullptr) return;
   absl::StatusOr<std::unique_ptr<VrrpResigner>> opened =
-      OpenVrrpResigner(config_.vrid, Ipv4Vips(config_));
+      OpenVrrpResigner(config_.vrid, Ipv4Vips(config_), config_.interfaces);
   if (opened.ok()) {
     parts_.resigner = *std::move(opened);
     return;

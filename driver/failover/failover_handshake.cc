@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "driver/failover/event_text.h"
@@ -213,22 +214,50 @@ std::optional<HandoverReport> FailoverHandshake::Begin(const DemoteFn& demote) {
 
 void FailoverHandshake::MaybeResign(int share) {
   resign_text_.clear();
+  resign_pending_ = false;
   // Never when the demotion failed (Begin returned before this) or this node is not MASTER:
   // a priority-0 advertisement from a BACKUP would make the peer think the master left.
   if (parts_.resigner == nullptr || !report_.demoted || !poll_.observation.has_value() ||
       poll_.observation->state != fingerprint::VrrpState::kMaster) {
     return;
   }
-  absl::StatusOr<std::string> resigned = parts_.resigner->Resign(share);
-  if (!resigned.ok()) {
-    Transition(HandoverPhase::kDemoting,
-               absl::StrCat("no resign (", resigned.status().message(),
-                            "); the peer takes over at its Master_Down timer"),
-               {{"resign", "skipped"}});
+  resign_share_ = share;
+  TryResign(/*first=*/true);
+}
+
+void FailoverHandshake::TryResign(bool first) {
+  absl::StatusOr<std::string> resigned = parts_.resigner->Resign(resign_share_);
+  // Begin's attempts are part of the demoting phase; a retry from Continue keeps the phase.
+  const auto emit = [&](std::string message, std::map<std::string, std::string> notes) {
+    if (first) {
+      Transition(HandoverPhase::kDemoting, std::move(message), std::move(notes));
+    } else {
+      EmitEvent(parts_.sink, task_, HandoverPhaseName(phase_), std::move(message), std::move(notes),
+                /*detail=*/true);
+    }
+  };
+  if (resigned.ok()) {
+    resign_pending_ = false;
+    resign_text_ = absl::StrCat("; ", *resigned);
+    emit(*resigned, {{"resign", "sent"}});
     return;
   }
-  resign_text_ = absl::StrCat("; ", *resigned);
-  Transition(HandoverPhase::kDemoting, *resigned, {{"resign", "sent"}});
+  // Unavailable: not yet (a unicast peer before keepalived advertised the demoted priority, or
+  // a failed send); asked again at each poll while this node is still MASTER, up to the
+  // confirm_timeout. Anything else is final for this stop.
+  if (resigned.status().code() == absl::StatusCode::kUnavailable) {
+    if (first) {
+      emit(absl::StrCat("resign not sent yet (", resigned.status().message(),
+                        "); asked again at each poll while this node is MASTER"),
+           {{"resign", "waiting"}});
+    }
+    resign_pending_ = true;
+    return;
+  }
+  resign_pending_ = false;
+  emit(absl::StrCat("no resign (", resigned.status().message(),
+                    "); the peer takes over at its Master_Down timer"),
+       {{"resign", "skipped"}});
 }
 
 std::optional<HandoverReport> FailoverHandshake::Continue() {
@@ -246,6 +275,17 @@ std::optional<HandoverReport> FailoverHandshake::Continue() {
   if (!poll_.confirmed) {
     poll_ = PollOnce();
     ++polls_;
+  }
+  if (resign_pending_) {
+    // Only while this node still looks MASTER and the wait is not over: once the VIP moved (or
+    // the state is unknown) a priority-0 advertisement could only confuse the new master.
+    const bool still_master = poll_.observation.has_value() &&
+                              poll_.observation->state == fingerprint::VrrpState::kMaster;
+    if (!poll_.confirmed && still_master && clock->Now() < deadline_) {
+      TryResign(/*first=*/false);
+    } else {
+      resign_pending_ = false;
+    }
   }
   if (!poll_.confirmed && clock->Now() < deadline_) {
     next_step_at_ = std::min(clock->Now() + config.poll_interval, deadline_);

@@ -12,7 +12,9 @@
 // when the change-event source (set_open_events) reports a change — bounded by
 // confirm_timeout, then waits `settle`. With a resigner (keepalived, handover = "resign") a
 // node seen MASTER right after a successful demotion also sends one priority-0 advertisement
-// before the first wait; a resign that cannot be sent is logged and the wait is the weighted one. A
+// before the first wait; one the resigner cannot send yet (Unavailable: a unicast peer before
+// keepalived advertised priority 1) is asked again at each poll while this node is still MASTER,
+// up to confirm_timeout; one refused for good is logged and the wait is the weighted one. A
 // node that is already BACKUP without the VIP does not wait. A timeout is reported and the caller
 // stops the task anyway. The coordinator then reports exited / held / restored. Every transition
 // emits one FailoverEvent; demoting and confirming are details (log only), so Nomad shows a
@@ -77,7 +79,8 @@ class FailoverHandshake {
     Clock* clock = nullptr;
     EventSink* sink = nullptr;
     // keepalived with handover = "resign": after a successful demotion, and only when the first
-    // look says MASTER, Begin() sends the priority-0 advertisement through it. Null: weighted.
+    // look says MASTER, Begin() sends the priority-0 advertisement through it (Continue asks
+    // again while it answers Unavailable). Null: weighted.
     VrrpResigner* resigner = nullptr;
   };
   using OpenEventsFn = std::function<std::unique_ptr<fingerprint::ChangeEventSource>()>;
@@ -148,6 +151,9 @@ class FailoverHandshake {
   HandoverReport Signalled(std::map<std::string, std::string> notes);
   // handover = "resign": see Parts::resigner. `share` is our demotion after Begin's step.
   void MaybeResign(int share);
+  // One Resign call; `first` is Begin's (a Transition), later ones come from Continue's polls
+  // (events in the current phase). Sets resign_pending_ while the resigner says "not yet".
+  void TryResign(bool first);
 
   TaskRef task_;
   Parts parts_;
@@ -164,8 +170,10 @@ class FailoverHandshake {
   int polls_ = 0;
   uint64_t spawned_at_begin_ = 0;  // fingerprint::ProcessesSpawned() when Begin ran
   std::string before_state_;
-  std::string demoted_text_;  // "demoted group carp by 50 (demote count 0 → 50)"
-  std::string resign_text_;   // "; resigned VRRPv3 vrid 51 ..." when a resign was sent
+  std::string demoted_text_;     // "demoted group carp by 50 (demote count 0 → 50)"
+  bool resign_pending_ = false;  // asked again at each poll (see TryResign)
+  int resign_share_ = 0;
+  std::string resign_text_;  // "; resigned VRRPv3 vrid 51 ..." when a resign was sent
   std::vector<std::string> vips_before_;
   HandoverReport report_;
 };

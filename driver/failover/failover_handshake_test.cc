@@ -232,12 +232,18 @@ class FakeResigner final : public VrrpResigner {
  public:
   absl::StatusOr<std::string> Resign(int share) override {
     shares.push_back(share);
+    if (!queued.empty()) {
+      absl::StatusOr<std::string> next = queued.front();
+      queued.erase(queued.begin());
+      return next;
+    }
     return result;
   }
   std::string Describe(int /*share*/) const override { return "fake"; }
   bool HasSeenAdvert() const override { return true; }
   std::vector<int> shares;
   absl::StatusOr<std::string> result = std::string("resigned VRRPv3 vrid 51 on eth0");
+  std::vector<absl::StatusOr<std::string>> queued;  // answered first, in order
 };
 
 TEST_F(FailoverHandshakeTest, ResignIsSentOnceAfterTheDemotionOnlyByAMaster) {
@@ -288,6 +294,58 @@ TEST_F(FailoverHandshakeTest, AResignThatCannotBeSentLeavesTheWeightedWait) {
               HasSubstr("no resign (no advertisement of this node for vrid 51); the peer takes "
                         "over at its Master_Down timer"));
   EXPECT_THAT(report.summary, ::testing::Not(HasSubstr("resigned")));
+}
+
+// Unicast peers: the first Resign comes before keepalived advertised priority 1 (Unavailable);
+// it is asked again at each poll and the one sent later is in the summary.
+TEST_F(FailoverHandshakeTest, AResignThatIsNotPossibleYetIsRetriedAtEachPoll) {
+  FakeResigner resigner;
+  resigner.queued = {absl::UnavailableError("unicast peers: not yet"),
+                     absl::UnavailableError("unicast peers: not yet")};
+  resigner.result = std::string("resigned VRRPv3 vrid 51 on eth0 to 10.231.0.12");
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));  // Begin
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));  // poll 2: still not
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));  // poll 3: sent
+  observer_.Queue(Seen(VrrpState::kBackup));
+  FailoverHandshake handshake(TaskRef{"t", "a", "n"}, {&config_, "group carp", &observer_, &runner_,
+                                                       &clock_, &sink_, &resigner});
+  HandoverReport report = handshake.Run([] { return Demoted(); });
+  EXPECT_TRUE(report.confirmed);
+  EXPECT_EQ(resigner.shares, (std::vector<int>{50, 50, 50}));
+  EXPECT_THAT(report.summary, HasSubstr("; resigned VRRPv3 vrid 51 on eth0 to 10.231.0.12)"));
+  EXPECT_THAT(sink_.Messages()[1], HasSubstr("resign not sent yet (unicast peers: not yet)"));
+  EXPECT_THAT(sink_.Phases(),
+              ElementsAre("demoting", "demoting", "confirming", "confirming", "signalled"));
+}
+
+// Once this node is no longer MASTER (the VIP moved, or the state is unknown) no retry is sent,
+// and none after a final refusal.
+TEST_F(FailoverHandshakeTest, RetriesStopWhenThisNodeIsNoLongerMasterOrTheRefusalIsFinal) {
+  FakeResigner resigner;
+  resigner.result = absl::UnavailableError("unicast peers: not yet");
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup, {"192.0.2.10"}));  // going: no more resigns
+  observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  observer_.Queue(Seen(VrrpState::kBackup));
+  FailoverHandshake handshake(TaskRef{"t", "a", "n"}, {&config_, "group carp", &observer_, &runner_,
+                                                       &clock_, &sink_, &resigner});
+  EXPECT_TRUE(handshake.Run([] { return Demoted(); }).confirmed);
+  EXPECT_EQ(resigner.shares, std::vector<int>{50});
+
+  FakeResigner final_refusal;
+  final_refusal.queued = {absl::UnavailableError("not yet")};
+  final_refusal.result = absl::FailedPreconditionError("priority 255");
+  ScriptedObserver master;
+  master.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  master.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  master.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  master.Queue(Seen(VrrpState::kBackup));
+  RecordingSink sink;
+  FailoverHandshake refused(TaskRef{"t", "a", "n"}, {&config_, "group carp", &master, &runner_,
+                                                     &clock_, &sink, &final_refusal});
+  EXPECT_TRUE(refused.Run([] { return Demoted(); }).confirmed);
+  EXPECT_EQ(final_refusal.shares, (std::vector<int>{50, 50}));
+  EXPECT_THAT(sink.Messages(), ::testing::Contains(HasSubstr("no resign (priority 255)")));
 }
 
 TEST(EventTextTest, Durations) {

@@ -29,7 +29,7 @@ inline constexpr uint8_t kVrrpTtl = 255;      // RFC 5798 §5.1.1.3: a receiver 
 // addresses (1020) + the v2 auth data (8), rounded up.
 inline constexpr size_t kMaxVrrpPacket = 1100;
 
-// What an IPv4 VRRP advertisement says. Addresses are in network byte order, as on the wire.
+// What an IPv4 VRRP advertisement says. Addresses are in host byte order.
 struct VrrpAdvert {
   int version = 0;   // 2 or 3
   int vrid = 0;      // 1..255

@@ -6,6 +6,8 @@
 
 #include "driver/failover/vrrp_advert.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -105,9 +107,15 @@ TEST(VrrpAdvertTest, EverySingleByteChangeIsReadOrRefusedNeverACrash) {
         packet[i] = static_cast<uint8_t>(value);
         absl::StatusOr<VrrpAdvert> advert = ParseVrrpAdvert(packet);
         if (advert.ok()) {
-          // Accepted changes never touch the VRRP message (its checksum guards it) except a
-          // priority/checksum pair, which one byte cannot keep valid.
-          EXPECT_LE(advert->addresses.size(), 255u);
+          // Accepted changes never touch the VRRP message (its checksum guards it; a
+          // priority/checksum pair needs two bytes): only the IPv4 header may differ.
+          const size_t ip_header = size_t{original[0] & 0x0fu} * 4;
+          ASSERT_EQ(packet.size(), original.size());
+          EXPECT_TRUE(std::equal(packet.begin() + static_cast<std::ptrdiff_t>(ip_header),
+                                 packet.end(),
+                                 original.begin() + static_cast<std::ptrdiff_t>(ip_header)))
+              << hex << " byte " << i << " = " << value;
+          EXPECT_EQ(advert->priority, original[ip_header + 2]) << hex << " byte " << i;
         }
       }
     }
@@ -150,13 +158,18 @@ TEST(VrrpAdvertTest, RefusalsNameTheFieldAndTheWayOut) {
 // ---- which captured advertisement a resign re-sends -------------------------------------
 
 const absl::Time kT0 = absl::FromUnixSeconds(1000);
+// The recorded packets come from 10.231.0.11, held by interface 2 here.
+constexpr uint32_t kSource = 0x0ae7000b;
+const LocalAddress kLocalArray[] = {{kSource, 2}};
+const absl::Span<const LocalAddress> kLocal(kLocalArray);
 
 TEST(OwnAdvertStoreTest, PicksTheVirtualRouterThatListsTheVip) {
   OwnAdvertStore store(0, {kVip});
-  EXPECT_TRUE(store.Offer(Hex(kBedV3), 2, kT0));
   EXPECT_FALSE(store.Offer(Hex(kBedV3Resign), 2, kT0));  // our own resign, or a shutdown
+  EXPECT_TRUE(store.Offer(Hex(kBedV3), 2, kT0));
   EXPECT_FALSE(store.Offer(Hex("00"), 2, kT0));
-  absl::StatusOr<std::vector<CapturedAdvert>> picked = store.Pick(kT0 + absl::Seconds(1), 253);
+  absl::StatusOr<std::vector<CapturedAdvert>> picked =
+      store.Pick(kT0 + absl::Seconds(1), 253, kLocal);
   ASSERT_TRUE(picked.ok()) << picked.status();
   ASSERT_EQ(picked->size(), 1u);
   EXPECT_EQ((*picked)[0].ifindex, 2);
@@ -171,20 +184,21 @@ TEST(OwnAdvertStoreTest, PicksTheVirtualRouterThatListsTheVip) {
 
 TEST(OwnAdvertStoreTest, NothingFreshMeansNotMasterAndNoResign) {
   OwnAdvertStore store(0, {kVip});
-  EXPECT_THAT(std::string(store.Pick(kT0, 253).status().message()),
+  EXPECT_THAT(std::string(store.Pick(kT0, 253, kLocal).status().message()),
               HasSubstr("no advertisement of this node"));
   ASSERT_TRUE(store.Offer(Hex(kBedV3), 2, kT0));
   // advert_int 1 s: fresh for 3 s.
-  EXPECT_TRUE(store.Pick(kT0 + absl::Seconds(3), 253).ok());
-  EXPECT_THAT(std::string(store.Pick(kT0 + absl::Milliseconds(3001), 253).status().message()),
-              HasSubstr("keepalived is not MASTER here"));
+  EXPECT_TRUE(store.Pick(kT0 + absl::Seconds(3), 253, kLocal).ok());
+  EXPECT_THAT(
+      std::string(store.Pick(kT0 + absl::Milliseconds(3001), 253, kLocal).status().message()),
+      HasSubstr("keepalived is not MASTER here"));
 }
 
 TEST(OwnAdvertStoreTest, ResignsOnlyWhenTheDemotionReachesPriorityOne) {
   OwnAdvertStore store(0, {kVip});
   ASSERT_TRUE(store.Offer(Hex(kBedV3), 2, kT0));  // priority 150
-  EXPECT_TRUE(store.Pick(kT0, 149).ok());
-  EXPECT_EQ(store.Pick(kT0, 50).status().message(),
+  EXPECT_TRUE(store.Pick(kT0, 149, kLocal).ok());
+  EXPECT_EQ(store.Pick(kT0, 50, kLocal).status().message(),
             "this node advertises priority 150 and the demotion takes 50, leaving 100: a resign "
             "is only sent when the demoted priority is 1 (surely below the peer's, which "
             "carp_exec cannot see); set demote_by = 149 or more, or handover = \"weighted\"");
@@ -194,24 +208,26 @@ TEST(OwnAdvertStoreTest, ResignsOnlyWhenTheDemotionReachesPriorityOne) {
   p255[26] = 0xd8;  // the checksum for priority 255 (a full RFC 1071 sum)
   p255[27] = 0xf4;
   ASSERT_TRUE(owner.Offer(p255, 2, kT0));
-  EXPECT_THAT(std::string(owner.Pick(kT0, 253).status().message()),
+  EXPECT_THAT(std::string(owner.Pick(kT0, 253, kLocal).status().message()),
               HasSubstr("priority 255 (address owner)"));
 }
 
 TEST(OwnAdvertStoreTest, UnicastWaitsUntilKeepalivedAdvertisesTheDemotion) {
   OwnAdvertStore store(7, {});
   ASSERT_TRUE(store.Offer(Hex(kV3Unicast), 2, kT0));  // priority 254, to 10.231.0.12
-  EXPECT_THAT(std::string(store.Pick(kT0, 253).status().message()),
+  const absl::Status not_yet = store.Pick(kT0, 253, kLocal).status();
+  EXPECT_EQ(not_yet.code(), absl::StatusCode::kUnavailable);  // the handshake asks again
+  EXPECT_THAT(std::string(not_yet.message()),
               HasSubstr("unicast peers: keepalived has not yet advertised its demoted priority"));
   ASSERT_TRUE(store.Offer(Hex(kV3UnicastDemoted), 2, kT0 + absl::Milliseconds(50)));
-  EXPECT_TRUE(store.Pick(kT0 + absl::Milliseconds(60), 253).ok());
+  EXPECT_TRUE(store.Pick(kT0 + absl::Milliseconds(60), 253, kLocal).ok());
 }
 
 TEST(OwnAdvertStoreTest, TwoVirtualRoutersWithoutAVipOrVridAreAmbiguous) {
   OwnAdvertStore store(0, {});
   ASSERT_TRUE(store.Offer(Hex(kBedV3), 2, kT0));
   ASSERT_TRUE(store.Offer(Hex(kV3Unicast), 2, kT0));
-  EXPECT_THAT(std::string(store.Pick(kT0, 253).status().message()),
+  EXPECT_THAT(std::string(store.Pick(kT0, 253, kLocal).status().message()),
               HasSubstr("several virtual routers for any vrid (vrid 7, 51); set vrid"));
 }
 
@@ -231,10 +247,76 @@ TEST(OwnAdvertStoreTest, KeepsOnePerDestinationAndAtMostSixteen) {
   }
   // advert_int 0.1 s: fresh for 300 ms.
   absl::StatusOr<std::vector<CapturedAdvert>> picked =
-      store.Pick(kT0 + absl::Milliseconds(100), 253);
+      store.Pick(kT0 + absl::Milliseconds(100), 253, kLocal);
   ASSERT_TRUE(picked.ok()) << picked.status();
   EXPECT_EQ(picked->size(), OwnAdvertStore::kMaxEntries);
   for (const CapturedAdvert& captured : *picked) EXPECT_GE(captured.advert.destination & 0xff, 24u);
+}
+
+// The same advertisement as seen on keepalived's interface (a VLAN, bond or bridge: index 5,
+// which holds the source address) and on its lower device (index 2): the resign must leave by
+// index 5, whichever copy the capture read last.
+TEST(OwnAdvertStoreTest, PicksTheInterfaceThatHoldsTheSourceAddressNotTheLowerDevice) {
+  const LocalAddress on_vlan[] = {{kSource, 5}};
+  for (const bool vlan_first : {true, false}) {
+    OwnAdvertStore store(0, {kVip});
+    ASSERT_TRUE(store.Offer(Hex(kBedV3), vlan_first ? 5 : 2, kT0));
+    ASSERT_TRUE(store.Offer(Hex(kBedV3), vlan_first ? 2 : 5, kT0));
+    absl::StatusOr<std::vector<CapturedAdvert>> picked = store.Pick(kT0, 253, on_vlan);
+    ASSERT_TRUE(picked.ok()) << picked.status();
+    ASSERT_EQ(picked->size(), 1u);
+    EXPECT_EQ((*picked)[0].ifindex, 5);
+  }
+  // Both hold the address: which one keepalived uses is unknown, so no resign.
+  OwnAdvertStore store(0, {kVip});
+  ASSERT_TRUE(store.Offer(Hex(kBedV3), 5, kT0));
+  ASSERT_TRUE(store.Offer(Hex(kBedV3), 2, kT0));
+  const LocalAddress on_both[] = {{kSource, 5}, {kSource, 2}};
+  EXPECT_THAT(std::string(store.Pick(kT0, 253, on_both).status().message()),
+              HasSubstr("advertised on several interfaces that hold its source address; set "
+                        "interfaces"));
+}
+
+TEST(OwnAdvertStoreTest, ASourceThatIsNotOursIsNeverResent) {
+  OwnAdvertStore store(0, {kVip});
+  ASSERT_TRUE(store.Offer(Hex(kBedV3), 2, kT0));
+  const LocalAddress elsewhere[] = {{0x0ae70063, 2}, {kSource, 9}};
+  EXPECT_THAT(std::string(store.Pick(kT0, 253, elsewhere).status().message()),
+              HasSubstr("does not come from an address of the interface it was seen on"));
+  EXPECT_FALSE(store.Pick(kT0, 253, {}).ok());
+}
+
+TEST(OwnAdvertStoreTest, OnlyTtl255IsKept) {
+  std::vector<uint8_t> ttl64 = Hex(kBedV3);
+  ttl64[8] = 64;
+  ttl64[10] = ttl64[11] = 0;
+  const uint16_t header_sum = InternetChecksum(absl::MakeConstSpan(ttl64.data(), 20));
+  ttl64[10] = static_cast<uint8_t>(header_sum >> 8);
+  ttl64[11] = static_cast<uint8_t>(header_sum & 0xff);
+  ASSERT_TRUE(ParseVrrpAdvert(ttl64).ok());
+  OwnAdvertStore store(0, {kVip});
+  EXPECT_FALSE(store.Offer(ttl64, 2, kT0));
+  EXPECT_FALSE(store.Latest().has_value());
+}
+
+TEST(OwnAdvertStoreTest, OurOwnPriorityZeroGoodbyeForgetsThatEntry) {
+  OwnAdvertStore store(0, {kVip});
+  ASSERT_TRUE(store.Offer(Hex(kBedV3), 2, kT0));
+  // The same goodbye on another interface leaves this one alone.
+  EXPECT_FALSE(store.Offer(Hex(kBedV3Resign), 7, kT0 + absl::Milliseconds(5)));
+  EXPECT_TRUE(store.Pick(kT0 + absl::Milliseconds(10), 253, kLocal).ok());
+  // keepalived left MASTER on interface 2 (its shutdown sends priority 0): nothing to re-send.
+  EXPECT_FALSE(store.Offer(Hex(kBedV3Resign), 2, kT0 + absl::Milliseconds(20)));
+  EXPECT_THAT(std::string(store.Pick(kT0 + absl::Milliseconds(30), 253, kLocal).status().message()),
+              HasSubstr("no advertisement of this node"));
+}
+
+TEST(ResignSelectableTest, NoVridAndNoIpv4VipSwitchesResignOff) {
+  EXPECT_TRUE(ResignSelectable(51, {}).ok());
+  EXPECT_TRUE(ResignSelectable(0, {kVip}).ok());
+  const absl::Status off = ResignSelectable(0, {});
+  EXPECT_EQ(off.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(off.message()), HasSubstr("vrid is unset and vip lists no IPv4 address"));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "driver/failover/vrrp_resign.h"
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -27,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "driver/log/hclog.h"
 #include "driver/tasks/monotonic_time.h"
+#include "fingerprint/netlink_addresses.h"
 #endif
 
 namespace carp_exec::failover {
@@ -39,8 +42,15 @@ absl::Duration FreshFor(const VrrpAdvert& advert) {
 
 }  // namespace
 
+absl::Status ResignSelectable(int vrid, const std::vector<uint32_t>& ipv4_vips) {
+  if (vrid != 0 || !ipv4_vips.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "vrid is unset and vip lists no IPv4 address, so carp_exec cannot tell which of this "
+      "node's IPv4 virtual routers to resign (resign handles IPv4 VRRP only); set vrid in the "
+      "failover block, or handover = \"weighted\"");
+}
+
 bool OwnAdvertStore::Wanted(const VrrpAdvert& advert) const {
-  if (advert.priority == 0) return false;  // our own resign, or keepalived leaving MASTER
   if (vrid_ != 0) return advert.vrid == vrid_;
   if (vips_.empty()) return true;
   return std::any_of(advert.addresses.begin(), advert.addresses.end(), [this](uint32_t a) {
@@ -50,8 +60,12 @@ bool OwnAdvertStore::Wanted(const VrrpAdvert& advert) const {
 
 bool OwnAdvertStore::Offer(absl::Span<const uint8_t> packet, int ifindex, absl::Time now) {
   absl::StatusOr<VrrpAdvert> advert = ParseVrrpAdvert(packet);
-  if (!advert.ok() || !Wanted(*advert)) return false;
-  const std::pair<int, uint32_t> key(advert->vrid, advert->destination);
+  if (!advert.ok() || advert->ttl != kVrrpTtl || !Wanted(*advert)) return false;
+  const std::tuple<int, uint32_t, int> key(advert->vrid, advert->destination, ifindex);
+  if (advert->priority == 0) {  // keepalived leaving MASTER there, or our own resign
+    latest_.erase(key);
+    return false;
+  }
   if (latest_.find(key) == latest_.end() && latest_.size() >= kMaxEntries) {
     auto oldest = std::min_element(
         latest_.begin(), latest_.end(),
@@ -75,17 +89,51 @@ std::optional<CapturedAdvert> OwnAdvertStore::Latest() const {
   return *latest;
 }
 
-absl::StatusOr<std::vector<CapturedAdvert>> OwnAdvertStore::Pick(absl::Time now, int share) const {
+absl::StatusOr<std::vector<CapturedAdvert>> OwnAdvertStore::Pick(
+    absl::Time now, int share, absl::Span<const LocalAddress> local) const {
   std::vector<CapturedAdvert> fresh;
   std::vector<int> vrids;
-  for (const auto& [key, captured] : latest_) {
+  std::string untrusted;  // the first fresh entry dropped for its source address
+  std::map<std::pair<int, uint32_t>, int> interfaces;  // (vrid, destination) → how many
+  for (const auto& entry : latest_) {
+    const auto& key = entry.first;
+    const CapturedAdvert& captured = entry.second;
     if (now - captured.seen > FreshFor(captured.advert)) continue;
+    const bool held_here =
+        std::any_of(local.begin(), local.end(), [&captured](const LocalAddress& a) {
+          return a.address == captured.advert.source && a.ifindex == captured.ifindex;
+        });
+    if (!held_here) {
+      if (untrusted.empty()) {
+        untrusted =
+            absl::StrCat(captured.advert.Describe(), " seen on interface index ", captured.ifindex);
+      }
+      continue;
+    }
     fresh.push_back(captured);
-    if (std::find(vrids.begin(), vrids.end(), key.first) == vrids.end()) vrids.push_back(key.first);
+    ++interfaces[{std::get<0>(key), std::get<1>(key)}];
+    if (std::find(vrids.begin(), vrids.end(), std::get<0>(key)) == vrids.end()) {
+      vrids.push_back(std::get<0>(key));
+    }
   }
   const std::string which = vrid_ != 0 ? absl::StrCat("vrid ", vrid_)
                                        : (vips_.empty() ? std::string("any vrid")
                                                         : std::string("a vrid listing the vip"));
+  if (fresh.empty() && !untrusted.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the only recent advertisement (", untrusted,
+        ") does not come from an address of the interface it was seen on (a lower device of a "
+        "VLAN, bond or bridge, or another sender); set interfaces in the failover block to "
+        "keepalived's interface, or handover = \"weighted\""));
+  }
+  for (const auto& [key, count] : interfaces) {
+    if (count > 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "vrid ", key.first,
+          " is advertised on several interfaces that hold its source address; set interfaces "
+          "in the failover block to keepalived's interface, or handover = \"weighted\""));
+    }
+  }
   if (fresh.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no advertisement of this node for ", which,
@@ -105,18 +153,6 @@ absl::StatusOr<std::vector<CapturedAdvert>> OwnAdvertStore::Pick(absl::Time now,
           "resign would hand the VIP to a peer it takes back at once; set handover = "
           "\"weighted\" or give the instance a priority below 255");
     }
-    // Multicast copies loop back to our keepalived, whose immediate answer corrects a peer
-    // that saw the resign before the demotion reached keepalived (see the header). A unicast
-    // copy does not, so it waits until keepalived itself advertises the demoted priority.
-    const bool multicast = (captured.advert.destination >> 28) == 0xe;
-    if (!multicast && priority > 1) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "unicast peers: keepalived has not yet advertised its demoted priority (its last "
-          "advertisement says ",
-          priority,
-          "), and a unicast copy is not looped back to it; the peer takes over at its "
-          "Master_Down timer this time"));
-    }
     if (priority - share > 1) {
       return absl::FailedPreconditionError(absl::StrCat(
           "this node advertises priority ", priority, " and the demotion takes ", share,
@@ -127,6 +163,20 @@ absl::StatusOr<std::vector<CapturedAdvert>> OwnAdvertStore::Pick(absl::Time now,
           " or more, or handover = \"weighted\""));
     }
   }
+  // Checked after the final refusals above, so "not yet" never hides one of them.
+  for (const CapturedAdvert& captured : fresh) {
+    // Multicast copies loop back to our keepalived, whose immediate answer corrects a peer
+    // that saw the resign before the demotion reached keepalived (see the header). A unicast
+    // copy does not, so it waits until keepalived itself advertises the demoted priority.
+    const int priority = captured.advert.priority;
+    const bool multicast = (captured.advert.destination >> 28) == 0xe;
+    if (!multicast && priority > 1) {
+      return absl::UnavailableError(absl::StrCat(
+          "unicast peers: keepalived has not yet advertised its demoted priority (its last "
+          "advertisement says ",
+          priority, "), and a unicast copy is not looped back to it; asked again at each poll"));
+    }
+  }
   return fresh;
 }
 
@@ -135,42 +185,98 @@ namespace {
 
 constexpr size_t kReadBuffer = 2048;  // above kMaxVrrpPacket: a longer packet shows as too long
 constexpr int kReadsPerWake = 64;
+constexpr absl::Duration kAddressDumpTimeout = absl::Seconds(1);
 
 std::string Errno(absl::string_view call) { return absl::StrCat(call, ": ", std::strerror(errno)); }
 
+// Owns one descriptor: closed on every path, including a constructor that throws.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { Reset(); }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+
+ private:
+  void Reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int fd_ = -1;
+};
+
+// This host's IPv4 addresses on `interfaces` (all when empty), with their interface index:
+// one netlink dump (fingerprint/netlink_addresses.h), no fork.
+absl::StatusOr<std::vector<LocalAddress>> LocalIpv4Addresses(
+    const std::vector<std::string>& interfaces) {
+  absl::StatusOr<std::vector<fingerprint::IpAddressEntry>> entries =
+      fingerprint::ReadKernelAddresses(interfaces, kAddressDumpTimeout);
+  if (!entries.ok()) return entries.status();
+  std::vector<LocalAddress> local;
+  for (const fingerprint::IpAddressEntry& entry : *entries) {
+    in_addr address{};
+    if (entry.family != "inet" || ::inet_pton(AF_INET, entry.address.c_str(), &address) != 1) {
+      continue;
+    }
+    const unsigned ifindex = ::if_nametoindex(entry.interface.c_str());
+    if (ifindex == 0) continue;  // gone since the dump
+    local.push_back({ntohl(address.s_addr), static_cast<int>(ifindex)});
+  }
+  return local;
+}
+
 class LinuxResigner final : public VrrpResigner {
  public:
-  LinuxResigner(int capture, int send, int wake_read, int wake_write, OwnAdvertStore store)
-      : capture_(capture),
-        send_(send),
-        wake_read_(wake_read),
-        wake_write_(wake_write),
+  LinuxResigner(Fd capture, Fd send, Fd wake_read, Fd wake_write, OwnAdvertStore store,
+                std::vector<std::string> interfaces)
+      : capture_(std::move(capture)),
+        send_(std::move(send)),
+        wake_read_(std::move(wake_read)),
+        wake_write_(std::move(wake_write)),
+        interfaces_(std::move(interfaces)),
         store_(std::move(store)) {
+    // If this throws, the members' destructors close the descriptors.
     thread_ = std::thread([this] { CaptureLoop(); });
   }
   LinuxResigner(const LinuxResigner&) = delete;
   LinuxResigner& operator=(const LinuxResigner&) = delete;
   ~LinuxResigner() override {
     const char byte = 1;
-    (void)!::write(wake_write_, &byte, 1);
+    (void)!::write(wake_write_.get(), &byte, 1);
     thread_.join();
-    for (int fd : {capture_, send_, wake_read_, wake_write_}) ::close(fd);
   }
 
   absl::StatusOr<std::string> Resign(int share) override {
-    absl::StatusOr<std::vector<CapturedAdvert>> picked;
-    {
-      absl::MutexLock lock(&mu_);
-      picked = store_.Pick(tasks::MonotonicNow(), share);
-    }
+    absl::StatusOr<std::vector<CapturedAdvert>> picked = PickNow(share);
     if (!picked.ok()) return picked.status();
     std::vector<std::string> sent;
+    std::vector<std::string> failed;
     for (const CapturedAdvert& captured : *picked) {
       absl::StatusOr<std::string> one = SendOne(captured);
-      if (!one.ok()) return one.status();
-      sent.push_back(*std::move(one));
+      if (one.ok()) {
+        sent.push_back(*std::move(one));
+      } else {
+        failed.emplace_back(one.status().message());
+      }
     }
-    return absl::StrCat("resigned ", absl::StrJoin(sent, "; "));
+    if (sent.empty()) {
+      return absl::UnavailableError(absl::StrJoin(failed, "; "));
+    }
+    if (failed.empty()) return absl::StrCat("resigned ", absl::StrJoin(sent, "; "));
+    return absl::StrCat("resigned to ", sent.size(), " of ", picked->size(),
+                        " destinations: ", absl::StrJoin(sent, "; "),
+                        "; failed: ", absl::StrJoin(failed, "; "));
   }
 
   bool HasSeenAdvert() const override {
@@ -179,8 +285,7 @@ class LinuxResigner final : public VrrpResigner {
   }
 
   std::string Describe(int share) const override {
-    absl::MutexLock lock(&mu_);
-    absl::StatusOr<std::vector<CapturedAdvert>> picked = store_.Pick(tasks::MonotonicNow(), share);
+    absl::StatusOr<std::vector<CapturedAdvert>> picked = PickNow(share);
     if (!picked.ok()) return absl::StrCat("would not resign now: ", picked.status().message());
     std::vector<std::string> texts;
     for (const CapturedAdvert& captured : *picked) {
@@ -192,6 +297,17 @@ class LinuxResigner final : public VrrpResigner {
   }
 
  private:
+  absl::StatusOr<std::vector<CapturedAdvert>> PickNow(int share) const {
+    absl::StatusOr<std::vector<LocalAddress>> local = LocalIpv4Addresses(interfaces_);
+    if (!local.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot read this node's addresses to check the advertisement's source (",
+                       local.status().message(), ")"));
+    }
+    absl::MutexLock lock(&mu_);
+    return store_.Pick(tasks::MonotonicNow(), share, *local);
+  }
+
   absl::StatusOr<std::string> SendOne(const CapturedAdvert& captured) {
     absl::StatusOr<std::vector<uint8_t>> packet = MakeResignPacket(captured.packet);
     if (!packet.ok()) return packet.status();
@@ -201,7 +317,7 @@ class LinuxResigner final : public VrrpResigner {
           "resign: interface index ", captured.ifindex, " is gone (", std::strerror(errno), ")"));
     }
     const uint32_t destination = captured.advert.destination;
-    if (::setsockopt(send_, SOL_SOCKET, SO_BINDTODEVICE, name, IF_NAMESIZE) != 0) {
+    if (::setsockopt(send_.get(), SOL_SOCKET, SO_BINDTODEVICE, name, IF_NAMESIZE) != 0) {
       return absl::InternalError(
           absl::StrCat("resign: ", Errno("SO_BINDTODEVICE"), " (", name, ")"));
     }
@@ -210,8 +326,8 @@ class LinuxResigner final : public VrrpResigner {
       mreq.imr_ifindex = captured.ifindex;
       // Looped back to our own keepalived, which answers at once with its current priority.
       const int loop = 1;
-      if (::setsockopt(send_, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof(mreq)) != 0 ||
-          ::setsockopt(send_, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop)) != 0) {
+      if (::setsockopt(send_.get(), IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof(mreq)) != 0 ||
+          ::setsockopt(send_.get(), IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop)) != 0) {
         return absl::InternalError(
             absl::StrCat("resign: ", Errno("IP_MULTICAST_IF/LOOP"), " (", name, ")"));
       }
@@ -219,16 +335,16 @@ class LinuxResigner final : public VrrpResigner {
     sockaddr_in to{};
     to.sin_family = AF_INET;
     to.sin_addr.s_addr = htonl(destination);
-    const ssize_t n = ::sendto(send_, packet->data(), packet->size(), 0,
+    const ssize_t n = ::sendto(send_.get(), packet->data(), packet->size(), 0,
                                reinterpret_cast<const sockaddr*>(&to), sizeof(to));
-    if (n != static_cast<ssize_t>(packet->size())) {
-      return absl::UnavailableError(absl::StrCat("resign: ", Errno("sendto"), " (", name, ", ",
-                                                 captured.advert.Describe(), ")"));
-    }
     in_addr dst{};
     dst.s_addr = htonl(destination);
     char text[INET_ADDRSTRLEN] = {};
     ::inet_ntop(AF_INET, &dst, text, sizeof(text));
+    if (n != static_cast<ssize_t>(packet->size())) {
+      return absl::UnavailableError(absl::StrCat("resign to ", text, ": ", Errno("sendto"), " (",
+                                                 name, ", ", captured.advert.Describe(), ")"));
+    }
     return absl::StrCat("VRRPv", captured.advert.version, " vrid ", captured.advert.vrid, " on ",
                         name, " to ", text, " (was priority ", captured.advert.priority, ")");
   }
@@ -236,7 +352,7 @@ class LinuxResigner final : public VrrpResigner {
   void CaptureLoop() {
     std::array<uint8_t, kReadBuffer> buffer{};
     for (;;) {
-      pollfd fds[2] = {{capture_, POLLIN, 0}, {wake_read_, POLLIN, 0}};
+      pollfd fds[2] = {{capture_.get(), POLLIN, 0}, {wake_read_.get(), POLLIN, 0}};
       if (::poll(fds, 2, 1000) < 0 && errno != EINTR) {
         log::Warn("failover", "resign: the capture socket failed; resign stays off",
                   {{"error", Errno("poll")}});
@@ -247,10 +363,11 @@ class LinuxResigner final : public VrrpResigner {
         sockaddr_ll from{};
         socklen_t from_len = sizeof(from);
         const ssize_t n =
-            ::recvfrom(capture_, buffer.data(), buffer.size(), MSG_DONTWAIT | MSG_TRUNC,
+            ::recvfrom(capture_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT | MSG_TRUNC,
                        reinterpret_cast<sockaddr*>(&from), &from_len);
         if (n < 0) break;
-        // The filter passes only outgoing VRRP; check again (packets queued before it was set).
+        // The filter passes only outgoing VRRP (it was attached before the bind that starts
+        // the capture); checked again as a second line.
         if (from.sll_pkttype != PACKET_OUTGOING || from.sll_protocol != htons(ETH_P_IP) ||
             static_cast<size_t>(n) > kMaxVrrpPacket) {
           continue;
@@ -262,10 +379,11 @@ class LinuxResigner final : public VrrpResigner {
     }
   }
 
-  const int capture_;
-  const int send_;
-  const int wake_read_;
-  const int wake_write_;
+  const Fd capture_;
+  const Fd send_;
+  const Fd wake_read_;
+  const Fd wake_write_;
+  const std::vector<std::string> interfaces_;
   mutable absl::Mutex mu_;
   OwnAdvertStore store_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
@@ -293,37 +411,60 @@ absl::Status AttachOutgoingVrrpFilter(int fd) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(int vrid,
-                                                               std::vector<uint32_t> vips) {
+absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(
+    int vrid, std::vector<uint32_t> vips, std::vector<std::string> interfaces) {
+  if (absl::Status s = ResignSelectable(vrid, vips); !s.ok()) return s;
   const char* fix =
       "; handover = \"resign\" needs root (CAP_NET_RAW) in the network namespace of the VRRP "
       "interface; run the plugin as root there or set handover = \"weighted\"";
-  // Only ETH_P_ALL taps see this host's outgoing frames (the kernel copies transmitted packets
-  // to ptype_all handlers only: net/core/dev.c, dev_queue_xmit_nit).
-  const int capture =
-      ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
-  if (capture < 0)
+  // One configured interface: tap only that one (keepalived's, e.g. eth0.100, not its lower
+  // device). Otherwise every interface, and Pick keeps the one holding the source address.
+  int bind_ifindex = 0;
+  if (interfaces.size() == 1) {
+    bind_ifindex = static_cast<int>(::if_nametoindex(interfaces[0].c_str()));
+    if (bind_ifindex == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "resign: interface ", interfaces[0], " (failover interfaces): ", std::strerror(errno),
+          "; fix interfaces or set handover = \"weighted\""));
+    }
+  }
+  // Protocol 0: the socket receives nothing until the bind below, so no unfiltered packet can
+  // queue before the filter is attached (Linux net/packet/af_packet.c, packet_create and
+  // packet_do_bind: a socket is hooked in only with a non-zero protocol).
+  Fd capture(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!capture.valid())
     return absl::PermissionDeniedError(absl::StrCat("resign: ", Errno("socket(AF_PACKET)"), fix));
-  if (absl::Status s = AttachOutgoingVrrpFilter(capture); !s.ok()) {
-    ::close(capture);
+  if (absl::Status s = AttachOutgoingVrrpFilter(capture.get()); !s.ok()) {
     return absl::InternalError(absl::StrCat("resign: ", s.message()));
   }
-  const int send = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-  if (send < 0) {
-    ::close(capture);
-    return absl::PermissionDeniedError(absl::StrCat("resign: ", Errno("socket(SOCK_RAW)"), fix));
+  // Only ETH_P_ALL taps see this host's outgoing frames (the kernel copies transmitted packets
+  // to ptype_all handlers only: net/core/dev.c, dev_queue_xmit_nit); bound to one interface,
+  // only that device's transmissions are cloned to us.
+  sockaddr_ll where{};
+  where.sll_family = AF_PACKET;
+  where.sll_protocol = htons(ETH_P_ALL);
+  where.sll_ifindex = bind_ifindex;
+  if (::bind(capture.get(), reinterpret_cast<const sockaddr*>(&where), sizeof(where)) != 0) {
+    return absl::InternalError(
+        absl::StrCat("resign: ", Errno("bind(AF_PACKET)"),
+                     bind_ifindex != 0 ? absl::StrCat(" (", interfaces[0], ")") : std::string()));
   }
+  Fd send(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+  if (!send.valid())
+    return absl::PermissionDeniedError(absl::StrCat("resign: ", Errno("socket(SOCK_RAW)"), fix));
   int wake[2];
   if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-    ::close(capture);
-    ::close(send);
     return absl::ResourceExhaustedError(absl::StrCat("resign: ", Errno("pipe2")));
   }
+  Fd wake_read(wake[0]);
+  Fd wake_write(wake[1]);
   return std::unique_ptr<VrrpResigner>(std::make_unique<LinuxResigner>(
-      capture, send, wake[0], wake[1], OwnAdvertStore(vrid, std::move(vips))));
+      std::move(capture), std::move(send), std::move(wake_read), std::move(wake_write),
+      OwnAdvertStore(vrid, std::move(vips)), std::move(interfaces)));
 }
 #else
-absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(int, std::vector<uint32_t>) {
+absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(int, std::vector<uint32_t>,
+                                                               std::vector<std::string>) {
   return absl::UnimplementedError(
       "resign: this build has no AF_PACKET capture (Linux only); set handover = \"weighted\"");
 }

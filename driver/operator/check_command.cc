@@ -150,8 +150,12 @@ void PrintKeepalivedRule(const config::FailoverConfig& f, CheckPrinter& print) {
                                   "0: the peer (preempt on) takes over after its skew time, "
                                   "(256 - its priority)/256 x advert_int, and this node keeps the "
                                   "VIP until the peer advertises (handover resign)"));
+  if (absl::Status s = failover::ResignSelectable(f.vrid, failover::Ipv4Vips(f)); !s.ok()) {
+    print.Info("resign", absl::StrCat("off, the plugin hands over weighted: ", s.message()));
+    return;
+  }
   absl::StatusOr<std::unique_ptr<failover::VrrpResigner>> resigner =
-      failover::OpenVrrpResigner(f.vrid, failover::Ipv4Vips(f));
+      failover::OpenVrrpResigner(f.vrid, failover::Ipv4Vips(f), f.interfaces);
   if (!resigner.ok()) {
     print.Info("resign", absl::StrCat("cannot look from here (", resigner.status().message(),
                                       "); the plugin falls back to weighted if it cannot either"));
