@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "driver/mutex_lock.h"
 #include "tests/host/plugin_process.h"
 
 namespace carp_exec::bench {
@@ -19,7 +20,7 @@ google::protobuf::Duration ToProto(absl::Duration d) {
 
 bool AwaitZero(absl::Mutex* mu, const int* counter,
                absl::Time deadline) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  absl::MutexLock lock(mu);
+  carp_exec::MutexLock lock(*mu);
   auto zero = [counter] { return *counter == 0; };
   return mu->AwaitWithDeadline(absl::Condition(&zero), deadline);
 }

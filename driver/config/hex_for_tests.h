@@ -10,8 +10,20 @@
 
 namespace carp_exec::config {
 
+// Invalid hex (odd length, a non-hex digit) gives "": the spelled-out bytes are the test's
+// own literals, and an empty input fails the assertions that use it.
 inline std::string BytesFromHex(absl::string_view spaced) {
-  return absl::HexStringToBytes(absl::StrReplaceAll(spaced, {{" ", ""}, {"\n", ""}}));
+  const std::string hex = absl::StrReplaceAll(spaced, {{" ", ""}, {"\n", ""}});
+  // Abseil 20240722 added `bool HexStringToBytes(string_view, std::string*)` and deprecated
+  // the one returning std::string, which is all Debian 12's 20220623 has (abseil-cpp
+  // absl/strings/escaping.h at those LTS tags).
+#if !defined(ABSL_LTS_RELEASE_VERSION) || ABSL_LTS_RELEASE_VERSION >= 20240722
+  std::string bytes;
+  if (!absl::HexStringToBytes(hex, &bytes)) return "";
+  return bytes;
+#else
+  return absl::HexStringToBytes(hex);
+#endif
 }
 
 inline std::string HexFromBytes(absl::string_view bytes) {

@@ -20,7 +20,9 @@ grpc::Status ToGrpcStartError(const absl::Status& status) {
   details.set_message(std::string(status.message()));
   hashicorp::nomad::plugins::shared::structs::RecoverableError recoverable;
   recoverable.set_recoverable(true);
-  details.add_details()->PackFrom(recoverable);
+  // PackFrom is [[nodiscard]] in protobuf 36 (port_def.inc); it fails only if serializing fails,
+  // and then the plain status is still the right answer.
+  if (!details.add_details()->PackFrom(recoverable)) return ToGrpc(status);
   return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, std::string(status.message()),
                       details.SerializeAsString());
 }

@@ -40,26 +40,32 @@ bool TimerQueue::Cancel(TimerId id) {
 }
 
 void TimerQueue::Loop() {
-  absl::MutexLock lock(&mu_);
-  while (!stopping_) {
-    if (pending_.empty()) {
-      wakeup_.Wait(&mu_);
-      continue;
+  // Each due timer is taken out under the lock and run after the scope ends, so callbacks may
+  // schedule or cancel timers themselves.
+  while (true) {
+    std::function<void()> fn;
+    {
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && !fn) {
+        if (pending_.empty()) {
+          wakeup_.Wait(&mu_);
+          continue;
+        }
+        absl::Time first = pending_.begin()->first.first;
+        const absl::Time now = MonotonicNow();
+        if (first > now) {
+          // Relative and sliced: `first` is monotonic (see monotonic_time.h).
+          wakeup_.WaitWithTimeout(&mu_, WaitSlice(first, now));
+          continue;
+        }
+        auto it = pending_.begin();
+        fn = std::move(it->second);
+        deadline_of_.erase(it->first.second);
+        pending_.erase(it);
+      }
+      if (!fn) return;  // stopping
     }
-    absl::Time first = pending_.begin()->first.first;
-    const absl::Time now = MonotonicNow();
-    if (first > now) {
-      // Relative and sliced: `first` is monotonic (see monotonic_time.h).
-      wakeup_.WaitWithTimeout(&mu_, WaitSlice(first, now));
-      continue;
-    }
-    auto it = pending_.begin();
-    std::function<void()> fn = std::move(it->second);
-    deadline_of_.erase(it->first.second);
-    pending_.erase(it);
-    mu_.Unlock();
     fn();
-    mu_.Lock();
   }
 }
 

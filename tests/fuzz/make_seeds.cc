@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "driver/config/cty_encoder.h"
+#include "driver/config/hex_for_tests.h"
 #include "driver/config/plugin_config.h"
 #include "driver/config/task_config.h"
 
@@ -17,7 +17,7 @@ namespace {
 using carp_exec::config::CtyValue;
 using V = CtyValue;
 
-std::string Hex(const char* hex) { return absl::HexStringToBytes(hex); }
+std::string Hex(const char* hex) { return carp_exec::config::BytesFromHex(hex); }
 
 }  // namespace
 
