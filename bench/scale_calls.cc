@@ -28,12 +28,12 @@ bool AwaitZero(absl::Mutex* mu, const int* counter,
 }  // namespace
 
 void CallTally::WaitOpened() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   ++waits_open_;
 }
 
 void CallTally::WaitDone(const grpc::Status& status, const drivers::WaitTaskResponse& response) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   --waits_open_;
   if (status.ok() && response.err().empty() && response.result().signal() == SIGINT) {
     ++waits_sigint_;
@@ -48,7 +48,7 @@ void CallTally::WaitDone(const grpc::Status& status, const drivers::WaitTaskResp
 }
 
 void CallTally::StreamOpened() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   ++streams_open_;
 }
 
@@ -59,7 +59,7 @@ void CallTally::StreamMessage(const drivers::TaskStatsResponse& message, long in
 }
 
 void CallTally::StreamDone(const grpc::Status& status) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   --streams_open_;
   // A stream ends when its task has exited: OK or NotFound/FailedPrecondition are both the
   // plugin's way of saying "no more stats"; transport errors and CANCELLED are not.
@@ -75,12 +75,12 @@ void CallTally::StreamDone(const grpc::Status& status) {
 }
 
 void CallTally::StopSent() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   ++stops_open_;
 }
 
 void CallTally::StopDone(const grpc::Status& status, absl::Duration took) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   --stops_open_;
   if (status.ok()) {
     stop_times_.push_back(took);
@@ -90,22 +90,22 @@ void CallTally::StopDone(const grpc::Status& status, absl::Duration took) {
 }
 
 int CallTally::waits_open() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return waits_open_;
 }
 
 int CallTally::streams_open() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return streams_open_;
 }
 
 int CallTally::stop_errors() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return stop_errors_;
 }
 
 std::vector<absl::Duration> CallTally::burst_stop_times() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return stop_times_;
 }
 
@@ -120,7 +120,7 @@ bool CallTally::AwaitAll(absl::Time deadline) {
 bool CallTally::AllCallsDone() { return AwaitAll(absl::Now()); }
 
 std::string CallTally::DescribeWaits() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   std::string out = absl::StrCat(waits_sigint_, " exited by SIGINT, ", waits_other_, " other");
   if (waits_other_ > 0) absl::StrAppend(&out, " (first: ", first_wait_other_, ")");
   if (waits_open_ > 0) absl::StrAppend(&out, ", ", waits_open_, " STILL OPEN");
@@ -128,7 +128,7 @@ std::string CallTally::DescribeWaits() {
 }
 
 std::string CallTally::DescribeStreams() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   std::string out =
       absl::StrCat(messages_.load(), " messages (RSS 0 in ", first_without_rss_.load(),
                    " first messages and ", later_without_rss_.load(), " later ones), ",

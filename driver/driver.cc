@@ -10,6 +10,7 @@
 #include "carp_exec/version.h"
 #include "driver/failover/ready_probe.h"
 #include "driver/log/hclog.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/signal_names.h"
 #include "driver/tasks/state_dir.h"
 #include "driver/tasks/task_errors.h"
@@ -91,21 +92,21 @@ Driver::Driver(Options options)
 Driver::~Driver() {
   Shutdown();
   // An activation that lost the race with Shutdown is still discarding what it built.
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   mu_.Await(absl::Condition(
       +[](bool* activating) { return !*activating; }, &activating_));
 }
 
 Driver::Lease::~Lease() {
   if (driver_ == nullptr) return;
-  absl::MutexLock lock(&driver_->mu_);
+  carp_exec::MutexLock lock(driver_->mu_);
   --driver_->leases_;
 }
 
 void Driver::SetEventSink(failover::EventSink* sink) { sink_ = sink; }
 
 void Driver::SetStopPoster(Poster poster) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   stop_poster_ = std::move(poster);
 }
 
@@ -113,7 +114,7 @@ absl::Status Driver::SetConfig(absl::string_view msgpack, bool from_agent) {
   absl::StatusOr<config::PluginConfig> decoded = config::DecodePluginConfig(msgpack);
   if (!decoded.ok()) return decoded.status();
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if ((active_ || activating_) && decoded->state_dir != config_.state_dir) {
       return absl::FailedPreconditionError(absl::StrCat(
           "plugin config: state_dir cannot change while the plugin runs (running with \"",
@@ -129,7 +130,7 @@ absl::Status Driver::SetConfig(absl::string_view msgpack, bool from_agent) {
 }
 
 void Driver::SetCpuCompute(tasks::CpuCompute compute) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   cpu_compute_ = compute;
 }
 
@@ -150,7 +151,7 @@ struct Runtime {
 absl::Status Driver::Activate() {
   config::PluginConfig config;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     mu_.Await(absl::Condition(this, &Driver::ActivationSettled));
     if (active_ || shut_down_) return activation_error_;
     if (!configured_) {
@@ -197,7 +198,7 @@ absl::Status Driver::Activate() {
   }
 
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     activating_ = false;
     if (!shut_down_) {
       active_ = true;
@@ -218,13 +219,13 @@ absl::Status Driver::Activate() {
   // Shutdown came while we were building: nothing of it may outlive the plugin's shutdown.
   built.coordinator.reset();
   built.runner.reset();
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return activation_error_;
 }
 
 absl::StatusOr<Driver::Lease> Driver::Acquire(bool for_start) {
   const absl::Status activated = Activate();
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   if (shut_down_) return activation_error_;
   if (!activated.ok()) return activated;
   if (for_start && !config_.enabled) {
@@ -240,7 +241,7 @@ FingerprintReport Driver::Fingerprint() {
   FingerprintReport report;
   absl::StatusOr<Lease> lease = Acquire();
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (!config_.enabled) {
       report.health = FingerprintReport::Health::kUndetected;
       report.description = "disabled";
@@ -277,7 +278,7 @@ void Driver::AddFailoverAttributes(const failover::FailoverStatus& status,
       StringAttr(status.usable ? "usable" : "unusable");
   report->attributes["driver.carp_exec.failover.backend"] = StringAttr(status.backend);
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (config_.failover.has_value() &&
         config_.failover->backend == config::FailoverBackend::kOpenBsdCarp) {
       report->attributes["driver.carp_exec.failover.group"] = StringAttr(config_.failover->group);
@@ -329,7 +330,7 @@ absl::StatusOr<tasks::StartedTask> Driver::StartTask(StartRequest request) {
   launch.ready = failover::EncodeReadyCheck(task->ready);
   std::vector<std::string> denied;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     denied = config_.denied_envvars;
   }
   denied.insert(denied.end(), task->denied_envvars.begin(), task->denied_envvars.end());
@@ -439,7 +440,7 @@ void Driver::StopTask(absl::string_view task_id_view, absl::Duration timeout,
         if (report.waited) {
           Poster poster;
           {
-            absl::MutexLock lock(&mu_);
+            carp_exec::MutexLock lock(mu_);
             poster = stop_poster_;
             if (poster) ++pending_stops_;  // counted before the lock ends: Shutdown waits
           }
@@ -448,7 +449,7 @@ void Driver::StopTask(absl::string_view task_id_view, absl::Duration timeout,
           if (poster) {
             poster([this, stop = std::move(stop)] {
               stop();
-              absl::MutexLock done_lock(&mu_);
+              carp_exec::MutexLock done_lock(mu_);
               --pending_stops_;
             });
             return;
@@ -480,7 +481,7 @@ absl::Status Driver::DestroyTask(absl::string_view task_id, bool force) {
     return s;
   }
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     samplers_.erase(task_id);
   }
   if (guarded) coordinator->GuardedTaskDestroyed(ref);
@@ -522,7 +523,7 @@ absl::StatusOr<tasks::TaskStats> Driver::TaskStats(absl::string_view task_id) {
   if (!process.ok()) return process.status();
   std::shared_ptr<tasks::TaskStatsSampler> sampler;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     std::shared_ptr<tasks::TaskStatsSampler>& slot = samplers_[std::string(task_id)];
     if (slot == nullptr) {
       slot = std::make_shared<tasks::TaskStatsSampler>(
@@ -567,7 +568,7 @@ void Driver::Shutdown() {
   std::unique_ptr<tasks::TaskRunner> runner;
   std::unique_ptr<tasks::ProcessTable> process_table;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (!shut_down_) {
       shut_down_ = true;
       // Recoverable: a StartTask refused now succeeds on the relaunched plugin.
@@ -586,7 +587,7 @@ void Driver::Shutdown() {
   coordinator.reset();
   {
     // Stops the coordinator posted (its last ones as it went) still use the runner.
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     mu_.Await(absl::Condition(
         +[](int* pending) { return *pending == 0; }, &pending_stops_));
   }

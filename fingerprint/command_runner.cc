@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "driver/log/hclog.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/spawn_signals.h"
 #include "fingerprint/parse_text.h"
 
@@ -45,7 +46,7 @@ std::vector<pid_t>* Leaked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(leaked_mu) {
 }
 
 void ReapLeaked() {
-  absl::MutexLock lock(&leaked_mu);
+  carp_exec::MutexLock lock(leaked_mu);
   std::vector<pid_t>* leaked = Leaked();
   leaked->erase(std::remove_if(leaked->begin(), leaked->end(),
                                [](pid_t pid) {
@@ -312,7 +313,7 @@ absl::StatusOr<CommandResult> SystemCommandRunner::Run(const std::vector<std::st
                              absl::FormatDuration(kReapBound),
                              " of SIGKILL (stuck in the kernel?); left unreaped so the caller "
                              "does not hang; it is reaped later if it ever ends"));
-      absl::MutexLock lock(&leaked_mu);
+      carp_exec::MutexLock lock(leaked_mu);
       Leaked()->push_back(pid);
       return result;
     }

@@ -4,12 +4,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "driver/mutex_lock.h"
 
 namespace carp_exec::fingerprint {
 
 void FakeCommandRunner::SetResult(const std::vector<std::string>& argv,
                                   absl::StatusOr<CommandResult> result) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   scripts_[argv].fixed = std::move(result);
 }
 
@@ -24,17 +25,17 @@ void FakeCommandRunner::SetOutput(const std::vector<std::string>& argv, std::str
 
 void FakeCommandRunner::QueueResult(const std::vector<std::string>& argv,
                                     absl::StatusOr<CommandResult> result) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   scripts_[argv].queued.push_back(std::move(result));
 }
 
 void FakeCommandRunner::SetHandler(Handler handler) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   handler_ = std::move(handler);
 }
 
 void FakeCommandRunner::SetExecutable(const std::string& path, bool executable) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   if (executable) {
     not_executable_.erase(path);
   } else {
@@ -43,17 +44,17 @@ void FakeCommandRunner::SetExecutable(const std::string& path, bool executable) 
 }
 
 std::vector<std::vector<std::string>> FakeCommandRunner::calls() const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return calls_;
 }
 
 std::vector<absl::Duration> FakeCommandRunner::timeouts() const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return timeouts_;
 }
 
 int FakeCommandRunner::CallCount(const std::vector<std::string>& argv) const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   int count = 0;
   for (const auto& call : calls_) count += call == argv ? 1 : 0;
   return count;
@@ -63,7 +64,7 @@ absl::StatusOr<CommandResult> FakeCommandRunner::Run(const std::vector<std::stri
                                                      absl::Duration timeout) {
   Handler handler;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     calls_.push_back(argv);
     timeouts_.push_back(timeout);
     auto it = scripts_.find(argv);
@@ -86,7 +87,7 @@ absl::StatusOr<CommandResult> FakeCommandRunner::Run(const std::vector<std::stri
 }
 
 absl::Status FakeCommandRunner::CheckExecutable(const std::string& path) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   if (not_executable_.count(path) > 0) {
     return absl::NotFoundError(absl::StrCat("\"", path, "\": No such file or directory"));
   }

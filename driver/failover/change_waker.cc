@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "driver/mutex_lock.h"
+
 namespace carp_exec::failover {
 
 ChangeWaker::ChangeWaker(std::unique_ptr<fingerprint::ChangeEventSource> source,
@@ -10,28 +12,28 @@ ChangeWaker::ChangeWaker(std::unique_ptr<fingerprint::ChangeEventSource> source,
 
 ChangeWaker::~ChangeWaker() {
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     stopping_ = true;
   }
   thread_.join();
 }
 
 void ChangeWaker::Consumed() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   pending_ = false;
 }
 
 void ChangeWaker::Loop() {
   while (true) {
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       if (stopping_) return;
     }
     // Wall time: the source's own clock. A step only makes one slice shorter or longer.
     if (!source_->Wait(absl::Now() + kSlice)) continue;
     bool call = false;
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       if (stopping_) return;
       call = !pending_;
       pending_ = true;

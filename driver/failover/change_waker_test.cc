@@ -10,6 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "driver/mutex_lock.h"
 #include "gtest/gtest.h"
 
 namespace carp_exec::failover {
@@ -26,7 +27,7 @@ class QueuedEvents final : public fingerprint::ChangeEventSource {
   explicit QueuedEvents(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
   bool Wait(absl::Time deadline) override {
-    absl::MutexLock lock(&state_->mu);
+    carp_exec::MutexLock lock(state_->mu);
     auto has_change = [this]()
                           ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) { return state_->queued > 0; };
     if (!state_->mu.AwaitWithDeadline(absl::Condition(&has_change), deadline)) return false;
@@ -41,13 +42,13 @@ class QueuedEvents final : public fingerprint::ChangeEventSource {
 };
 
 void Queue(QueuedEvents::State* state, int changes) {
-  absl::MutexLock lock(&state->mu);
+  carp_exec::MutexLock lock(state->mu);
   state->queued += changes;
 }
 
 // Bounded: false if the source has not handed out `count` changes within 10 s.
 bool WaitDelivered(QueuedEvents::State* state, int count) {
-  absl::MutexLock lock(&state->mu);
+  carp_exec::MutexLock lock(state->mu);
   auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) { return state->delivered >= count; };
   return state->mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(10));
 }
@@ -56,11 +57,11 @@ struct Calls {
   absl::Mutex mu;
   int count ABSL_GUARDED_BY(mu) = 0;
   int Get() {
-    absl::MutexLock lock(&mu);
+    carp_exec::MutexLock lock(mu);
     return count;
   }
   bool WaitFor(int n) {
-    absl::MutexLock lock(&mu);
+    carp_exec::MutexLock lock(mu);
     auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return count >= n; };
     return mu.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(10));
   }
@@ -70,7 +71,7 @@ TEST(ChangeWakerTest, ABurstOfChangesAsksForOneEarlyPollUntilConsumed) {
   auto state = std::make_shared<QueuedEvents::State>();
   Calls calls;
   ChangeWaker waker(std::make_unique<QueuedEvents>(state), [&calls] {
-    absl::MutexLock lock(&calls.mu);
+    carp_exec::MutexLock lock(calls.mu);
     ++calls.count;
   });
   Queue(state.get(), 5);
@@ -90,7 +91,7 @@ TEST(ChangeWakerTest, NoChangeNoCallAndTheDestructorJoins) {
   Calls calls;
   {
     ChangeWaker waker(std::make_unique<QueuedEvents>(state), [&calls] {
-      absl::MutexLock lock(&calls.mu);
+      carp_exec::MutexLock lock(calls.mu);
       ++calls.count;
     });
     absl::SleepFor(3 * ChangeWaker::kSlice);  // a few empty slices
@@ -98,7 +99,7 @@ TEST(ChangeWakerTest, NoChangeNoCallAndTheDestructorJoins) {
   // The thread is gone: a change now reaches no one.
   Queue(state.get(), 1);
   EXPECT_EQ(calls.Get(), 0);
-  absl::MutexLock lock(&state->mu);
+  carp_exec::MutexLock lock(state->mu);
   EXPECT_EQ(state->delivered, 0);
 }
 

@@ -1,6 +1,7 @@
 #include "driver/failover/clock.h"
 
 #include "absl/time/clock.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/monotonic_time.h"
 
 namespace carp_exec::failover {
@@ -33,28 +34,28 @@ Clock* SystemClock() {
 }
 
 absl::Time FakeClock::Now() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return now_;
 }
 
 absl::Time FakeClock::WallNow() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return now_ + wall_offset_;
 }
 
 void FakeClock::Freeze(bool frozen) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   frozen_ = frozen;
 }
 
 void FakeClock::StepWallClock(absl::Duration step) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   wall_offset_ += step;
 }
 
 void FakeClock::SleepFor(absl::Duration duration) {
   if (duration <= absl::ZeroDuration()) return;
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   now_ += duration;
   slept_ += duration;
 }
@@ -68,7 +69,7 @@ bool FakeClock::AwaitWithTimeout(absl::Mutex* mu, const absl::Condition& conditi
   }
   bool frozen;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     frozen = frozen_;
   }
   if (frozen) return mu->AwaitWithTimeout(condition, absl::Milliseconds(2));
@@ -81,12 +82,12 @@ bool FakeClock::AwaitWithTimeout(absl::Mutex* mu, const absl::Condition& conditi
 }
 
 void FakeClock::Advance(absl::Duration duration) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   now_ += duration;
 }
 
 absl::Duration FakeClock::slept() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return slept_;
 }
 

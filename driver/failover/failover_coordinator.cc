@@ -11,6 +11,7 @@
 #include "driver/failover/failover_files.h"
 #include "driver/failover/setup_retry.h"
 #include "driver/log/hclog.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/boot_token.h"
 #include "driver/tasks/state_dir.h"
 #include "fingerprint/vrrp_state.h"
@@ -69,17 +70,17 @@ FailoverCoordinator::FailoverCoordinator(config::FailoverConfig config, std::str
       parts_(std::move(parts)),
       liveness_(std::make_shared<Liveness>()) {
   {
-    absl::MutexLock lock(&liveness_->mu);
+    carp_exec::MutexLock lock(liveness_->mu);
     liveness_->coordinator = this;
   }
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   status_.backend = std::string(config::FailoverBackendName(config_.backend));
   status_.unhealthy = "failover: not started yet";
 }
 
 FailoverCoordinator::~FailoverCoordinator() {
   {
-    absl::MutexLock lock(&liveness_->mu);
+    carp_exec::MutexLock lock(liveness_->mu);
     liveness_->coordinator = nullptr;  // exit watches that fire from now on do nothing
   }
   // Jobs not run are dropped: their on_drop releases the stops they carry. The hand-over in
@@ -335,7 +336,7 @@ void FailoverCoordinator::Evaluate(const TaskRef& cause, const std::string& reas
 void FailoverCoordinator::UpdateShare() {
   if (ledger_ == nullptr) return;
   const int share = ledger_->share();
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   status_.share = share;
   status_.demoted = share > 0;
 }
@@ -388,7 +389,7 @@ void FailoverCoordinator::RefreshStatus() {
     fresh.share = ledger_->share();
     fresh.demoted = fresh.share > 0;
   }
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   // While it stays unusable the first reason is kept: the fingerprint's health description
   // must not change with each check (client/node_updater.go re-registers the node on a change).
   if (!fresh.usable && !status_.usable && status_.observed_at != absl::InfinitePast()) {
@@ -402,7 +403,7 @@ FailoverStatus FailoverCoordinator::Status() {
   bool refresh = false;
   FailoverStatus copy;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     copy = status_;
     if (worker_ != nullptr && !refresh_pending_ &&
         clock_->Now() - status_.observed_at >= kStatusRefresh) {

@@ -11,6 +11,7 @@
 #include "driver/failover/event_text.h"
 #include "driver/failover/failover_coordinator.h"
 #include "driver/log/hclog.h"
+#include "driver/mutex_lock.h"
 
 namespace carp_exec::failover {
 namespace {
@@ -71,7 +72,7 @@ bool FailoverCoordinator::Watch(Guarded* guarded) {
     ended->store(true);
     std::shared_ptr<Liveness> liveness = weak.lock();
     if (liveness == nullptr) return;
-    absl::MutexLock lock(&liveness->mu);
+    carp_exec::MutexLock lock(liveness->mu);
     if (liveness->coordinator != nullptr)
       liveness->coordinator->GuardedTaskExited(ref, std::move(how));
   });

@@ -14,6 +14,7 @@
 #include "driver/failover/coordinator_fixture_for_test.h"
 #include "driver/failover/failover_coordinator.h"
 #include "driver/failover/failover_files.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/monotonic_time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -129,7 +130,7 @@ TEST_F(FailoverFaultTest, OverlappingStopsShareOneConfirmation) {
   absl::Notification all_done;
   for (const TaskRef& task : tasks) {
     coordinator->HandOver(task, [&](HandoverReport report) {
-      absl::MutexLock lock(&mu);
+      carp_exec::MutexLock lock(mu);
       reports.push_back(std::move(report));
       if (reports.size() == 4) all_done.Notify();
     });
@@ -138,7 +139,7 @@ TEST_F(FailoverFaultTest, OverlappingStopsShareOneConfirmation) {
   clock_.Freeze(false);
   ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_EQ(clock_.Now() - start, TestFailoverConfig().confirm_timeout);
-  absl::MutexLock lock(&mu);
+  carp_exec::MutexLock lock(mu);
   for (const HandoverReport& report : reports) {
     EXPECT_FALSE(report.confirmed);
     EXPECT_LE(report.elapsed, TestFailoverConfig().confirm_timeout);
@@ -399,7 +400,7 @@ TEST(RealClockTest, SlicedWaitLastsAtLeastItsTimeout) {
   absl::Mutex mu;
   const absl::Duration timeout = tasks::kMaxWaitSlice * 2 + absl::Milliseconds(10);
   const absl::Time start = clock.Now();
-  absl::MutexLock lock(&mu);
+  carp_exec::MutexLock lock(mu);
   EXPECT_FALSE(clock.AwaitWithTimeout(&mu,
                                       absl::Condition(
                                           +[](int*) { return false; }, static_cast<int*>(nullptr)),

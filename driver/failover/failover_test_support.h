@@ -15,6 +15,7 @@
 #include "driver/failover/clock.h"
 #include "driver/failover/failover_event.h"
 #include "driver/failover/ready_probe.h"
+#include "driver/mutex_lock.h"
 #include "fingerprint/node_observer.h"
 
 namespace carp_exec::failover {
@@ -33,19 +34,19 @@ inline fingerprint::Observation Seen(fingerprint::VrrpState state,
 class ScriptedObserver final : public fingerprint::NodeObserver {
  public:
   void Queue(absl::StatusOr<fingerprint::Observation> next) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     queue_.push_back(std::move(next));
   }
   void SetUsable(absl::Status status) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     usable_ = std::move(status);
   }
   int calls() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return calls_;
   }
   absl::StatusOr<fingerprint::Observation> Observe() override {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     ++calls_;
     if (queue_.empty()) return Seen(fingerprint::VrrpState::kBackup);
     absl::StatusOr<fingerprint::Observation> next = queue_.front();
@@ -53,7 +54,7 @@ class ScriptedObserver final : public fingerprint::NodeObserver {
     return next;
   }
   absl::Status CheckUsable() override {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return usable_;
   }
 
@@ -67,11 +68,11 @@ class ScriptedObserver final : public fingerprint::NodeObserver {
 class RecordingSink final : public EventSink {
  public:
   void Emit(const FailoverEvent& event) override {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     events_.push_back(event);
   }
   std::vector<FailoverEvent> events() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return events_;
   }
   std::vector<std::string> Messages() {
@@ -92,7 +93,7 @@ class RecordingSink final : public EventSink {
   }
   // Waits (real time, bounded) for an event whose message contains `text`.
   bool WaitFor(absl::string_view text, absl::Duration limit = absl::Seconds(10)) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       for (const FailoverEvent& event : events_) {
         if (absl::StrContains(event.message, text)) return true;
@@ -112,21 +113,21 @@ class ScriptedProber final : public ReadyProber {
  public:
   explicit ScriptedProber(int failures = 0) : failures_(failures) {}
   void SetFailures(int failures) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     failures_ = failures;
   }
   int attempts() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return attempts_;
   }
   // Each attempt then moves `clock` on by `cost`, like a slow endpoint.
   void SetAttemptCost(FakeClock* clock, absl::Duration cost) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     clock_ = clock;
     cost_ = cost;
   }
   ProbeResult Probe(const config::ReadyCheck& check, absl::Duration) override {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (clock_ != nullptr) clock_->Advance(cost_);
     ++attempts_;
     std::string url = check.http.has_value() ? check.http->url : "tcp";

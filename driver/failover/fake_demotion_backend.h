@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "driver/failover/demotion_backend.h"
+#include "driver/mutex_lock.h"
 
 namespace carp_exec::failover {
 
@@ -27,58 +28,58 @@ class FakeDemotionBackend final : public DemotionBackend {
   absl::Status Demote(int amount) override { return Change(amount); }
   absl::Status Restore(int amount) override { return Change(-amount); }
   absl::StatusOr<std::optional<int>> CurrentCount() override {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (kind_ == CounterKind::kUnknowable) return std::optional<int>();
     if (fail_reads_) return absl::UnavailableError("fake: counter unreadable");
     return std::optional<int>(counter_);
   }
   absl::Status CheckUsable() override {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return usable_;
   }
 
   // What someone else does to the same counter (rc's 128, relayd's 1, a reboot's reset).
   void OtherUserAdds(int amount) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     counter_ += amount;
   }
   void Reset() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     counter_ = 0;
   }
   int counter() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return counter_;
   }
   // Net amount applied through Demote/Restore (ours), and the number of calls.
   int ours() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return ours_;
   }
   int demote_calls() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return demote_calls_;
   }
   int restore_calls() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return restore_calls_;
   }
   void FailNextChange(absl::Status status) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     fail_next_ = std::move(status);
   }
   void SetFailReads(bool fail) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     fail_reads_ = fail;
   }
   void SetUsable(absl::Status status) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     usable_ = std::move(status);
   }
 
  private:
   absl::Status Change(int delta) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     (delta > 0 ? demote_calls_ : restore_calls_)++;
     if (!fail_next_.ok()) {
       absl::Status s = fail_next_;

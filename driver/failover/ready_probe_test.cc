@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "driver/mutex_lock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -49,7 +50,7 @@ class LoopbackServer {
 
   uint16_t port() const { return port_; }
   std::string last_request() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return last_request_;
   }
 
@@ -75,7 +76,7 @@ class LoopbackServer {
         request.append(buffer, static_cast<size_t>(n));
       }
       {
-        absl::MutexLock lock(&mu_);
+        carp_exec::MutexLock lock(mu_);
         last_request_ = request;
       }
       (void)::send(client, response_.data(), response_.size(), MSG_NOSIGNAL);

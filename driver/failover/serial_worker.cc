@@ -2,13 +2,15 @@
 
 #include <vector>
 
+#include "driver/mutex_lock.h"
+
 namespace carp_exec::failover {
 
 SerialWorker::SerialWorker(Clock* clock) : clock_(clock), thread_([this] { Loop(); }) {}
 
 void SerialWorker::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
@@ -18,7 +20,7 @@ SerialWorker::~SerialWorker() {
   std::vector<Job> dropped;
   Stop();
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     for (auto& [key, entry] : queue_) {
       if (entry.on_drop) dropped.push_back(std::move(entry.on_drop));
     }
@@ -28,7 +30,7 @@ SerialWorker::~SerialWorker() {
 }
 
 void SerialWorker::PostAt(absl::Time due, Job job, Job on_drop) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   queue_.emplace(std::make_pair(due, next_sequence_++), Entry{std::move(job), std::move(on_drop)});
 }
 
@@ -36,7 +38,7 @@ void SerialWorker::Loop() {
   for (;;) {
     Job job;
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       for (;;) {
         if (stopping_) return;
         if (queue_.empty()) {

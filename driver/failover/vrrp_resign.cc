@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "driver/mutex_lock.h"
 
 #ifdef __linux__
 #include <arpa/inet.h>
@@ -280,7 +281,7 @@ class LinuxResigner final : public VrrpResigner {
   }
 
   bool HasSeenAdvert() const override {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return store_.Latest().has_value();
   }
 
@@ -304,7 +305,7 @@ class LinuxResigner final : public VrrpResigner {
           absl::StrCat("cannot read this node's addresses to check the advertisement's source (",
                        local.status().message(), ")"));
     }
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return store_.Pick(tasks::MonotonicNow(), share, *local);
   }
 
@@ -372,7 +373,7 @@ class LinuxResigner final : public VrrpResigner {
             static_cast<size_t>(n) > kMaxVrrpPacket) {
           continue;
         }
-        absl::MutexLock lock(&mu_);
+        carp_exec::MutexLock lock(mu_);
         store_.Offer(absl::MakeConstSpan(buffer.data(), static_cast<size_t>(n)), from.sll_ifindex,
                      tasks::MonotonicNow());
       }

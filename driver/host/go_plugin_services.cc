@@ -3,6 +3,7 @@
 #include "driver/host/plugin_host.h"
 #include "driver/host/push_stream.h"
 #include "driver/log/hclog.h"
+#include "driver/mutex_lock.h"
 
 namespace carp_exec::host {
 
@@ -31,7 +32,7 @@ class GoPluginServices::Stdio final : public plugin::GRPCStdio::CallbackService 
 
    private:
     void OnClosed() override {
-      absl::MutexLock lock(&owner_->mu_);
+      carp_exec::MutexLock lock(owner_->mu_);
       owner_->open_.erase(this);
     }
     Stdio* owner_;
@@ -40,7 +41,7 @@ class GoPluginServices::Stdio final : public plugin::GRPCStdio::CallbackService 
   grpc::ServerWriteReactor<plugin::StdioData>* StreamStdio(
       grpc::CallbackServerContext*, const google::protobuf::Empty*) override {
     auto* stream = new Stream(this);
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (closed_) {
       stream->Close(grpc::Status::OK);
     } else {
@@ -50,7 +51,7 @@ class GoPluginServices::Stdio final : public plugin::GRPCStdio::CallbackService 
   }
 
   void CloseAll() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     closed_ = true;
     for (Stream* s : open_) s->Close(grpc::Status::OK);
   }
@@ -70,7 +71,7 @@ class GoPluginServices::Broker final : public plugin::GRPCBroker::CallbackServic
     explicit Stream(Broker* owner) : owner_(owner) { StartRead(&in_); }
     void End() {
       {
-        absl::MutexLock lock(&mu_);
+        carp_exec::MutexLock lock(mu_);
         if (finished_) return;
         finished_ = true;
       }
@@ -88,7 +89,7 @@ class GoPluginServices::Broker final : public plugin::GRPCBroker::CallbackServic
     void OnCancel() override { End(); }
     void OnDone() override {
       {
-        absl::MutexLock lock(&owner_->mu_);
+        carp_exec::MutexLock lock(owner_->mu_);
         owner_->open_.erase(this);
       }
       delete this;
@@ -102,13 +103,13 @@ class GoPluginServices::Broker final : public plugin::GRPCBroker::CallbackServic
   grpc::ServerBidiReactor<plugin::ConnInfo, plugin::ConnInfo>* StartStream(
       grpc::CallbackServerContext*) override {
     auto* stream = new Stream(this);
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     open_.insert(stream);
     return stream;
   }
 
   void CloseAll() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     for (Stream* s : open_) s->End();
   }
 

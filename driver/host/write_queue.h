@@ -27,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
+#include "driver/mutex_lock.h"
 #include "grpcpp/support/status.h"
 
 namespace carp_exec::host {
@@ -66,7 +67,7 @@ class WriteQueue {
   void Close(grpc::Status status) {
     bool finish = false;
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       if (closing_) return;
       closing_ = true;
       status_ = std::move(status);
@@ -80,7 +81,7 @@ class WriteQueue {
   void Abort() {
     bool finish = false;
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       waiting_.clear();
       if (!closing_) status_ = grpc::Status::CANCELLED;
       closing_ = true;
@@ -95,7 +96,7 @@ class WriteQueue {
     if (!ok) {
       // The client is gone: the message is lost and so is the rest.
       {
-        absl::MutexLock lock(&mu_);
+        carp_exec::MutexLock lock(mu_);
         writing_ = false;
       }
       Abort();
@@ -104,7 +105,7 @@ class WriteQueue {
     bool start = false;
     bool finish = false;
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       writing_ = false;
       start = TakeNextLocked();
       if (!start) finish = TakeFinishLocked();
@@ -117,7 +118,7 @@ class WriteQueue {
   // Runs `fn` under the queue's lock unless Close/Abort was called; returns whether it ran.
   // The exec stream starts its next read this way, so no read follows Finish.
   bool RunIfOpen(absl::FunctionRef<void()> fn) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (closing_) return false;
     fn();
     return true;
@@ -125,11 +126,11 @@ class WriteQueue {
 
   // Messages not yet completely written (waiting + in flight).
   size_t Queued() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return waiting_.size() + (writing_ ? 1 : 0);
   }
   bool closing() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return closing_;
   }
   size_t capacity() const { return options_.capacity; }
@@ -146,7 +147,7 @@ class WriteQueue {
     PushResult result = PushResult::kQueued;
     bool start = false;
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       if (closing_) return PushResult::kClosed;
       if (waiting_.size() >= options_.capacity) {
         if (!replace_newest) return PushResult::kFull;

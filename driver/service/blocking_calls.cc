@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "driver/mutex_lock.h"
+
 namespace carp_exec::service {
 
 BlockingCalls::BlockingCalls(int max_threads) : max_threads_(max_threads < 1 ? 1 : max_threads) {}
@@ -9,7 +11,7 @@ BlockingCalls::BlockingCalls(int max_threads) : max_threads_(max_threads < 1 ? 1
 BlockingCalls::~BlockingCalls() {
   std::vector<std::thread> threads;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     stopping_ = true;
     threads.swap(threads_);
   }
@@ -17,7 +19,7 @@ BlockingCalls::~BlockingCalls() {
 }
 
 void BlockingCalls::Run(std::function<void()> work) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   queue_.push_back(std::move(work));
   // A new thread only when nobody is free to take the work and the bound allows it.
   if (idle_ == 0 && static_cast<int>(threads_.size()) < max_threads_) {
@@ -29,7 +31,7 @@ void BlockingCalls::Loop() {
   for (;;) {
     std::function<void()> work;
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       ++idle_;
       auto ready = [this]()
                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };

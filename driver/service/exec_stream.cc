@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "driver/host/write_queue.h"
 #include "driver/log/hclog.h"
+#include "driver/mutex_lock.h"
 #include "driver/service/status_mapping.h"
 #include "driver/tasks/exec_session.h"
 
@@ -78,14 +79,14 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
   }
 
   tasks::ExecSession* CurrentSession() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return session_.get();
   }
 
   // Returns false when the stream was finished with an error.
   bool Setup(const drivers::ExecTaskStreamingRequest& request) {
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       if (cancelled_) return false;  // the client is gone: start nothing
     }
     if (!request.has_setup()) {
@@ -114,7 +115,7 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
       queue_.Close(ToGrpc(session.status()));
       return false;
     }
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     session_ = *std::move(session);
     // The session may have produced output before session_ was set; a pause signalled then
     // was only recorded in output_paused_ and is applied here.
@@ -168,7 +169,7 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
   // ExecSession never calls back while it holds its own lock, so this order is safe.
   // The flag is kept so that Setup applies a signal that arrived before session_ was set.
   void OnBacklog(bool backlog) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     output_paused_ = backlog;
     if (session_ != nullptr) session_->SetOutputPaused(backlog);
   }
@@ -180,7 +181,7 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
     // end the call. OnCancel may run while OnReadDone is still starting the command: Setup
     // sees cancelled_ and kills it.
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       cancelled_ = true;
       if (session_ != nullptr) session_->Terminate();
     }
@@ -190,7 +191,7 @@ class ExecStream final : public grpc::ServerBidiReactor<drivers::ExecTaskStreami
   void OnDone() override {
     std::unique_ptr<tasks::ExecSession> session;
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       session = std::move(session_);
     }
     session.reset();  // joins the session's loop; its callbacks find the queue closed

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "driver/log/hclog.h"
+#include "driver/mutex_lock.h"
 #include "driver/service/proto_convert.h"
 #include "driver/service/status_mapping.h"
 
@@ -37,10 +38,10 @@ grpc::ServerWriteReactor<drivers::FingerprintResponse>* TaskStreams::OpenFingerp
   const FingerprintReport report = driver_->Fingerprint();
   drivers::FingerprintResponse first;
   ToProto(report, &first);
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   const StreamId id = next_id_++;
   auto* stream = new HubStream<drivers::FingerprintResponse>(kStateBacklog, [this, id] {
-    absl::MutexLock l(&mu_);
+    carp_exec::MutexLock l(mu_);
     fingerprint_.erase(id);
   });
   if (closed_) {
@@ -56,7 +57,7 @@ grpc::ServerWriteReactor<drivers::FingerprintResponse>* TaskStreams::OpenFingerp
 void TaskStreams::FingerprintTick() {
   {
     // Nothing to do (and no reason to activate the driver) until Nomad opens the stream.
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (closed_) return;
     if (fingerprint_.empty()) {
       timers_->ScheduleAfter(kFingerprintCheck, [this] { FingerprintTick(); });
@@ -66,7 +67,7 @@ void TaskStreams::FingerprintTick() {
   const FingerprintReport report = driver_->Fingerprint();
   const absl::Time now = absl::Now();
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (closed_) return;
     const bool changed = last_report_ == nullptr || !(*last_report_ == report);
     if (changed || now - last_sent_ >= kFingerprintResend) {
@@ -87,10 +88,10 @@ void TaskStreams::FingerprintTick() {
 }
 
 grpc::ServerWriteReactor<drivers::DriverTaskEvent>* TaskStreams::OpenEvents() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   const StreamId id = next_id_++;
   auto* stream = new HubStream<drivers::DriverTaskEvent>(kEventBacklog, [this, id] {
-    absl::MutexLock l(&mu_);
+    carp_exec::MutexLock l(mu_);
     events_.erase(id);
   });
   if (closed_) {
@@ -122,7 +123,7 @@ void TaskStreams::Emit(const failover::FailoverEvent& event) {
   if (event.task.empty() || event.detail) return;
   drivers::DriverTaskEvent msg;
   ToProto(event, absl::Now(), &msg);
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   for (auto& [id, stream] : events_) {
     if (stream->Push(msg) == host::PushStream<drivers::DriverTaskEvent>::PushResult::kFull) {
       // Logged above already; the client is kEventBacklog events behind.
@@ -139,10 +140,10 @@ grpc::ServerWriteReactor<drivers::TaskStatsResponse>* TaskStreams::OpenStats(
   StreamId id;
   HubStream<drivers::TaskStatsResponse>* stream;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     id = next_id_++;
     stream = new HubStream<drivers::TaskStatsResponse>(kStateBacklog, [this, id] {
-      absl::MutexLock l(&mu_);
+      carp_exec::MutexLock l(mu_);
       stats_.erase(id);
     });
     if (closed_) {
@@ -160,7 +161,7 @@ void TaskStreams::StatsTick(StreamId id) {
   std::string task_id;
   absl::Duration interval;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     auto it = stats_.find(id);
     if (it == stats_.end() || closed_) return;
     task_id = it->second.task_id;
@@ -169,7 +170,7 @@ void TaskStreams::StatsTick(StreamId id) {
   // Sampling reads the process table; no hub lock is held meanwhile.
   absl::StatusOr<tasks::TaskStats> stats = driver_->TaskStats(task_id);
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     auto it = stats_.find(id);
     if (it == stats_.end() || closed_) return;
     if (!stats.ok()) {
@@ -192,7 +193,7 @@ void TaskStreams::StatsTick(StreamId id) {
 }
 
 void TaskStreams::CloseAll() {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   closed_ = true;
   for (auto& [id, s] : fingerprint_) s->Close(grpc::Status::OK);
   for (auto& [id, s] : events_) s->Close(grpc::Status::OK);

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/exec_io_loop.h"
 
 namespace carp_exec::tasks {
@@ -41,7 +42,7 @@ absl::StatusOr<std::string> SlaveName(int master) {
 #else
   // ptsname uses a static buffer: serialise the call and copy the result.
   static absl::Mutex name_mu(absl::kConstInit);
-  absl::MutexLock lock(&name_mu);
+  carp_exec::MutexLock lock(name_mu);
   const char* name = ptsname(master);
   if (name == nullptr) {
     return absl::InternalError(
@@ -180,7 +181,7 @@ absl::StatusOr<std::unique_ptr<ExecSession>> ExecSession::Start(ExecSessionOptio
     reaper.StopWaitingAfterExit();
     reaper.Run({});
     {
-      absl::MutexLock lock(&session->mu_);
+      carp_exec::MutexLock lock(session->mu_);
       session->finished_ = true;
     }
     return absl::ResourceExhaustedError(
@@ -207,7 +208,7 @@ ExecSession::~ExecSession() {
 
 void ExecSession::Enqueue(Command command) {
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (finished_) return;
     commands_.push_back(std::move(command));
   }
@@ -226,7 +227,7 @@ bool ExecSession::WriteStdin(absl::string_view data) {
   Command command{Command::Kind::kStdin, std::string(data), {}};  // copied outside the lock
   bool blocked = false;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (finished_) return true;  // nobody reads any more: dropped, like a closed stdin
     commands_.push_back(std::move(command));
     stdin_queued_ += data.size();
@@ -237,7 +238,7 @@ bool ExecSession::WriteStdin(absl::string_view data) {
 }
 
 bool ExecSession::NoteStdinPending(size_t taken, size_t in_loop) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   stdin_queued_ -= taken;
   stdin_in_loop_ = in_loop;
   // Half the cap: the writer then has room for several messages before it blocks again.
@@ -262,7 +263,7 @@ absl::Status ExecSession::Resize(TerminalSize size) {
 
 void ExecSession::SetOutputPaused(bool paused) {
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     paused_ = paused;
   }
   // Resuming must wake the loop so it polls the outputs again.
@@ -281,7 +282,7 @@ void ExecSession::RunLoop(int out_fd, int err_fd, int in_fd, const ExecSessionOp
     hooks.on_stdout = std::move(callbacks.on_stdout);
     hooks.on_stderr = std::move(callbacks.on_stderr);
     hooks.output_paused = [this] {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       return paused_;
     };
     auto stdin_pending = [this, &callbacks](size_t taken, size_t in_loop) {
@@ -292,7 +293,7 @@ void ExecSession::RunLoop(int out_fd, int err_fd, int in_fd, const ExecSessionOp
       std::deque<Command> commands;
       size_t taken = 0;
       {
-        absl::MutexLock lock(&mu_);
+        carp_exec::MutexLock lock(mu_);
         commands.swap(commands_);
         taken = stdin_queued_;  // every queued stdin byte is in `commands` now
       }
@@ -322,7 +323,7 @@ void ExecSession::RunLoop(int out_fd, int err_fd, int in_fd, const ExecSessionOp
   }
   bool release_writer = false;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     finished_ = true;
     commands_.clear();
     stdin_queued_ = stdin_in_loop_ = 0;

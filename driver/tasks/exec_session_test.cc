@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "driver/mutex_lock.h"
 #include "gtest/gtest.h"
 
 namespace carp_exec::tasks {
@@ -26,15 +27,15 @@ class Collector {
   ExecSessionCallbacks Callbacks() {
     ExecSessionCallbacks callbacks;
     callbacks.on_stdout = [this](absl::string_view data) {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       stdout_.append(data.data(), data.size());
     };
     callbacks.on_stderr = [this](absl::string_view data) {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       stderr_.append(data.data(), data.size());
     };
     callbacks.on_exit = [this](const ExecExit& exit) {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       exit_ = exit;
       ++exits_;
     };
@@ -42,29 +43,29 @@ class Collector {
   }
 
   bool WaitForExit(absl::Duration timeout = kPatience) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return mu_.AwaitWithTimeout(absl::Condition(this, &Collector::ExitedLocked), timeout);
   }
   bool WaitForStdout(absl::string_view text, absl::Duration timeout = kPatience) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     wanted_ = std::string(text);
     return mu_.AwaitWithTimeout(absl::Condition(this, &Collector::HasWantedLocked), timeout);
   }
 
   std::string out() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return stdout_;
   }
   std::string err() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return stderr_;
   }
   ExecExit exit() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return exit_.value_or(ExecExit{-100, 0, absl::UnknownError("no exit")});
   }
   int exits() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return exits_;
   }
 
@@ -254,17 +255,17 @@ TEST(ExecSessionTest, OnExitMayDestroyTheSession) {
   bool destroyed = false;
   ExecSessionCallbacks callbacks;
   callbacks.on_exit = [&](const ExecExit&) {
-    absl::MutexLock lock(&mu);
+    carp_exec::MutexLock lock(mu);
     owned.reset();
     destroyed = true;
   };
   {
-    absl::MutexLock lock(&mu);
+    carp_exec::MutexLock lock(mu);
     auto session = ExecSession::Start(Shell("true", false), callbacks);
     ASSERT_TRUE(session.ok()) << session.status();
     owned = *std::move(session);
   }
-  absl::MutexLock lock(&mu);
+  carp_exec::MutexLock lock(mu);
   EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&destroyed), kPatience));
   EXPECT_EQ(owned, nullptr);
 }
@@ -299,12 +300,12 @@ struct ReadySignal {
   absl::Mutex mu;
   int count ABSL_GUARDED_BY(mu) = 0;
   bool WaitFor(int n, absl::Duration timeout) {
-    absl::MutexLock lock(&mu);
+    carp_exec::MutexLock lock(mu);
     auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return count >= n; };
     return mu.AwaitWithTimeout(absl::Condition(&reached), timeout);
   }
   int Count() {
-    absl::MutexLock lock(&mu);
+    carp_exec::MutexLock lock(mu);
     return count;
   }
 };
@@ -325,7 +326,7 @@ TEST(ExecSessionTest, StdinIntoAChildThatNeverReadsStopsAtTheCap) {
   ReadySignal ready;
   ExecSessionCallbacks callbacks = collector.Callbacks();
   callbacks.on_stdin_ready = [&ready] {
-    absl::MutexLock lock(&ready.mu);
+    carp_exec::MutexLock lock(ready.mu);
     ++ready.count;
   };
   auto session = ExecSession::Start(Shell("exec sleep 1000", false), std::move(callbacks));
@@ -347,7 +348,7 @@ TEST(ExecSessionTest, StdinReadyFollowsWhenTheChildDrainsAndNothingIsLost) {
   ReadySignal ready;
   ExecSessionCallbacks callbacks = collector.Callbacks();
   callbacks.on_stdin_ready = [&ready] {
-    absl::MutexLock lock(&ready.mu);
+    carp_exec::MutexLock lock(ready.mu);
     ++ready.count;
   };
   // The child reads nothing until the test writes to a FIFO, then counts all of stdin.

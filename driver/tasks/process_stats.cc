@@ -4,6 +4,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/boot_relative_time.h"
 
 namespace carp_exec::tasks {
@@ -38,7 +39,7 @@ TaskStatsSampler::TaskStatsSampler(TaskProcessGroup group, CpuCompute compute)
     : group_(std::move(group)), compute_(compute) {}
 
 bool TaskStatsSampler::group_gone() const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return gone_;
 }
 
@@ -110,7 +111,7 @@ ResourceUsage TaskStatsSampler::UsageOf(const ProcessSnapshot& snapshot, const P
 }
 
 TaskStats TaskStatsSampler::Sample(const ProcessSnapshot& snapshot) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   if (has_last_ && snapshot.sequence() == last_sequence_) return last_;
 
   TaskStats stats;

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "driver/mutex_lock.h"
 
 namespace carp_exec::tasks {
 
@@ -74,7 +75,7 @@ ProcessTable::ProcessTable(std::shared_ptr<const ProcessSource> source, Options 
 absl::StatusOr<std::shared_ptr<const ProcessSnapshot>> ProcessTable::Snapshot() {
   uint64_t sequence = 0;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     while (true) {
       const absl::Duration now = options_.monotonic_clock();
       if (latest_ != nullptr && now - latest_->monotonic_time() < options_.max_age) {
@@ -98,7 +99,7 @@ absl::StatusOr<std::shared_ptr<const ProcessSnapshot>> ProcessTable::Snapshot() 
   const absl::Duration monotonic = options_.monotonic_clock();
   absl::StatusOr<std::vector<ProcessInfo>> processes = source_->ListProcesses();
 
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   scanning_ = false;
   if (!processes.ok()) return processes.status();
   latest_ = std::make_shared<const ProcessSnapshot>(*std::move(processes), wall, monotonic,
@@ -107,7 +108,7 @@ absl::StatusOr<std::shared_ptr<const ProcessSnapshot>> ProcessTable::Snapshot() 
 }
 
 uint64_t ProcessTable::scans() const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return scans_;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/atomic_file.h"
 #include "driver/tasks/signal_names.h"
 #include "driver/tasks/state_dir.h"
@@ -72,7 +73,7 @@ TaskRunner::TaskRunner(TaskRunnerOptions options, int wake_read, int wake_write)
 
 TaskRunner::~TaskRunner() {
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     shutting_down_ = true;
   }
   Wake();
@@ -81,7 +82,7 @@ TaskRunner::~TaskRunner() {
   std::vector<WaitCallback> waits;
   std::vector<StopCallback> stops;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     for (auto& [id, task] : tasks_) {
       for (auto& waiter : task->waiters) waits.push_back(std::move(waiter.second));
       for (auto& stop : task->stops) stops.push_back(std::move(stop->done));
@@ -106,7 +107,7 @@ TaskRunner::Task* TaskRunner::FindLocked(absl::string_view id) {
 
 absl::StatusOr<StartedTask> TaskRunner::Start(const LaunchSpec& spec) {
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (tasks_.contains(spec.task_id)) {
       return absl::AlreadyExistsError(absl::StrCat(
           "task \"", spec.task_id, "\" already exists; Nomad starts every task with a new id"));
@@ -121,7 +122,7 @@ absl::StatusOr<StartedTask> TaskRunner::Start(const LaunchSpec& spec) {
 }
 
 void TaskRunner::Unreserve(const std::string& id) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   auto it = tasks_.find(id);
   if (it != tasks_.end() && it->second->starting) tasks_.erase(it);
 }
@@ -130,7 +131,7 @@ WaitHandle TaskRunner::Wait(absl::string_view task_id, WaitCallback done) {
   std::optional<ExitResult> result;
   WaitHandle handle = 0;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     Task* task = FindLocked(task_id);
     if (task != nullptr && task->exited) {
       result = task->result;
@@ -150,7 +151,7 @@ WaitHandle TaskRunner::Wait(absl::string_view task_id, WaitCallback done) {
 }
 
 bool TaskRunner::CancelWait(WaitHandle handle) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   auto owner = wait_owner_.find(handle);
   if (owner == wait_owner_.end()) return false;
   Task* task = FindLocked(owner->second);
@@ -185,7 +186,7 @@ absl::Status TaskRunner::SendSignal(const std::string& id, const std::string& di
 absl::Status TaskRunner::Signal(absl::string_view task_id, int signo) {
   std::string id(task_id), dir;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     Task* task = FindLocked(task_id);
     if (task == nullptr) return NotFound(task_id);
     if (task->exited) {
@@ -205,7 +206,7 @@ void TaskRunner::Stop(absl::string_view task_id, absl::Duration timeout, int sig
   stop->done = std::move(done);
   std::optional<absl::Status> answer_now;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     Task* task = FindLocked(task_id);
     if (task == nullptr) {
       answer_now = NotFound(task_id);
@@ -228,7 +229,7 @@ void TaskRunner::Stop(absl::string_view task_id, absl::Duration timeout, int sig
   TimerQueue::TimerId give_up =
       timers_->ScheduleAfter(std::max(timeout, absl::ZeroDuration()) + options_.kill_grace,
                              [this, id, stop] { OnGiveUpTimer(id, stop); });
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   stop->kill_timer = kill_timer;
   stop->give_up_timer = give_up;
 }
@@ -236,7 +237,7 @@ void TaskRunner::Stop(absl::string_view task_id, absl::Duration timeout, int sig
 void TaskRunner::OnKillTimer(const std::string& id) {
   std::string dir;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     Task* task = FindLocked(id);
     if (task == nullptr || task->exited) return;
     dir = task->dir;
@@ -246,7 +247,7 @@ void TaskRunner::OnKillTimer(const std::string& id) {
 
 void TaskRunner::OnGiveUpTimer(const std::string& id, const std::shared_ptr<StopWaiter>& stop) {
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     Task* task = FindLocked(id);
     if (task == nullptr) return;
     auto it = std::find(task->stops.begin(), task->stops.end(), stop);
@@ -261,7 +262,7 @@ void TaskRunner::OnGiveUpTimer(const std::string& id, const std::shared_ptr<Stop
 absl::Status TaskRunner::Destroy(absl::string_view task_id, bool force) {
   bool running;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     Task* task = FindLocked(task_id);
     if (task == nullptr) return NotFound(task_id);
     running = !task->exited;
@@ -283,7 +284,7 @@ absl::Status TaskRunner::Destroy(absl::string_view task_id, bool force) {
   }
   std::string dir;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     auto it = tasks_.find(task_id);
     if (it == tasks_.end() || it->second->starting) return NotFound(task_id);
     Task& task = *it->second;
@@ -299,7 +300,7 @@ absl::Status TaskRunner::Destroy(absl::string_view task_id, bool force) {
 }
 
 absl::StatusOr<TaskStatus> TaskRunner::Inspect(absl::string_view task_id) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   Task* task = FindLocked(task_id);
   if (task == nullptr) return NotFound(task_id);
   const state::DriverState& ds = task->driver_state;
@@ -318,7 +319,7 @@ absl::StatusOr<TaskStatus> TaskRunner::Inspect(absl::string_view task_id) {
 }
 
 absl::StatusOr<state::LaunchSpec> TaskRunner::ResolvedLaunch(absl::string_view task_id) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   Task* task = FindLocked(task_id);
   if (task == nullptr) return NotFound(task_id);
   return task->driver_state.spec();
@@ -326,7 +327,7 @@ absl::StatusOr<state::LaunchSpec> TaskRunner::ResolvedLaunch(absl::string_view t
 
 std::vector<TaskProcessInfo> TaskRunner::RunningProcesses() {
   std::vector<TaskProcessInfo> out;
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   for (const auto& [id, task] : tasks_) {
     if (task->starting || task->exited) continue;
     const state::DriverState& ds = task->driver_state;
@@ -337,7 +338,7 @@ std::vector<TaskProcessInfo> TaskRunner::RunningProcesses() {
 }
 
 absl::StatusOr<TaskProcessInfo> TaskRunner::ProcessOf(absl::string_view task_id) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   Task* task = FindLocked(task_id);
   if (task == nullptr) return NotFound(task_id);
   if (task->exited) {

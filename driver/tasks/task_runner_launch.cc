@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "driver/log/hclog.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/boot_relative_time.h"
 #include "driver/tasks/launch_resolution.h"
 #include "driver/tasks/monotonic_time.h"
@@ -237,7 +238,7 @@ absl::Status TaskRunner::Recover(absl::string_view task_id, absl::string_view dr
     return trusted;
   }
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (tasks_.contains(id)) return absl::OkStatus();
     auto task = std::make_unique<Task>();
     task->id = id;
@@ -334,7 +335,7 @@ absl::StatusOr<bool> TaskRunner::AttachOnce(const std::string& id, const state::
 void TaskRunner::Publish(const std::string& id, const state::DriverState& driver_state,
                          int watch_fd, std::optional<std::pair<ExitResult, absl::Time>> exit) {
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     auto it = tasks_.find(id);
     if (it == tasks_.end()) {
       if (watch_fd >= 0) close(watch_fd);

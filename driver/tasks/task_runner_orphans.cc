@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "driver/log/hclog.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/state_dir.h"
 #include "driver/tasks/supervisor_protocol.h"
 #include "driver/tasks/task_runner.h"
@@ -21,7 +22,7 @@ absl::Status UnknownTask(absl::string_view id) {
 
 absl::StatusOr<TaskStatus> TaskRunner::DestroyUnknown(absl::string_view task_id) {
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     // Known (or being started/recovered right now): not an orphan; the caller's Destroy rules.
     if (tasks_.contains(task_id)) return UnknownTask(task_id);
   }

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/launch_resolution.h"
 #include "driver/tasks/state_dir.h"
 #include "driver/tasks/task_errors.h"
@@ -71,14 +72,14 @@ TEST_F(TaskRunnerTest, EveryWaiterGetsTheExitAndCancelledOnesDoNot) {
   int called = 0;
   absl::Mutex mu;
   WaitHandle cancelled = runner_->Wait("w", [&](absl::StatusOr<ExitResult>) {
-    absl::MutexLock lock(&mu);
+    carp_exec::MutexLock lock(mu);
     called += 100;
   });
   EXPECT_TRUE(runner_->CancelWait(cancelled));
   EXPECT_FALSE(runner_->CancelWait(cancelled));
   for (int i = 0; i < 3; ++i) {
     runner_->Wait("w", [&](absl::StatusOr<ExitResult> r) {
-      absl::MutexLock lock(&mu);
+      carp_exec::MutexLock lock(mu);
       if (r.ok() && r->exit_code == 5) ++called;
     });
   }
@@ -87,7 +88,7 @@ TEST_F(TaskRunnerTest, EveryWaiterGetsTheExitAndCancelledOnesDoNot) {
   ASSERT_EQ(write(gate, "go\n", 3), 3);
   close(gate);
   ASSERT_TRUE(WaitExit(*runner_, "w").ok());
-  absl::MutexLock lock(&mu);
+  carp_exec::MutexLock lock(mu);
   EXPECT_EQ(called, 3);
 }
 

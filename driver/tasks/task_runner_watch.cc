@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "driver/log/hclog.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/process_identity.h"
 #include "driver/tasks/state_dir.h"
 #include "driver/tasks/supervisor_protocol.h"
@@ -28,7 +29,7 @@ void TaskRunner::WatchLoop() {
     fds.clear();
     fds.push_back({wake_read_, POLLIN, 0});
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       if (shutting_down_) return;
       to_close.swap(fds_to_close_);
       for (const auto& [fd, id] : task_by_fd_) fds.push_back({fd, POLLIN, 0});
@@ -54,7 +55,7 @@ void TaskRunner::OnSupervisorGone(int fd) {
   std::string id;
   state::DriverState ds;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     auto owner = task_by_fd_.find(fd);
     if (owner == task_by_fd_.end()) return;  // destroyed meanwhile; its fd is queued for close
     id = owner->second;
@@ -79,7 +80,7 @@ void TaskRunner::OnSupervisorGone(int fd) {
     absl::StatusOr<int> again =
         ConnectSupervisor(absl::StrCat(ds.task_state_dir(), "/", kSocketFile));
     if (again.ok()) {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       Task* task = FindLocked(id);
       if (task != nullptr && !task->exited && task->watch_fd < 0) {
         task->watch_fd = *again;
@@ -115,7 +116,7 @@ void TaskRunner::Finish(const std::string& id, const ExitResult& result, absl::T
   std::vector<std::shared_ptr<StopWaiter>> stops;
   std::vector<TimerQueue::TimerId> timers;
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     Task* task = FindLocked(id);
     if (task == nullptr || task->exited) return;
     task->exited = true;

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "driver/mutex_lock.h"
 #include "driver/tasks/monotonic_time.h"
 
 namespace carp_exec::tasks {
@@ -10,7 +11,7 @@ TimerQueue::TimerQueue() : thread_([this] { Loop(); }) {}
 
 TimerQueue::~TimerQueue() {
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     stopping_ = true;
     wakeup_.Signal();
   }
@@ -18,7 +19,7 @@ TimerQueue::~TimerQueue() {
 }
 
 TimerQueue::TimerId TimerQueue::ScheduleAt(absl::Time when, std::function<void()> fn) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   TimerId id = next_id_++;
   pending_.emplace(std::make_pair(when, id), std::move(fn));
   deadline_of_.emplace(id, when);
@@ -31,7 +32,7 @@ TimerQueue::TimerId TimerQueue::ScheduleAfter(absl::Duration delay, std::functio
 }
 
 bool TimerQueue::Cancel(TimerId id) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   auto it = deadline_of_.find(id);
   if (it == deadline_of_.end()) return false;
   pending_.erase(std::make_pair(it->second, id));
@@ -45,7 +46,7 @@ void TimerQueue::Loop() {
   while (true) {
     std::function<void()> fn;
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       while (!stopping_ && !fn) {
         if (pending_.empty()) {
           wakeup_.Wait(&mu_);

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "driver/mutex_lock.h"
 #include "driver/tasks/monotonic_time.h"
 #include "gtest/gtest.h"
 
@@ -17,20 +18,20 @@ TEST(TimerQueueTest, RunsInDeadlineOrder) {
   absl::Time base = MonotonicNow() + absl::Milliseconds(50);
   // Scheduled out of order; deadlines decide.
   timers.ScheduleAt(base + absl::Milliseconds(20), [&] {
-    absl::MutexLock lock(&mu);
+    carp_exec::MutexLock lock(mu);
     order.push_back(3);
     last.Notify();
   });
   timers.ScheduleAt(base, [&] {
-    absl::MutexLock lock(&mu);
+    carp_exec::MutexLock lock(mu);
     order.push_back(1);
   });
   timers.ScheduleAt(base + absl::Milliseconds(10), [&] {
-    absl::MutexLock lock(&mu);
+    carp_exec::MutexLock lock(mu);
     order.push_back(2);
   });
   ASSERT_TRUE(last.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  absl::MutexLock lock(&mu);
+  carp_exec::MutexLock lock(mu);
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
 }
 

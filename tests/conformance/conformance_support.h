@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "driver/config/cty_value.h"
+#include "driver/mutex_lock.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/sync_stream.h"
 #include "tests/host/nomad_config.h"
@@ -81,17 +82,17 @@ class StreamReader {
       // The plugin sends its headers when it opens a stream, so this marks "open on the plugin".
       reader->WaitForInitialMetadata();
       {
-        absl::MutexLock lock(&mu_);
+        carp_exec::MutexLock lock(mu_);
         established_ = true;
       }
       Response message;
       while (reader->Read(&message)) {
-        absl::MutexLock lock(&mu_);
+        carp_exec::MutexLock lock(mu_);
         messages_.push_back(message);
         arrival_.push_back(absl::Now());
       }
       grpc::Status status = reader->Finish();
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       final_status_ = status;
     });
   }
@@ -104,7 +105,7 @@ class StreamReader {
 
   // True once the plugin has opened the stream (its headers arrived) or the stream ended.
   bool WaitEstablished(absl::Time deadline) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return established_ || final_status_.has_value();
     };
@@ -113,7 +114,7 @@ class StreamReader {
 
   // Waits for message number `index` (0-based); nullopt if the stream ended or time ran out.
   std::optional<Response> WaitForMessage(size_t index, absl::Time deadline) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     auto ready = [this, index]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return messages_.size() > index || final_status_.has_value();
     };
@@ -123,23 +124,23 @@ class StreamReader {
   }
   // When message `index` arrived (valid once WaitForMessage returned it).
   absl::Time ArrivalTime(size_t index) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return arrival_.at(index);
   }
   // Waits for the stream to end; the final status, or nullopt if it is still open.
   std::optional<grpc::Status> WaitForEnd(absl::Time deadline) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return final_status_.has_value(); };
     mu_.AwaitWithDeadline(absl::Condition(&ended), deadline);
     return final_status_;
   }
   std::vector<Response> Messages() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return messages_;
   }
   // Waits for the first message satisfying `match`.
   std::optional<Response> WaitFor(std::function<bool(const Response&)> match, absl::Time deadline) {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     size_t checked = 0;
     std::optional<Response> found;
     auto scan = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

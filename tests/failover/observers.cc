@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "driver/mutex_lock.h"
 
 extern char** environ;
 
@@ -89,7 +90,7 @@ void AddressMonitor::Run() {
       std::optional<absl::Time> stamped = MonitorLineTime(text);
       // Drop the stamp so the text starts with "Deleted" or the interface index, as before.
       if (stamped) text.erase(0, text.find(']') + 1);
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       lines_.push_back(
           {stamped.value_or(now), std::string(absl::StripLeadingAsciiWhitespace(text))});
     }
@@ -99,7 +100,7 @@ void AddressMonitor::Run() {
 std::optional<absl::Time> AddressMonitor::Find(const std::string& address, bool deleted,
                                                absl::Time after) const {
   const std::string needle = absl::StrCat(" inet ", address, "/");
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   for (const Line& line : lines_) {
     if (line.when < after || !absl::StrContains(line.text, needle)) continue;
     if (absl::StartsWith(line.text, "Deleted") == deleted) return line.when;
@@ -157,7 +158,7 @@ FileWatcher::FileWatcher(std::string path, absl::Duration interval)
 
 FileWatcher::~FileWatcher() {
   {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     stop_ = true;
   }
   thread_.join();
@@ -171,7 +172,7 @@ void FileWatcher::Run() {
     content << in.rdbuf();
     std::string now_content(absl::StripAsciiWhitespace(content.str()));
     const absl::Time now = absl::Now();
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     if (!last || *last != now_content) {
       changes_.push_back({now, now_content});
       last = now_content;
@@ -183,13 +184,13 @@ void FileWatcher::Run() {
 }
 
 std::vector<FileWatcher::Change> FileWatcher::Changes() const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return changes_;
 }
 
 std::optional<absl::Time> FileWatcher::FirstMatching(absl::Time after,
                                                      bool (*want)(const std::string&)) const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   for (const Change& change : changes_) {
     if (change.when >= after && want(change.content)) return change.when;
   }
@@ -197,7 +198,7 @@ std::optional<absl::Time> FileWatcher::FirstMatching(absl::Time after,
 }
 
 std::string FileWatcher::Current() const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return changes_.empty() ? std::string() : changes_.back().content;
 }
 

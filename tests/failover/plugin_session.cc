@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "driver/config/cty_value.h"
+#include "driver/mutex_lock.h"
 #include "google/protobuf/duration.pb.h"
 #include "tests/host/nomad_config.h"
 
@@ -100,7 +101,7 @@ void PluginSession::ReadEvents() {
                                absl::Nanoseconds(event.timestamp().nanos());
     TaskEvent e{absl::Now(), stamped, event.task_id(), event.message(), {}};
     for (const auto& [key, value] : event.annotations()) e.annotations[key] = value;
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     events_.push_back(std::move(e));
   }
   (void)reader->Finish();
@@ -161,7 +162,7 @@ absl::StatusOr<std::string> PluginSession::StartServer(const ServerTask& task) {
     TaskExit exit{absl::Now(), wait_response.result().exit_code(), wait_response.result().signal(),
                   wait_response.err()};
     if (!wait_status.ok()) exit.error = absl::StrCat("WaitTask: ", wait_status.error_message());
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     exits_[task_id] = exit;
   });
   return task_id;
@@ -192,14 +193,14 @@ absl::Status PluginSession::DestroyTask(const std::string& task_id, bool force) 
 
 std::optional<TaskExit> PluginSession::WaitExit(const std::string& task_id,
                                                 absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return exits_.contains(task_id); };
   if (!mu_.AwaitWithTimeout(absl::Condition(&done), timeout)) return std::nullopt;
   return exits_[task_id];
 }
 
 std::vector<TaskEvent> PluginSession::Events() const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return events_;
 }
 

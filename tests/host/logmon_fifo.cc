@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "driver/mutex_lock.h"
 
 namespace carp_exec::test_host {
 namespace {
@@ -78,7 +79,7 @@ void LogmonFifo::Run() {
       const ssize_t n = read(read_fd_, buffer, sizeof(buffer));
       if (n > 0) {
         (void)!write(log_fd_, buffer, static_cast<size_t>(n));
-        absl::MutexLock lock(&mu_);
+        carp_exec::MutexLock lock(mu_);
         if (contents_.size() < kKeepBytes) contents_.append(buffer, static_cast<size_t>(n));
         continue;
       }
@@ -92,12 +93,12 @@ void LogmonFifo::Run() {
 }
 
 std::string LogmonFifo::Contents() const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return contents_;
 }
 
 bool LogmonFifo::WaitFor(absl::string_view needle, absl::Time deadline) const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   auto found = [this, needle]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return absl::string_view(contents_).find(needle) != absl::string_view::npos;
   };

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "driver/mutex_lock.h"
 
 namespace carp_exec::test_host {
 namespace {
@@ -69,7 +70,7 @@ void ProcessOutput::Run() {
       ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n <= 0) {
-        absl::MutexLock lock(&mu_);
+        carp_exec::MutexLock lock(mu_);
         if (is_stdout) {
           stdout_open = false;
           stdout_eof_ = true;
@@ -86,12 +87,12 @@ void ProcessOutput::Run() {
       Append(is_stdout, buffer, static_cast<size_t>(n));
     }
   }
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   stopped_ = true;
 }
 
 void ProcessOutput::Append(bool is_stdout, const char* data, size_t size) {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   if (is_stdout) {
     stdout_count_ += size;
     if (stdout_.size() < kStdoutKeep) {
@@ -111,7 +112,7 @@ void ProcessOutput::Append(bool is_stdout, const char* data, size_t size) {
 
 absl::StatusOr<std::string> ProcessOutput::WaitForFirstLine(absl::Time deadline,
                                                             size_t limit) const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   auto settled = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return stdout_.find('\n') != std::string::npos || stdout_.size() > limit || stdout_eof_ ||
            stopped_;
@@ -135,7 +136,7 @@ absl::StatusOr<std::string> ProcessOutput::WaitForFirstLine(absl::Time deadline,
 }
 
 bool ProcessOutput::WaitForEof(absl::Time deadline) const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return (stdout_eof_ && stderr_eof_) || stopped_;
   };
@@ -144,23 +145,23 @@ bool ProcessOutput::WaitForEof(absl::Time deadline) const {
 }
 
 std::string ProcessOutput::StdoutBytes() const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return stdout_;
 }
 
 size_t ProcessOutput::StdoutByteCount() const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return stdout_count_;
 }
 
 std::vector<std::string> ProcessOutput::StderrLines() const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   return stderr_lines_;
 }
 
 std::optional<std::string> ProcessOutput::WaitForStderrLine(
     std::function<bool(absl::string_view)> match, absl::Time deadline) const {
-  absl::MutexLock lock(&mu_);
+  carp_exec::MutexLock lock(mu_);
   size_t checked = 0;
   std::optional<std::string> found;
   // Each line is tested once, under the lock; `match` must not call back into this object.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "driver/host/write_queue.h"
+#include "driver/mutex_lock.h"
 #include "gtest/gtest.h"
 
 namespace carp_exec::host {
@@ -24,7 +25,7 @@ class FakeCall {
  public:
   std::function<void(const std::string*)> StartWrite() {
     return [this](const std::string* msg) {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       EXPECT_FALSE(in_flight_) << "a second write started before the first completed";
       EXPECT_FALSE(finished_) << "a write started after Finish";
       in_flight_ = true;
@@ -33,7 +34,7 @@ class FakeCall {
   }
   std::function<void(const grpc::Status&)> Finish() {
     return [this](const grpc::Status& status) {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       EXPECT_FALSE(in_flight_) << "Finish while a write was in flight";
       ++finishes_;
       finished_ = true;
@@ -43,7 +44,7 @@ class FakeCall {
   // Completes the write in flight, like gRPC's OnWriteDone. Returns false when none was.
   bool CompleteWrite(Queue& queue, bool ok = true) {
     {
-      absl::MutexLock lock(&mu_);
+      carp_exec::MutexLock lock(mu_);
       if (!in_flight_) return false;
       in_flight_ = false;
     }
@@ -51,15 +52,15 @@ class FakeCall {
     return true;
   }
   std::vector<std::string> written() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return written_;
   }
   int finishes() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return finishes_;
   }
   grpc::StatusCode code() {
-    absl::MutexLock lock(&mu_);
+    carp_exec::MutexLock lock(mu_);
     return status_.error_code();
   }
 
