@@ -98,15 +98,9 @@ int Main(int argc, char** argv) {
       launch.binary = argv[i];
     }
   }
-  char pattern[] = "/tmp/cbs.XXXXXX";
-  if (mkdtemp(pattern) == nullptr) {
-    std::perror("mkdtemp");
-    return 1;
-  }
-  const std::string root = pattern;
-  const std::string allocs = root + "/allocs";
-  mkdir(allocs.c_str(), 0755);
-  setenv("TMPDIR", allocs.c_str(), 1);  // TaskFixture's alloc dirs
+  const std::optional<std::string> scratch = MakeScratchRoot("cbs");
+  if (!scratch) return 1;
+  const std::string& root = *scratch;
   auto encode = [](bool guarded) {
     return test_host::EncodeLikeNomad(config::TaskConfigSchema(),
                                       CtyValue::Map({{"command", CtyValue::String("/bin/sleep")},

@@ -1,7 +1,10 @@
 #include "bench/bench_support.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -52,6 +55,18 @@ std::string Ms(absl::Duration d) {
 std::string MiB(long kb) {
   if (kb < 0) return "n/a";
   return absl::StrFormat("%.1f MiB", static_cast<double>(kb) / 1024.0);
+}
+
+std::optional<std::string> MakeScratchRoot(const char* tag) {
+  std::string pattern = absl::StrCat("/tmp/", tag, ".XXXXXX");
+  if (mkdtemp(pattern.data()) == nullptr) {
+    std::perror("mkdtemp");
+    return std::nullopt;
+  }
+  const std::string allocs = pattern + "/allocs";
+  mkdir(allocs.c_str(), 0755);
+  setenv("TMPDIR", allocs.c_str(), 1);
+  return pattern;
 }
 
 }  // namespace carp_exec::bench

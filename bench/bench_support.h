@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,5 +22,9 @@ absl::Duration Quantile(std::vector<absl::Duration> samples, double q);
 
 std::string Ms(absl::Duration d);  // "12.34 ms"
 std::string MiB(long kb);          // "10.2 MiB"
+
+// A fresh scratch root /tmp/<tag>.XXXXXX with an allocs/ subdirectory that TMPDIR points at
+// (TaskFixture makes its alloc dirs there). nullopt (and a perror line) when mkdtemp fails.
+std::optional<std::string> MakeScratchRoot(const char* tag);
 
 }  // namespace carp_exec::bench

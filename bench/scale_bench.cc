@@ -452,19 +452,13 @@ bool RunRound(Bench& bench, int round) {
 }  // namespace
 
 int Run(const Options& options) {
-  char pattern[] = "/tmp/csb.XXXXXX";
-  if (mkdtemp(pattern) == nullptr) {
-    std::perror("mkdtemp");
-    return 1;
-  }
-  const std::string root = pattern;
-  const std::string allocs = root + "/allocs";
-  mkdir(allocs.c_str(), 0755);
+  const std::optional<std::string> scratch = MakeScratchRoot("csb");
+  if (!scratch) return 1;
+  const std::string& root = *scratch;
   g_emergency.root = root;
   g_emergency.state_dir = root + "/state";
   g_emergency.marker = root.substr(root.rfind('/') + 1);
-  // TaskFixture makes alloc dirs under $TMPDIR; set before any thread reads the environment.
-  setenv("TMPDIR", allocs.c_str(), 1);
+  // MakeScratchRoot pointed $TMPDIR (TaskFixture's alloc dirs) there before any thread started.
   StartWatchdog(options.max_runtime);
 
   std::printf("scale_bench: %d tasks (/bin/sleep 3600) x %d round(s) through %s, logs %s\n",
