@@ -5,6 +5,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "fingerprint/carp_kernel.h"
+#include "fingerprint/netlink_addresses.h"
 #include "fingerprint/parse_text.h"
 
 namespace carp_exec::fingerprint {
@@ -50,6 +52,21 @@ int DefaultDemoteBy(BackendKind kind) {
   if (kind == BackendKind::kFreeBsdCarp) return kFreeBsdMaxSkew;
   if (kind == BackendKind::kKeepalived) return kKeepalivedMaxDemotion;
   return 50;
+}
+
+// Here, not in node_observer.cc: the config validation (and its fuzz target) needs it without
+// the observers.
+bool KernelObservationAvailable(BackendKind backend) {
+  switch (backend) {
+    case BackendKind::kKeepalived:
+      return KernelAddressesAvailable();
+    case BackendKind::kOpenBsdCarp:
+    case BackendKind::kFreeBsdCarp:
+      return KernelCarpObservationAvailable(backend);
+    case BackendKind::kCommand:
+      return false;
+  }
+  return false;
 }
 
 }  // namespace carp_exec::fingerprint

@@ -47,4 +47,9 @@ int MaxDemoteStep(BackendKind kind);
 // moves the master, whatever the advskews).
 int DefaultDemoteBy(BackendKind kind);
 
+// True when this build can observe `backend` in-process (ObserverOptions::observe_in_kernel):
+// keepalived on Linux (netlink), openbsd-carp on OpenBSD and freebsd-carp on FreeBSD (SIOCGVH
+// and getifaddrs: fingerprint/carp_kernel.h).
+bool KernelObservationAvailable(BackendKind backend);
+
 }  // namespace carp_exec::fingerprint

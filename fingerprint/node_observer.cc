@@ -72,19 +72,6 @@ std::string DescribeVips(const std::vector<std::string>& vips,
   return absl::StrJoin(parts, ", ");
 }
 
-bool KernelObservationAvailable(BackendKind backend) {
-  switch (backend) {
-    case BackendKind::kKeepalived:
-      return KernelAddressesAvailable();
-    case BackendKind::kOpenBsdCarp:
-    case BackendKind::kFreeBsdCarp:
-      return KernelCarpObservationAvailable(backend);
-    case BackendKind::kCommand:
-      return false;
-  }
-  return false;
-}
-
 absl::StatusOr<std::unique_ptr<NodeObserver>> MakeNodeObserver(const ObserverOptions& options,
                                                                CommandRunner* runner) {
   if (runner == nullptr) {

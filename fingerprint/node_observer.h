@@ -94,10 +94,7 @@ struct ObserverOptions {
   std::function<absl::Time()> now;
 };
 
-// True when this build can observe `backend` in-process (ObserverOptions::observe_in_kernel):
-// keepalived on Linux (netlink), openbsd-carp on OpenBSD and freebsd-carp on FreeBSD (SIOCGVH
-// and getifaddrs: fingerprint/carp_kernel.h).
-bool KernelObservationAvailable(BackendKind backend);
+// KernelObservationAvailable(backend): fingerprint/backend_kind.h.
 
 // Validates `options` (what the backend needs is set: group for openbsd-carp,
 // vips or state_file for keepalived, state_command for command) and returns an observer that
