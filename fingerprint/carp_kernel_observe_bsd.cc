@@ -42,6 +42,7 @@
 #include "absl/strings/str_cat.h"
 #include "fingerprint/carp_kernel.h"
 #include "fingerprint/parse_text.h"
+#include "fingerprint/unique_fd.h"
 
 namespace carp_exec::fingerprint {
 namespace {
@@ -78,21 +79,7 @@ std::string AddressText(const sockaddr* address) {
   return text;
 }
 
-class Socket {
- public:
-  Socket() : fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {}
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-absl::Status CarpRequest(const Socket& sock, const std::string& name, carpreq* carpr) {
+absl::Status CarpRequest(const UniqueFd& sock, const std::string& name, carpreq* carpr) {
   ifreq ifr{};
   if (name.empty() || name.size() >= sizeof(ifr.ifr_name)) {
     return absl::InvalidArgumentError(
@@ -164,8 +151,8 @@ absl::StatusOr<std::vector<CarpInterfaceStatus>> KernelReadCarpInterfaces(
     for (const auto& [name, set] : vhids) names.push_back(name);
   }
 #endif
-  Socket sock;
-  if (sock.get() < 0) {
+  const UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) {
     return absl::InternalError(absl::StrCat("failover: socket(AF_INET): ", std::strerror(errno)));
   }
   std::vector<CarpInterfaceStatus> result;

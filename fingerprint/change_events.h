@@ -35,9 +35,11 @@ class ChangeEventSource {
 
   // Returns true as soon as a relevant change has been reported since the source was opened or
   // since the last Wait that returned true (changes are never lost between waits: they queue in
-  // the kernel socket), false when `deadline` passes first. A source error (buffer overrun)
-  // counts as a change. Not thread-safe: one waiter.
-  virtual bool Wait(absl::Time deadline) = 0;
+  // the kernel socket), false when `deadline` passes first or `interrupt_fd` (when >= 0; the
+  // caller's WakePipe, fingerprint/unique_fd.h) is readable, which the source never reads: an
+  // owner that must stop its waiting thread wakes it at once instead of waiting out the
+  // deadline. A source error (buffer overrun) counts as a change. Not thread-safe: one waiter.
+  virtual bool Wait(absl::Time deadline, int interrupt_fd) = 0;
 
   // "netlink+inotify", "route socket": for task events and logs.
   virtual absl::string_view Describe() const = 0;

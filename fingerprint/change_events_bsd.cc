@@ -9,10 +9,12 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "fingerprint/change_events.h"
 #include "fingerprint/route_messages.h"
+#include "fingerprint/unique_fd.h"
 
 namespace carp_exec::fingerprint {
 namespace {
@@ -25,21 +27,20 @@ constexpr CarpOs kOs = CarpOs::kFreeBsd;
 
 class RouteSocketEvents final : public ChangeEventSource {
  public:
-  explicit RouteSocketEvents(int fd) : fd_(fd) {}
-  RouteSocketEvents(const RouteSocketEvents&) = delete;
-  RouteSocketEvents& operator=(const RouteSocketEvents&) = delete;
-  ~RouteSocketEvents() override { ::close(fd_); }
+  explicit RouteSocketEvents(UniqueFd fd) : fd_(std::move(fd)) {}
 
-  bool Wait(absl::Time deadline) override {
+  bool Wait(absl::Time deadline, int interrupt_fd) override {
     for (;;) {
       const absl::Duration left = deadline - absl::Now();
       if (left <= absl::ZeroDuration()) return false;
-      pollfd fd{fd_, POLLIN, 0};
+      std::array<pollfd, 2> fds = {pollfd{fd_.get(), POLLIN, 0}, pollfd{interrupt_fd, POLLIN, 0}};
+      const nfds_t count = interrupt_fd >= 0 ? 2 : 1;
       const int ms = static_cast<int>(absl::ToInt64Milliseconds(left + absl::Microseconds(999)));
-      const int ready = ::poll(&fd, 1, ms);
+      const int ready = ::poll(fds.data(), count, ms);
       if (ready < 0 && errno != EINTR) return true;
       if (ready <= 0) continue;
-      if (Drain()) return true;
+      if (count == 2 && fds[1].revents != 0) return false;
+      if (fds[0].revents != 0 && Drain()) return true;
     }
   }
 
@@ -52,7 +53,7 @@ class RouteSocketEvents final : public ChangeEventSource {
     bool changed = false;
     std::array<char, 8192> buffer;
     for (int reads = 0; reads < kMaxReadsPerDrain; ++reads) {
-      const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
+      const ssize_t n = ::recv(fd_.get(), buffer.data(), buffer.size(), MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == ENOBUFS) changed = true;
@@ -67,19 +68,19 @@ class RouteSocketEvents final : public ChangeEventSource {
     return changed;  // more is queued: the next round reads it
   }
 
-  int fd_;
+  UniqueFd fd_;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ChangeEventSource>> OpenChangeEventSource(
     const ObserverOptions& /*options*/) {
-  const int fd = ::socket(PF_ROUTE, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, AF_UNSPEC);
-  if (fd < 0) {
+  UniqueFd fd(::socket(PF_ROUTE, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, AF_UNSPEC));
+  if (!fd.valid()) {
     return absl::InternalError(
         absl::StrCat("failover events: socket(PF_ROUTE): ", std::strerror(errno)));
   }
-  return std::make_unique<RouteSocketEvents>(fd);
+  return std::make_unique<RouteSocketEvents>(std::move(fd));
 }
 
 }  // namespace carp_exec::fingerprint

@@ -12,31 +12,14 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "fingerprint/change_events.h"
+#include "fingerprint/unique_fd.h"
 
 namespace carp_exec::fingerprint {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
 
 absl::Status Errno(absl::string_view call) {
   return absl::InternalError(absl::StrCat("failover events: ", call, ": ", std::strerror(errno)));
@@ -63,30 +46,38 @@ bool HasRouteChange(const char* data, size_t size) {
 
 class LinuxChangeEvents final : public ChangeEventSource {
  public:
-  LinuxChangeEvents(int netlink, int inotify, std::string state_name)
-      : netlink_(netlink), inotify_(inotify), state_name_(std::move(state_name)) {}
+  LinuxChangeEvents(UniqueFd netlink, UniqueFd inotify, std::string state_name)
+      : netlink_(std::move(netlink)),
+        inotify_(std::move(inotify)),
+        state_name_(std::move(state_name)) {}
 
-  bool Wait(absl::Time deadline) override {
+  bool Wait(absl::Time deadline, int interrupt_fd) override {
     for (;;) {
       const absl::Duration left = deadline - absl::Now();
       if (left <= absl::ZeroDuration()) return false;
-      std::array<pollfd, 2> fds = {pollfd{netlink_.get(), POLLIN, 0},
-                                   pollfd{inotify_.get(), POLLIN, 0}};
-      const int count = inotify_.get() >= 0 ? 2 : 1;
+      // The netlink socket first; the inotify handle and the interrupt when there are.
+      std::array<pollfd, 3> fds{};
+      nfds_t count = 0;
+      fds[count++] = pollfd{netlink_.get(), POLLIN, 0};
+      const int inotify_at = inotify_.valid() ? static_cast<int>(count++) : -1;
+      if (inotify_at >= 0) fds[inotify_at] = pollfd{inotify_.get(), POLLIN, 0};
+      const int interrupt_at = interrupt_fd >= 0 ? static_cast<int>(count++) : -1;
+      if (interrupt_at >= 0) fds[interrupt_at] = pollfd{interrupt_fd, POLLIN, 0};
       // Round up so a wait of 0.3 ms does not spin.
       const int ms = static_cast<int>(absl::ToInt64Milliseconds(left + absl::Microseconds(999)));
       const int ready = ::poll(fds.data(), count, ms);
       if (ready < 0 && errno != EINTR) return true;  // let the caller look; polling still works
       if (ready <= 0) continue;
+      if (interrupt_at >= 0 && fds[interrupt_at].revents != 0) return false;
       bool changed = false;
       if (fds[0].revents != 0) changed = DrainNetlink() || changed;
-      if (count == 2 && fds[1].revents != 0) changed = DrainInotify() || changed;
+      if (inotify_at >= 0 && fds[inotify_at].revents != 0) changed = DrainInotify() || changed;
       if (changed) return true;
     }
   }
 
   absl::string_view Describe() const override {
-    return inotify_.get() >= 0 ? "netlink+inotify" : "netlink";
+    return inotify_.valid() ? "netlink+inotify" : "netlink";
   }
 
  private:
@@ -126,8 +117,8 @@ class LinuxChangeEvents final : public ChangeEventSource {
     return changed;  // more is queued: the next round reads it
   }
 
-  Fd netlink_;
-  Fd inotify_;
+  UniqueFd netlink_;
+  UniqueFd inotify_;
   std::string state_name_;  // the state file's name inside the watched directory
 };
 
@@ -135,32 +126,30 @@ class LinuxChangeEvents final : public ChangeEventSource {
 
 absl::StatusOr<std::unique_ptr<ChangeEventSource>> OpenChangeEventSource(
     const ObserverOptions& options) {
-  const int netlink = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-  if (netlink < 0) return Errno("socket(AF_NETLINK, NETLINK_ROUTE)");
-  Fd netlink_fd(netlink);
+  UniqueFd netlink(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
+  if (!netlink.valid()) return Errno("socket(AF_NETLINK, NETLINK_ROUTE)");
   sockaddr_nl local{};
   local.nl_family = AF_NETLINK;
   local.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
-  if (::bind(netlink, reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0) {
+  if (::bind(netlink.get(), reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0) {
     return Errno("bind(NETLINK_ROUTE, RTMGRP_LINK|RTMGRP_IPV4_IFADDR|RTMGRP_IPV6_IFADDR)");
   }
-  int inotify = -1;
+  UniqueFd inotify;
   std::string name;
   if (options.backend == BackendKind::kKeepalived && !options.state_file.empty()) {
     const size_t slash = options.state_file.rfind('/');
     const std::string dir =
         slash == std::string::npos ? "." : options.state_file.substr(0, slash == 0 ? 1 : slash);
     name = options.state_file.substr(slash == std::string::npos ? 0 : slash + 1);
-    inotify = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    if (inotify < 0) return Errno("inotify_init1");
-    if (::inotify_add_watch(inotify, dir.c_str(),
+    inotify = UniqueFd(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+    if (!inotify.valid()) return Errno("inotify_init1");
+    if (::inotify_add_watch(inotify.get(), dir.c_str(),
                             IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY) < 0) {
-      const absl::Status status = Errno(absl::StrCat("inotify_add_watch(", dir, ")"));
-      ::close(inotify);
-      return status;
+      return Errno(absl::StrCat("inotify_add_watch(", dir, ")"));
     }
   }
-  return std::make_unique<LinuxChangeEvents>(netlink_fd.release(), inotify, std::move(name));
+  return std::make_unique<LinuxChangeEvents>(std::move(netlink), std::move(inotify),
+                                             std::move(name));
 }
 
 }  // namespace carp_exec::fingerprint

@@ -3,6 +3,7 @@
 // Needs root (ip netns add); skipped otherwise.
 
 #include "fingerprint/change_events.h"
+#include "fingerprint/unique_fd.h"
 
 // Linux only: setns(2) and network namespaces. The BSDs' route-socket source is tested through
 // its parser (route_messages_test) with recorded message bytes.
@@ -89,12 +90,12 @@ TEST_F(ChangeEventsNetnsTest, AddingAndRemovingAnAddressWakesTheWait) {
   ASSERT_NE(events, nullptr);
   EXPECT_EQ(events->Describe(), "netlink");
   // Nothing happens in a fresh namespace: the wait runs out.
-  EXPECT_FALSE(events->Wait(absl::Now() + absl::Milliseconds(30)));
+  EXPECT_FALSE(events->Wait(absl::Now() + absl::Milliseconds(30), -1));
 
   ASSERT_TRUE(InNamespace({"addr", "add", "192.0.2.10/32", "dev", "lo"}));
-  EXPECT_TRUE(events->Wait(absl::Now() + kGenerous));  // RTM_NEWADDR
+  EXPECT_TRUE(events->Wait(absl::Now() + kGenerous, -1));  // RTM_NEWADDR
   ASSERT_TRUE(InNamespace({"addr", "del", "192.0.2.10/32", "dev", "lo"}));
-  EXPECT_TRUE(events->Wait(absl::Now() + kGenerous));  // RTM_DELADDR
+  EXPECT_TRUE(events->Wait(absl::Now() + kGenerous, -1));  // RTM_DELADDR
 }
 
 TEST_F(ChangeEventsNetnsTest, TheStateFileWakesTheWaitOtherFilesDoNot) {
@@ -106,9 +107,28 @@ TEST_F(ChangeEventsNetnsTest, TheStateFileWakesTheWaitOtherFilesDoNot) {
   EXPECT_EQ(events->Describe(), "netlink+inotify");
 
   std::ofstream(dir_ + "/other") << "unrelated\n";
-  EXPECT_FALSE(events->Wait(absl::Now() + absl::Milliseconds(30)));
+  EXPECT_FALSE(events->Wait(absl::Now() + absl::Milliseconds(30), -1));
   std::ofstream(dir_ + "/state") << "BACKUP\n";
-  EXPECT_TRUE(events->Wait(absl::Now() + kGenerous));
+  EXPECT_TRUE(events->Wait(absl::Now() + kGenerous, -1));
+}
+
+// The waker's stop (driver/failover/change_waker.h): a readable interrupt ends the wait at once,
+// before its deadline, and leaves the queued changes for the next wait.
+TEST_F(ChangeEventsNetnsTest, AReadableInterruptEndsTheWaitAndKeepsTheQueuedChanges) {
+  ObserverOptions options;
+  options.backend = BackendKind::kKeepalived;
+  std::unique_ptr<ChangeEventSource> events = OpenInNamespace(options);
+  ASSERT_NE(events, nullptr);
+  absl::StatusOr<WakePipe> stop = WakePipe::Open();
+  ASSERT_TRUE(stop.ok()) << stop.status();
+  ASSERT_TRUE(InNamespace({"addr", "add", "192.0.2.11/32", "dev", "lo"}));
+  stop->Wake();
+  const absl::Time start = absl::Now();
+  EXPECT_FALSE(events->Wait(start + kGenerous, stop->read_fd()));
+  EXPECT_LT(absl::Now() - start, kGenerous) << "the interrupt must end the wait, not its deadline";
+  stop->Drain();
+  EXPECT_TRUE(events->Wait(absl::Now() + kGenerous, stop->read_fd()))  // the RTM_NEWADDR
+      << "the change queued before the interrupt must not be lost";
 }
 
 TEST(ChangeEventsTest, AMissingStateFileDirectoryIsAnErrorNamingIt) {

@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "absl/container/flat_hash_map.h"
+#include "fingerprint/unique_fd.h"
 
 namespace carp_exec::fingerprint {
 namespace {
@@ -100,20 +101,6 @@ absl::Status ParseNewAddr(absl::string_view payload, AddressDumpChunk* chunk) {
   return absl::OkStatus();
 }
 
-class Socket {
- public:
-  explicit Socket(int fd) : fd_(fd) {}
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 absl::Status Errno(absl::string_view call) {
   return absl::InternalError(
       absl::StrCat("netlink address dump: ", call, ": ", std::strerror(errno)));
@@ -125,8 +112,8 @@ using MonotonicDeadline = std::chrono::steady_clock::time_point;
 
 absl::StatusOr<std::vector<KernelAddress>> DumpOnce(MonotonicDeadline deadline, uint32_t seq,
                                                     bool* interrupted) {
-  Socket sock(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (sock.get() < 0) return Errno("socket(AF_NETLINK, NETLINK_ROUTE)");
+  UniqueFd sock(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!sock.valid()) return Errno("socket(AF_NETLINK, NETLINK_ROUTE)");
   sockaddr_nl local{};
   local.nl_family = AF_NETLINK;  // nl_pid 0: the kernel picks our port id
   if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&local), sizeof(local)) != 0) {

@@ -392,7 +392,7 @@ TEST_F(FreeBsdFakesTest, RestoreWaitsForThePeersAdvertAndOurPreempt) {
 class ImmediateEvents final : public fingerprint::ChangeEventSource {
  public:
   explicit ImmediateEvents(int* waits) : waits_(waits) {}
-  bool Wait(absl::Time) override {
+  bool Wait(absl::Time, int) override {
     ++*waits_;
     return true;
   }

@@ -8,13 +8,17 @@ namespace carp_exec::failover {
 
 ChangeWaker::ChangeWaker(std::unique_ptr<fingerprint::ChangeEventSource> source,
                          std::function<void()> on_change)
-    : source_(std::move(source)), on_change_(std::move(on_change)), thread_([this] { Loop(); }) {}
+    : source_(std::move(source)),
+      on_change_(std::move(on_change)),
+      stop_pipe_(fingerprint::WakePipe::Open()),
+      thread_([this] { Loop(); }) {}
 
 ChangeWaker::~ChangeWaker() {
   {
     carp_exec::MutexLock lock(mu_);
     stopping_ = true;
   }
+  if (stop_pipe_.ok()) stop_pipe_->Wake();
   thread_.join();
 }
 
@@ -30,7 +34,9 @@ void ChangeWaker::Loop() {
       if (stopping_) return;
     }
     // Wall time: the source's own clock. A step only makes one slice shorter or longer.
-    if (!source_->Wait(absl::Now() + kSlice)) continue;
+    if (!source_->Wait(absl::Now() + kSlice, stop_pipe_.ok() ? stop_pipe_->read_fd() : -1)) {
+      continue;
+    }
     bool call = false;
     {
       carp_exec::MutexLock lock(mu_);

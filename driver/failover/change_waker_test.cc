@@ -3,6 +3,9 @@
 
 #include "driver/failover/change_waker.h"
 
+#include <poll.h>
+
+#include <atomic>
 #include <memory>
 #include <utility>
 
@@ -26,7 +29,9 @@ class QueuedEvents final : public fingerprint::ChangeEventSource {
   };
   explicit QueuedEvents(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
-  bool Wait(absl::Time deadline) override {
+  // Ignores `interrupt_fd`: these tests are about changes; the destructor's join then takes up
+  // to a slice.
+  bool Wait(absl::Time deadline, int /*interrupt_fd*/) override {
     carp_exec::MutexLock lock(state_->mu);
     auto has_change = [this]()
                           ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) { return state_->queued > 0; };
@@ -101,6 +106,44 @@ TEST(ChangeWakerTest, NoChangeNoCallAndTheDestructorJoins) {
   EXPECT_EQ(calls.Get(), 0);
   carp_exec::MutexLock lock(state->mu);
   EXPECT_EQ(state->delivered, 0);
+}
+
+// Ignores its deadline: returns only when the interrupt descriptor is readable, or after 10 s
+// (then the test fails instead of hanging). Counts the waits and the interrupts it saw.
+class InterruptOnlyEvents final : public fingerprint::ChangeEventSource {
+ public:
+  struct State {
+    absl::Notification entered;
+    std::atomic<int> interrupted{0};
+    std::atomic<int> timed_out{0};
+  };
+  explicit InterruptOnlyEvents(State* state) : state_(state) {}
+  bool Wait(absl::Time /*deadline*/, int interrupt_fd) override {
+    if (!state_->entered.HasBeenNotified()) state_->entered.Notify();
+    pollfd fd{interrupt_fd, POLLIN, 0};
+    // interrupt_fd < 0 (no pipe): poll ignores the entry and sleeps the 10 s out.
+    if (::poll(&fd, 1, 10000) == 1 && (fd.revents & POLLIN) != 0) {
+      ++state_->interrupted;
+    } else {
+      ++state_->timed_out;
+    }
+    return false;
+  }
+  absl::string_view Describe() const override { return "interrupt only"; }
+
+ private:
+  State* state_;
+};
+
+// Issue 12: the coordinator joins the waker as a hand-over ends; a join that waited out the
+// source's slice held back the release of the stops (the signal came ~5 ms after the VIP left).
+TEST(ChangeWakerTest, TheDestructorWakesTheSourcesWaitInsteadOfWaitingItOut) {
+  InterruptOnlyEvents::State state;
+  auto waker = std::make_unique<ChangeWaker>(std::make_unique<InterruptOnlyEvents>(&state), [] {});
+  ASSERT_TRUE(state.entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  waker.reset();  // returns only once the thread left Wait
+  EXPECT_EQ(state.interrupted.load(), 1) << "the destructor must wake the source's Wait";
+  EXPECT_EQ(state.timed_out.load(), 0);
 }
 
 }  // namespace

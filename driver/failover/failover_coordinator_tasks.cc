@@ -187,7 +187,10 @@ void FailoverCoordinator::FinishHandOver(const HandoverReport& report) {
   const TaskRef leader = handover_->task();
   std::vector<Waiter> waiters = std::move(waiters_);
   waiters_.clear();
-  waker_.reset();  // joins its thread (at most ChangeWaker::kSlice)
+  // The waker is joined after the stops are released: nothing may stand between the
+  // confirmation and the signal (issue 12). Until then an early poll it posts finds no
+  // hand-over and does nothing; a hand-over a callback starts gets a waker of its own.
+  std::unique_ptr<ChangeWaker> waker = std::move(waker_);
   handover_.reset();
   for (Waiter& waiter : waiters) {
     HandoverReport own = report;
@@ -203,6 +206,7 @@ void FailoverCoordinator::FinishHandOver(const HandoverReport& report) {
     }
     waiter.done(std::move(own));
   }
+  waker.reset();  // wakes its thread and joins it (change_waker.h)
 }
 
 void FailoverCoordinator::GuardedTaskStarted(TaskRef task,

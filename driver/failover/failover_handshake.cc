@@ -122,7 +122,7 @@ HandoverReport FailoverHandshake::Run(const DemoteFn& demote) {
   while (!report.has_value()) {
     const absl::Duration pause = next_step_at_ - parts_.clock->Now();
     if (events_ != nullptr) {
-      events_->Wait(absl::Now() + pause);  // a change, or the poll's turn: look again
+      events_->Wait(absl::Now() + pause, -1);  // a change, or the poll's turn: look again
     } else {
       parts_.clock->SleepFor(pause);
     }

@@ -31,6 +31,7 @@
 #include "driver/log/hclog.h"
 #include "driver/tasks/monotonic_time.h"
 #include "fingerprint/netlink_addresses.h"
+#include "fingerprint/unique_fd.h"
 #endif
 
 namespace carp_exec::failover {
@@ -184,38 +185,15 @@ absl::StatusOr<std::vector<CapturedAdvert>> OwnAdvertStore::Pick(
 #ifdef __linux__
 namespace {
 
+using fingerprint::UniqueFd;
+using fingerprint::WakePipe;
+
 constexpr size_t kReadBuffer = 2048;  // above kMaxVrrpPacket: a longer packet shows as too long
 constexpr int kReadsPerWake = 64;
 constexpr absl::Duration kAddressDumpTimeout = absl::Seconds(1);
 
 std::string Errno(absl::string_view call) { return absl::StrCat(call, ": ", std::strerror(errno)); }
 
-// Owns one descriptor: closed on every path, including a constructor that throws.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-
- private:
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int fd_ = -1;
-};
 
 // This host's IPv4 addresses on `interfaces` (all when empty), with their interface index:
 // one netlink dump (fingerprint/netlink_addresses.h), no fork.
@@ -239,12 +217,11 @@ absl::StatusOr<std::vector<LocalAddress>> LocalIpv4Addresses(
 
 class LinuxResigner final : public VrrpResigner {
  public:
-  LinuxResigner(Fd capture, Fd send, Fd wake_read, Fd wake_write, OwnAdvertStore store,
+  LinuxResigner(UniqueFd capture, UniqueFd send, WakePipe wake, OwnAdvertStore store,
                 std::vector<std::string> interfaces)
       : capture_(std::move(capture)),
         send_(std::move(send)),
-        wake_read_(std::move(wake_read)),
-        wake_write_(std::move(wake_write)),
+        wake_(std::move(wake)),
         interfaces_(std::move(interfaces)),
         store_(std::move(store)) {
     // If this throws, the members' destructors close the descriptors.
@@ -253,8 +230,7 @@ class LinuxResigner final : public VrrpResigner {
   LinuxResigner(const LinuxResigner&) = delete;
   LinuxResigner& operator=(const LinuxResigner&) = delete;
   ~LinuxResigner() override {
-    const char byte = 1;
-    (void)!::write(wake_write_.get(), &byte, 1);
+    wake_.Wake();
     thread_.join();
   }
 
@@ -353,7 +329,7 @@ class LinuxResigner final : public VrrpResigner {
   void CaptureLoop() {
     std::array<uint8_t, kReadBuffer> buffer{};
     for (;;) {
-      pollfd fds[2] = {{capture_.get(), POLLIN, 0}, {wake_read_.get(), POLLIN, 0}};
+      pollfd fds[2] = {{capture_.get(), POLLIN, 0}, {wake_.read_fd(), POLLIN, 0}};
       if (::poll(fds, 2, 1000) < 0 && errno != EINTR) {
         log::Warn("failover", "resign: the capture socket failed; resign stays off",
                   {{"error", Errno("poll")}});
@@ -380,10 +356,9 @@ class LinuxResigner final : public VrrpResigner {
     }
   }
 
-  const Fd capture_;
-  const Fd send_;
-  const Fd wake_read_;
-  const Fd wake_write_;
+  const UniqueFd capture_;
+  const UniqueFd send_;
+  const WakePipe wake_;
   const std::vector<std::string> interfaces_;
   mutable absl::Mutex mu_;
   OwnAdvertStore store_ ABSL_GUARDED_BY(mu_);
@@ -432,7 +407,7 @@ absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(
   // Protocol 0: the socket receives nothing until the bind below, so no unfiltered packet can
   // queue before the filter is attached (Linux net/packet/af_packet.c, packet_create and
   // packet_do_bind: a socket is hooked in only with a non-zero protocol).
-  Fd capture(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd capture(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!capture.valid())
     return absl::PermissionDeniedError(absl::StrCat("resign: ", Errno("socket(AF_PACKET)"), fix));
   if (absl::Status s = AttachOutgoingVrrpFilter(capture.get()); !s.ok()) {
@@ -450,17 +425,15 @@ absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(
         absl::StrCat("resign: ", Errno("bind(AF_PACKET)"),
                      bind_ifindex != 0 ? absl::StrCat(" (", interfaces[0], ")") : std::string()));
   }
-  Fd send(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+  UniqueFd send(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
   if (!send.valid())
     return absl::PermissionDeniedError(absl::StrCat("resign: ", Errno("socket(SOCK_RAW)"), fix));
-  int wake[2];
-  if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-    return absl::ResourceExhaustedError(absl::StrCat("resign: ", Errno("pipe2")));
+  absl::StatusOr<WakePipe> wake = WakePipe::Open();
+  if (!wake.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat("resign: ", wake.status().message()));
   }
-  Fd wake_read(wake[0]);
-  Fd wake_write(wake[1]);
   return std::unique_ptr<VrrpResigner>(std::make_unique<LinuxResigner>(
-      std::move(capture), std::move(send), std::move(wake_read), std::move(wake_write),
+      std::move(capture), std::move(send), *std::move(wake),
       OwnAdvertStore(vrid, std::move(vips)), std::move(interfaces)));
 }
 #else
