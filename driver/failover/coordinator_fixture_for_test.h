@@ -43,6 +43,7 @@ class FailoverCoordinatorTest : public ::testing::Test {
     parts.prober = std::move(prober);
     parts.boot_id = "boot-1";
     parts.watch_exit = watch_exit_;
+    parts.open_events = open_events_;
     return std::make_unique<FailoverCoordinator>(std::move(config), dir_.path(), &runner_, &clock_,
                                                  &sink_, std::move(parts));
   }
@@ -67,6 +68,7 @@ class FailoverCoordinatorTest : public ::testing::Test {
   ScriptedProber* prober_ = nullptr;
   int prober_failures_ = 0;
   FailoverCoordinator::ExitWatch watch_exit_;  // set before Make(); empty: no exit watch
+  FailoverHandshake::OpenEventsFn open_events_;  // set before Make(); empty: polls only
 };
 
 }  // namespace carp_exec::failover

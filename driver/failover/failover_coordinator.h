@@ -92,6 +92,9 @@ class FailoverCoordinator {
     // How the coordinator learns of exits (the driver passes TaskRunner::Wait). Empty: only
     // GuardedTaskExited tells it.
     ExitWatch watch_exit;
+    // Opens a hand-over's change-event source (tests). Empty: the platform's
+    // (fingerprint::OpenChangeEventSource), and only with a real clock.
+    FailoverHandshake::OpenEventsFn open_events;
   };
 
   // `runner`, `clock` and `sink` are not owned and must outlive the coordinator. `state_dir` is

@@ -139,9 +139,12 @@ void FailoverCoordinator::DoHandOver(const TaskRef& task,
   }
   handover_ = std::make_unique<FailoverHandshake>(guarded->ref, HandshakeParts());
   // Event-driven confirmation (fingerprint/change_events.h) waits in real time, so only with a
-  // real clock (tests run on FakeClock); a source that cannot open leaves the hand-over polling.
-  // Opened per hand-over by Begin, before its demotion; joined stops share it.
-  if (dynamic_cast<RealClock*>(clock_) != nullptr) {
+  // real clock (tests run on FakeClock, and may give a source of their own: Parts::open_events);
+  // a source that cannot open leaves the hand-over polling. Opened per hand-over by Begin,
+  // before its demotion; joined stops share it.
+  if (parts_.open_events) {
+    handover_->set_open_events(parts_.open_events);
+  } else if (dynamic_cast<RealClock*>(clock_) != nullptr) {
     handover_->set_open_events([options = ObserverOptionsFor(
                                     config_)]() -> std::unique_ptr<fingerprint::ChangeEventSource> {
       absl::StatusOr<std::unique_ptr<fingerprint::ChangeEventSource>> opened =

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -151,6 +152,62 @@ TEST_F(FailoverFaultTest, OverlappingStopsShareOneConfirmation) {
     joined += absl::StrContains(message, "joined the hand-over in progress (alloc1/traefik)");
   }
   EXPECT_EQ(joined, 3);
+}
+
+// A change-event source whose first Wait reports the change the test releases and whose later
+// Waits block until the test unblocks them, ignoring their interrupt: a waker thread that cannot
+// be woken (a source stuck in the kernel, the 50 ms slice before issue 12's fix).
+class StuckAfterOneChange final : public fingerprint::ChangeEventSource {
+ public:
+  struct Control {
+    absl::Notification waiting;  // the first Wait began
+    absl::Notification change;   // the test: report the change
+    absl::Notification stuck;    // the second Wait began
+    absl::Notification unblock;  // the test: let the stuck Wait return
+  };
+  explicit StuckAfterOneChange(Control* control) : control_(control) {}
+  bool Wait(absl::Time /*deadline*/, int /*interrupt_fd*/) override {
+    if (++waits_ == 1) {
+      control_->waiting.Notify();
+      return control_->change.WaitForNotificationWithTimeout(absl::Seconds(10));
+    }
+    if (waits_ == 2) control_->stuck.Notify();
+    (void)control_->unblock.WaitForNotificationWithTimeout(absl::Seconds(10));
+    return false;
+  }
+  absl::string_view Describe() const override { return "stuck after one change"; }
+
+ private:
+  Control* control_;
+  int waits_ = 0;  // the waker's thread only
+};
+
+// Issue 12: the hand-over's end joined the waker before releasing the stops, so the signal
+// waited for the waker's thread to leave its Wait (up to its 50 ms slice; ~5 ms median on the
+// bed). The stops must be released first, whatever the waker is doing.
+TEST_F(FailoverFaultTest, AWakerStuckInItsWaitDoesNotHoldBackTheSignal) {
+  StuckAfterOneChange::Control control;
+  open_events_ = [&control]() -> std::unique_ptr<fingerprint::ChangeEventSource> {
+    return std::make_unique<StuckAfterOneChange>(&control);
+  };
+  auto coordinator = Make();
+  ASSERT_TRUE(coordinator->Start({Live(kOld, std::nullopt)}).ok());
+  observer_->Replace(Seen(VrrpState::kMaster, {"192.0.2.10"}));
+  clock_.Freeze(true);  // no scheduled poll: only the change event can end the hand-over
+  absl::Notification released;
+  coordinator->HandOver(kOld, [&released](const HandoverReport& report) {
+    EXPECT_TRUE(report.confirmed) << report.summary;
+    released.Notify();
+  });
+  ASSERT_TRUE(control.waiting.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  observer_->Replace(Seen(VrrpState::kBackup));  // the peer took the VIP
+  control.change.Notify();
+  ASSERT_TRUE(control.stuck.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(released.WaitForNotificationWithTimeout(absl::Seconds(5)))
+      << "the stop waited for the waker's thread";
+  control.unblock.Notify();  // now the join can end
+  coordinator->Flush();
+  clock_.Freeze(false);
 }
 
 TEST_F(FailoverFaultTest, AStopAfterTheHandOverEndedStartsANewOne) {

@@ -37,6 +37,12 @@ class ScriptedObserver final : public fingerprint::NodeObserver {
     carp_exec::MutexLock lock(mu_);
     queue_.push_back(std::move(next));
   }
+  // From the next observation on, only `next` (what was queued is dropped).
+  void Replace(absl::StatusOr<fingerprint::Observation> next) {
+    carp_exec::MutexLock lock(mu_);
+    queue_.clear();
+    queue_.push_back(std::move(next));
+  }
   void SetUsable(absl::Status status) {
     carp_exec::MutexLock lock(mu_);
     usable_ = std::move(status);
