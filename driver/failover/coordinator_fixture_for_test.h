@@ -67,7 +67,7 @@ class FailoverCoordinatorTest : public ::testing::Test {
   ScriptedObserver* observer_ = nullptr;
   ScriptedProber* prober_ = nullptr;
   int prober_failures_ = 0;
-  FailoverCoordinator::ExitWatch watch_exit_;  // set before Make(); empty: no exit watch
+  FailoverCoordinator::ExitWatch watch_exit_;    // set before Make(); empty: no exit watch
   FailoverHandshake::OpenEventsFn open_events_;  // set before Make(); empty: polls only
 };
 

@@ -194,7 +194,6 @@ constexpr absl::Duration kAddressDumpTimeout = absl::Seconds(1);
 
 std::string Errno(absl::string_view call) { return absl::StrCat(call, ": ", std::strerror(errno)); }
 
-
 // This host's IPv4 addresses on `interfaces` (all when empty), with their interface index:
 // one netlink dump (fingerprint/netlink_addresses.h), no fork.
 absl::StatusOr<std::vector<LocalAddress>> LocalIpv4Addresses(
@@ -433,8 +432,8 @@ absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(
     return absl::ResourceExhaustedError(absl::StrCat("resign: ", wake.status().message()));
   }
   return std::unique_ptr<VrrpResigner>(std::make_unique<LinuxResigner>(
-      std::move(capture), std::move(send), *std::move(wake),
-      OwnAdvertStore(vrid, std::move(vips)), std::move(interfaces)));
+      std::move(capture), std::move(send), *std::move(wake), OwnAdvertStore(vrid, std::move(vips)),
+      std::move(interfaces)));
 }
 #else
 absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(int, std::vector<uint32_t>,
