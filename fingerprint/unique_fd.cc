@@ -34,7 +34,7 @@ void WakePipe::Wake() const {
 
 void WakePipe::Drain() const {
   std::array<char, 256> buffer;
-  // A pipe buffer is at most 64 KiB on the three systems: 256 reads of 256 bytes empty it.
+  // Bounded: a Wake writes one byte, and the pipe's owner wakes it a handful of times.
   for (int i = 0; i < 256; ++i) {
     if (::read(read_.get(), buffer.data(), buffer.size()) <= 0) return;
   }

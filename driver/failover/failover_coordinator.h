@@ -266,6 +266,7 @@ class FailoverCoordinator {
   std::unique_ptr<FailoverHandshake> handover_;  // the hand-over in progress, if any
   std::vector<Waiter> waiters_;                  // the stops it will release
   uint64_t handover_step_ = 0;                   // bumped for each scheduled Continue
+  uint64_t handover_id_ = 0;                     // bumped for each hand-over with a waker
   std::unique_ptr<ChangeWaker> waker_;           // its change events, if any (real clock)
 
   absl::Mutex mu_;

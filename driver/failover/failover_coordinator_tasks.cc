@@ -162,11 +162,14 @@ void FailoverCoordinator::DoHandOver(const TaskRef& task,
   if (report.has_value()) return FinishHandOver(*report);
   if (std::unique_ptr<fingerprint::ChangeEventSource> events = handover_->TakeEvents()) {
     // Runs on the waker's thread; the waker is joined before the worker goes (FinishHandOver,
-    // ~FailoverCoordinator).
-    waker_ = std::make_unique<ChangeWaker>(std::move(events), [this] {
-      worker_->Post([this] {
-        if (waker_ != nullptr) waker_->Consumed();
-        if (handover_ != nullptr) ContinueHandOver(handover_step_);
+    // ~FailoverCoordinator). The early poll it posts belongs to this hand-over: one that runs
+    // after it ended (posted before the join) must not poll, or mark as consumed, the next.
+    const uint64_t id = ++handover_id_;
+    waker_ = std::make_unique<ChangeWaker>(std::move(events), [this, id] {
+      worker_->Post([this, id] {
+        if (id != handover_id_ || waker_ == nullptr || handover_ == nullptr) return;
+        waker_->Consumed();
+        ContinueHandOver(handover_step_);
       });
     });
   }
@@ -191,8 +194,8 @@ void FailoverCoordinator::FinishHandOver(const HandoverReport& report) {
   std::vector<Waiter> waiters = std::move(waiters_);
   waiters_.clear();
   // The waker is joined after the stops are released: nothing may stand between the
-  // confirmation and the signal (issue 12). Until then an early poll it posts finds no
-  // hand-over and does nothing; a hand-over a callback starts gets a waker of its own.
+  // confirmation and the signal (issue 12). An early poll it posted before the join is stale
+  // (handover_id_) and does nothing, even once a later hand-over has begun.
   std::unique_ptr<ChangeWaker> waker = std::move(waker_);
   handover_.reset();
   for (Waiter& waiter : waiters) {

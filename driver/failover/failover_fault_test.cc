@@ -201,12 +201,16 @@ TEST_F(FailoverFaultTest, AWakerStuckInItsWaitDoesNotHoldBackTheSignal) {
   });
   ASSERT_TRUE(control.waiting.WaitForNotificationWithTimeout(absl::Seconds(10)));
   observer_->Replace(Seen(VrrpState::kBackup));  // the peer took the VIP
+  // The confirming poll waits until the waker's thread is back in its Wait: otherwise the
+  // hand-over could end before that, and the join would find the thread not waiting at all.
+  observer_->SetGate(&control.stuck);
   control.change.Notify();
   ASSERT_TRUE(control.stuck.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_TRUE(released.WaitForNotificationWithTimeout(absl::Seconds(5)))
       << "the stop waited for the waker's thread";
   control.unblock.Notify();  // now the join can end
   coordinator->Flush();
+  observer_->SetGate(nullptr);
   clock_.Freeze(false);
 }
 

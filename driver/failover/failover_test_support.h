@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "driver/config/plugin_config.h"
 #include "driver/failover/clock.h"
@@ -51,7 +52,18 @@ class ScriptedObserver final : public fingerprint::NodeObserver {
     carp_exec::MutexLock lock(mu_);
     return calls_;
   }
+  // Observe waits (outside the lock, at most 10 s) until `gate` is notified; null: no wait.
+  void SetGate(absl::Notification* gate) {
+    carp_exec::MutexLock lock(mu_);
+    gate_ = gate;
+  }
   absl::StatusOr<fingerprint::Observation> Observe() override {
+    absl::Notification* gate = nullptr;
+    {
+      carp_exec::MutexLock lock(mu_);
+      gate = gate_;
+    }
+    if (gate != nullptr) (void)gate->WaitForNotificationWithTimeout(absl::Seconds(10));
     carp_exec::MutexLock lock(mu_);
     ++calls_;
     if (queue_.empty()) return Seen(fingerprint::VrrpState::kBackup);
@@ -69,6 +81,7 @@ class ScriptedObserver final : public fingerprint::NodeObserver {
   std::deque<absl::StatusOr<fingerprint::Observation>> queue_ ABSL_GUARDED_BY(mu_);
   absl::Status usable_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Notification* gate_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 class RecordingSink final : public EventSink {
