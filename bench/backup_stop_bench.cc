@@ -30,38 +30,14 @@
 #include "driver/config/task_config.h"
 #include "tests/host/nomad_config.h"
 #include "tests/host/plugin_process.h"
+#include "tests/host/plugin_setup.h"
 #include "tests/host/task_fixture.h"
 
 namespace carp_exec::bench {
 namespace {
 
-namespace base = ::hashicorp::nomad::plugins::base::proto;
 using config::CtyValue;
 using test_host::PluginProcess;
-
-absl::Status Configure(PluginProcess& plugin, const std::string& root,
-                       const std::string& observe_via) {
-  absl::StatusOr<std::string> encoded = test_host::EncodeLikeNomad(
-      config::PluginConfigSchema(),
-      CtyValue::Map(
-          {{"state_dir", CtyValue::String(root + "/state")},
-           {"failover", CtyValue::Map({{"backend", CtyValue::String("keepalived")},
-                                       {"vip", CtyValue::StringList({"192.0.2.77"})},
-                                       {"track_file", CtyValue::String(root + "/track")},
-                                       {"observe_via", CtyValue::String(observe_via)}})}}));
-  if (!encoded.ok()) return encoded.status();
-  base::SetConfigRequest request;
-  request.set_plugin_api_version("v0.1.0");
-  request.set_msgpack_config(*encoded);
-  request.mutable_nomad_config()->mutable_driver()->set_clientminport(14000);
-  request.mutable_nomad_config()->mutable_driver()->set_clientmaxport(14512);
-  base::SetConfigResponse response;
-  grpc::ClientContext context;
-  test_host::SetDeadline(&context, absl::Seconds(20));
-  const grpc::Status set = plugin.base().SetConfig(&context, request, &response);
-  if (!set.ok()) return test_host::ToStatus(set, "SetConfig");
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::unique_ptr<BenchTask>> StartTask(drivers::Driver::Stub& stub, CallTally* tally,
                                                      const std::string& task_config) {
@@ -114,7 +90,15 @@ int Main(int argc, char** argv) {
     return 1;
   }
   absl::StatusOr<std::unique_ptr<PluginProcess>> plugin = PluginProcess::Start(launch);
-  absl::Status status = plugin.ok() ? Configure(**plugin, root, observe_via) : plugin.status();
+  absl::Status status =
+      plugin.ok()
+          ? test_host::ConfigureLikeDriverManager(
+                **plugin, root + "/state",
+                {{"failover", CtyValue::Map({{"backend", CtyValue::String("keepalived")},
+                                             {"vip", CtyValue::StringList({"192.0.2.77"})},
+                                             {"track_file", CtyValue::String(root + "/track")},
+                                             {"observe_via", CtyValue::String(observe_via)}})}})
+          : plugin.status();
   std::vector<absl::Duration> guarded_times, plain_times, extra;
   for (int run = 0; status.ok() && run < runs; ++run) {
     drivers::Driver::Stub& stub = (*plugin)->driver();

@@ -28,41 +28,14 @@
 #include "driver/config/task_config.h"
 #include "tests/host/nomad_config.h"
 #include "tests/host/plugin_process.h"
+#include "tests/host/plugin_setup.h"
 #include "tests/host/task_fixture.h"
 
 namespace carp_exec::bench {
 namespace {
 
-namespace base = ::hashicorp::nomad::plugins::base::proto;
 using config::CtyValue;
 using test_host::PluginProcess;
-
-absl::Status Configure(PluginProcess& plugin, const std::string& state_dir,
-                       const std::string& confirm_timeout) {
-  absl::StatusOr<std::string> encoded = test_host::EncodeLikeNomad(
-      config::PluginConfigSchema(),
-      CtyValue::Map(
-          {{"state_dir", CtyValue::String(state_dir)},
-           {"failover",
-            CtyValue::Map({{"backend", CtyValue::String("command")},
-                           {"demote_command", CtyValue::StringList({"/bin/true"})},
-                           {"restore_command", CtyValue::StringList({"/bin/true"})},
-                           {"state_command", CtyValue::StringList({"/bin/echo", "MASTER"})},
-                           {"confirm_timeout", CtyValue::String(confirm_timeout)},
-                           {"poll_interval", CtyValue::String("50ms")}})}}));
-  if (!encoded.ok()) return encoded.status();
-  base::SetConfigRequest request;
-  request.set_plugin_api_version("v0.1.0");
-  request.set_msgpack_config(*encoded);
-  request.mutable_nomad_config()->mutable_driver()->set_clientminport(14000);
-  request.mutable_nomad_config()->mutable_driver()->set_clientmaxport(14512);
-  base::SetConfigResponse response;
-  grpc::ClientContext context;
-  test_host::SetDeadline(&context, absl::Seconds(20));
-  const grpc::Status set = plugin.base().SetConfig(&context, request, &response);
-  if (!set.ok()) return test_host::ToStatus(set, "SetConfig");
-  return absl::OkStatus();
-}
 
 // One round: N guarded tasks started, then all stopped at once. Returns the time until the
 // last StopTask returned.
@@ -142,7 +115,15 @@ int Main(int argc, char** argv) {
       return 1;
     }
     const std::string state_dir = absl::StrCat(root, "/state-", count);
-    absl::Status configured = Configure(**plugin, state_dir, confirm_timeout);
+    absl::Status configured = test_host::ConfigureLikeDriverManager(
+        **plugin, state_dir,
+        {{"failover",
+          CtyValue::Map({{"backend", CtyValue::String("command")},
+                         {"demote_command", CtyValue::StringList({"/bin/true"})},
+                         {"restore_command", CtyValue::StringList({"/bin/true"})},
+                         {"state_command", CtyValue::StringList({"/bin/echo", "MASTER"})},
+                         {"confirm_timeout", CtyValue::String(confirm_timeout)},
+                         {"poll_interval", CtyValue::String("50ms")}})}});
     absl::StatusOr<absl::Duration> total =
         configured.ok() ? Round(**plugin, count, *task_config) : configured;
     if (total.ok()) {

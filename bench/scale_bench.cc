@@ -38,6 +38,7 @@
 #include "driver/config/task_config.h"
 #include "tests/host/nomad_config.h"
 #include "tests/host/plugin_process.h"
+#include "tests/host/plugin_setup.h"
 #include "tests/host/process_scan.h"
 #include "tests/host/task_fixture.h"
 
@@ -49,7 +50,6 @@ using test_host::PluginProcess;
 using test_host::SetDeadline;
 using test_host::TaskFixture;
 namespace drivers = ::hashicorp::nomad::plugins::drivers::proto;
-namespace base = ::hashicorp::nomad::plugins::base::proto;
 
 constexpr char kMarkerName[] = "CARP_SCALE_BENCH";
 constexpr absl::Duration kKillTimeout = absl::Seconds(5);  // Nomad's default kill_timeout
@@ -177,32 +177,6 @@ void PrintPlugin(const char* when, pid_t pid, long peak_threads) {
       when, ProcStatusField(pid, "Threads"), peak_threads,
       MiB(ProcStatusField(pid, "VmRSS")).c_str(), MiB(SmapsRollupField(pid, "Pss")).c_str(),
       MiB(SmapsRollupField(pid, "Private_Dirty")).c_str(), CountFds(pid));
-}
-
-absl::Status Configure(PluginProcess& plugin, const std::string& state_dir) {
-  absl::StatusOr<std::string> config = test_host::EncodeLikeNomad(
-      config::PluginConfigSchema(), CtyValue::Map({{"state_dir", CtyValue::String(state_dir)}}));
-  if (!config.ok()) return config.status();
-  base::SetConfigRequest request;
-  request.set_plugin_api_version("v0.1.0");
-  request.set_msgpack_config(*config);
-  base::NomadDriverConfig* driver = request.mutable_nomad_config()->mutable_driver();
-  driver->set_clientminport(14000);
-  driver->set_clientmaxport(14512);
-  base::SetConfigResponse response;
-  grpc::ClientContext set_context;
-  SetDeadline(&set_context, absl::Seconds(20));
-  const grpc::Status set = plugin.base().SetConfig(&set_context, request, &response);
-  if (!set.ok()) return test_host::ToStatus(set, "SetConfig");
-  grpc::ClientContext init_context;
-  SetDeadline(&init_context, absl::Seconds(20));
-  drivers::InitResponse init_response;
-  const grpc::Status init =
-      plugin.driver().Init(&init_context, drivers::InitRequest(), &init_response);
-  if (!init.ok() && init.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
-    return test_host::ToStatus(init, "Init");
-  }
-  return absl::OkStatus();
 }
 
 // The memory figures of the swarm, once all tasks run.
@@ -484,7 +458,7 @@ int Run(const Options& options) {
   auto reaper = std::make_unique<OrphanReaper>(plugin_pid);
   auto threads = std::make_unique<PeakThreads>(plugin_pid);
 
-  absl::Status configured = Configure(*plugin, g_emergency.state_dir);
+  absl::Status configured = test_host::ConfigureLikeDriverManager(*plugin, g_emergency.state_dir);
   absl::StatusOr<std::string> task_config = test_host::EncodeLikeNomad(
       config::TaskConfigSchema(), CtyValue::Map({{"command", CtyValue::String("/bin/sleep")},
                                                  {"args", CtyValue::StringList({"3600"})}}));

@@ -21,6 +21,7 @@
 #include "grpcpp/support/sync_stream.h"
 #include "tests/host/nomad_config.h"
 #include "tests/host/plugin_process.h"
+#include "tests/host/plugin_setup.h"
 
 namespace carp_exec::conformance {
 
@@ -47,23 +48,12 @@ class TempDir {
   std::string path_;
 };
 
-// The hclspec schemas as the plugin serves them.
-absl::StatusOr<hclspec::Spec> FetchConfigSchema(PluginProcess& plugin);
-absl::StatusOr<hclspec::Spec> FetchTaskConfigSchema(PluginProcess& plugin);
-
-// The nomad_config the driver manager sends on its kept launch (#3): client port range
-// defaults and a small one-socket topology (2 cores at 2400 MHz).
-base::NomadConfig NomadClientConfig();
-
-// SetConfig with `user_config` (the `config {}` block as written) encoded through the plugin's
-// own schema, like the agent. `nomad_config` absent as in launch #2, present as in launch #3.
-absl::Status SetConfig(PluginProcess& plugin, const CtyValue& user_config,
-                       const base::NomadConfig* nomad_config);
-
-// Nomad's launch #3 steps after dispense: SetConfig(with nomad_config) and Init.
-// `state_dir` becomes the plugin's `state_dir` option so tests never touch /var.
-absl::Status ConfigureLikeDriverManager(PluginProcess& plugin, const std::string& state_dir,
-                                        std::vector<CtyValue::Entry> extra_options = {});
+// The set-up calls (tests/host/plugin_setup.h), shared with the benchmarks.
+using test_host::ConfigureLikeDriverManager;
+using test_host::FetchConfigSchema;
+using test_host::FetchTaskConfigSchema;
+using test_host::NomadClientConfig;
+using test_host::SetConfig;
 
 // Encodes a task `config {}` through the plugin's TaskConfigSchema.
 absl::StatusOr<std::string> EncodeTaskConfig(PluginProcess& plugin, const CtyValue& user_config);
