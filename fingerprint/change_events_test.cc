@@ -3,6 +3,7 @@
 // Needs root (ip netns add); skipped otherwise.
 
 #include "fingerprint/change_events.h"
+
 #include "fingerprint/unique_fd.h"
 
 // Linux only: setns(2) and network namespaces. The BSDs' route-socket source is tested through

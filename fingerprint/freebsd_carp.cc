@@ -104,35 +104,24 @@ absl::StatusOr<CarpInterfaceStatus> ParseFreeBsdIfconfig(absl::string_view outpu
 }
 
 absl::StatusOr<int> ParseFreeBsdDemotion(absl::string_view output) {
-  std::optional<int> found;
-  int number = 0;
-  for (absl::string_view text : SplitLines(output)) {
-    ++number;
-    std::vector<absl::string_view> words = SplitWords(text);
-    if (words.empty()) continue;
-    absl::string_view value;
-    if (words.size() == 2 && words[0] == "net.inet.carp.demotion:") {
-      value = words[1];
-    } else if (words.size() == 1) {
-      value = words[0];  // `sysctl -n`
-    }
-    // The kernel keeps an int; negative values are possible after unbalanced -N writes.
-    std::optional<int> demotion =
-        value.empty() ? std::nullopt : ParseBoundedInt(value, INT_MIN + 1, INT_MAX);
-    if (!demotion || found) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("FreeBSD `sysctl net.inet.carp.demotion` output: ", LineRef(number, text),
-                       found ? " follows the value; expected one line"
-                             : " is not \"net.inet.carp.demotion: N\""));
-    }
-    found = demotion;
-  }
-  if (!found) {
-    return absl::InvalidArgumentError(
-        "FreeBSD `sysctl net.inet.carp.demotion` output is empty; is carp(4) loaded "
-        "(kldload carp)?");
-  }
-  return *found;
+  int demotion = 0;
+  absl::Status status = ParseTheOneLine(
+      output, "FreeBSD `sysctl net.inet.carp.demotion` output", "net.inet.carp.demotion: N",
+      "is carp(4) loaded (kldload carp)?", [&](absl::Span<const absl::string_view> words) {
+        absl::string_view value;
+        if (words.size() == 2 && words[0] == "net.inet.carp.demotion:") {
+          value = words[1];
+        } else if (words.size() == 1) {
+          value = words[0];  // `sysctl -n`
+        }
+        // The kernel keeps an int; negative values are possible after unbalanced -N writes.
+        std::optional<int> parsed =
+            value.empty() ? std::nullopt : ParseBoundedInt(value, INT_MIN + 1, INT_MAX);
+        if (parsed) demotion = *parsed;
+        return parsed.has_value();
+      });
+  if (!status.ok()) return status;
+  return demotion;
 }
 
 }  // namespace carp_exec::fingerprint

@@ -113,6 +113,10 @@ TEST(FreeBsdDemotionTest, RejectsGarbage) {
   }
   auto bad = ParseFreeBsdDemotion("\nnet.inet.carp.preempt: 1\n");
   EXPECT_THAT(bad.status().message(), HasSubstr("line 2"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("is not \"net.inet.carp.demotion: N\""));
+  EXPECT_THAT(ParseFreeBsdDemotion("  \n").status().message(), HasSubstr("kldload carp"));
+  auto two = ParseFreeBsdDemotion("1\n2\n");
+  EXPECT_THAT(two.status().message(), HasSubstr("line 2 \"2\" follows the value"));
 }
 
 }  // namespace

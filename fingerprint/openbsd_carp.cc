@@ -129,28 +129,19 @@ absl::StatusOr<CarpInterfaceStatus> ParseOpenBsdIfconfig(absl::string_view outpu
 }
 
 absl::StatusOr<OpenBsdGroupDemote> ParseOpenBsdGroupDemote(absl::string_view output) {
-  std::optional<OpenBsdGroupDemote> found;
-  int number = 0;
-  for (absl::string_view text : SplitLines(output)) {
-    ++number;
-    std::vector<absl::string_view> words = SplitWords(text);
-    if (words.empty()) continue;
-    bool shape = words.size() == 5 && words[0].size() >= 2 && words[0].back() == ':' &&
-                 words[1] == "carp" && words[2] == "demote" && words[3] == "count";
-    std::optional<int> count = shape ? ParseBoundedInt(words[4], 0, 1 << 30) : std::nullopt;
-    if (!count || found) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("OpenBSD `ifconfig -g GROUP` output: ", LineRef(number, text),
-                       found ? " follows the demote line; expected one line"
-                             : " is not \"GROUP: carp demote count N\""));
-    }
-    found = OpenBsdGroupDemote{std::string(words[0].substr(0, words[0].size() - 1)), *count};
-  }
-  if (!found) {
-    return absl::InvalidArgumentError(
-        "OpenBSD `ifconfig -g GROUP` output is empty; expected \"GROUP: carp demote count N\"");
-  }
-  return *found;
+  OpenBsdGroupDemote found;
+  absl::Status status = ParseTheOneLine(
+      output, "OpenBSD `ifconfig -g GROUP` output", "GROUP: carp demote count N",
+      "expected \"GROUP: carp demote count N\"", [&](absl::Span<const absl::string_view> words) {
+        const bool shape = words.size() == 5 && words[0].size() >= 2 && words[0].back() == ':' &&
+                           words[1] == "carp" && words[2] == "demote" && words[3] == "count";
+        std::optional<int> count = shape ? ParseBoundedInt(words[4], 0, 1 << 30) : std::nullopt;
+        if (!count) return false;
+        found = OpenBsdGroupDemote{std::string(words[0].substr(0, words[0].size() - 1)), *count};
+        return true;
+      });
+  if (!status.ok()) return status;
+  return found;
 }
 
 absl::StatusOr<int> ParseOpenBsdDemoteCount(absl::string_view output) {

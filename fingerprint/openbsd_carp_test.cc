@@ -173,6 +173,12 @@ TEST(OpenBsdDemoteTest, RejectsGarbage) {
   }
   auto parsed = ParseOpenBsdDemoteCount("carp: carp demote count many\n");
   EXPECT_THAT(parsed.status().message(), HasSubstr("many"));
+  EXPECT_THAT(parsed.status().message(), HasSubstr("is not \"GROUP: carp demote count N\""));
+  EXPECT_THAT(ParseOpenBsdDemoteCount("\n").status().message(),
+              HasSubstr("OpenBSD `ifconfig -g GROUP` output is empty"));
+  auto two = ParseOpenBsdDemoteCount("edge: carp demote count 1\nedge: carp demote count 2");
+  EXPECT_THAT(two.status().message(), HasSubstr("line 2"));
+  EXPECT_THAT(two.status().message(), HasSubstr("follows the value; expected one line"));
 }
 
 }  // namespace

@@ -183,4 +183,27 @@ absl::StatusOr<CarpInterfaceStatus> SingleInterface(
   return std::move(list->front());
 }
 
+absl::Status ParseTheOneLine(absl::string_view output, absl::string_view what,
+                             absl::string_view expected, absl::string_view if_empty,
+                             absl::FunctionRef<bool(absl::Span<const absl::string_view>)> parse) {
+  bool found = false;
+  int number = 0;
+  for (absl::string_view text : SplitLines(output)) {
+    ++number;
+    const std::vector<absl::string_view> words = SplitWords(text);
+    if (words.empty()) continue;
+    if (found) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": ", LineRef(number, text), " follows the value; expected one line"));
+    }
+    if (!parse(words)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": ", LineRef(number, text), " is not \"", expected, "\""));
+    }
+    found = true;
+  }
+  if (!found) return absl::InvalidArgumentError(absl::StrCat(what, " is empty; ", if_empty));
+  return absl::OkStatus();
+}
+
 }  // namespace carp_exec::fingerprint

@@ -81,4 +81,12 @@ absl::StatusOr<CarpInterfaceStatus> SingleInterface(
     absl::StatusOr<std::vector<CarpInterfaceStatus>> list, absl::string_view tool,
     absl::string_view usage);
 
+// Reads output that must hold exactly one non-blank line (a counter a tool prints): `parse`
+// gets that line's words and returns false when they are not the `expected` shape. Errors are
+// InvalidArgument naming `what` ("FreeBSD `sysctl net.inet.carp.demotion` output") and the
+// line: not the expected shape, a second line, or none at all (then `if_empty` says why).
+absl::Status ParseTheOneLine(absl::string_view output, absl::string_view what,
+                             absl::string_view expected, absl::string_view if_empty,
+                             absl::FunctionRef<bool(absl::Span<const absl::string_view>)> parse);
+
 }  // namespace carp_exec::fingerprint
