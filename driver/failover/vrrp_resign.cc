@@ -190,6 +190,8 @@ using fingerprint::WakePipe;
 
 constexpr size_t kReadBuffer = 2048;  // above kMaxVrrpPacket: a longer packet shows as too long
 constexpr int kReadsPerWake = 64;
+// How often the capture thread checks that its interface was not re-created under it.
+constexpr absl::Duration kRebindCheck = absl::Seconds(1);
 constexpr absl::Duration kAddressDumpTimeout = absl::Seconds(1);
 
 std::string Errno(absl::string_view call) { return absl::StrCat(call, ": ", std::strerror(errno)); }
@@ -216,12 +218,14 @@ absl::StatusOr<std::vector<LocalAddress>> LocalIpv4Addresses(
 
 class LinuxResigner final : public VrrpResigner {
  public:
-  LinuxResigner(UniqueFd capture, UniqueFd send, WakePipe wake, OwnAdvertStore store,
-                std::vector<std::string> interfaces)
+  // `bound_ifindex`: the interface the capture is bound to (interfaces_[0]), 0 for all.
+  LinuxResigner(UniqueFd capture, int bound_ifindex, UniqueFd send, WakePipe wake,
+                OwnAdvertStore store, std::vector<std::string> interfaces)
       : capture_(std::move(capture)),
         send_(std::move(send)),
         wake_(std::move(wake)),
         interfaces_(std::move(interfaces)),
+        bound_ifindex_(bound_ifindex),
         store_(std::move(store)) {
     // If this throws, the members' destructors close the descriptors.
     thread_ = std::thread([this] { CaptureLoop(); });
@@ -325,16 +329,49 @@ class LinuxResigner final : public VrrpResigner {
                         name, " to ", text, " (was priority ", captured.advert.priority, ")");
   }
 
+  // A packet socket bound to an interface that is unregistered (deleted: a VLAN or bridge
+  // re-created by networkd or ifupdown) forgets it for good: the kernel sets its index to -1
+  // and re-hooks it on NETDEV_UP only for the same index (Linux net/packet/af_packet.c,
+  // packet_notifier). A re-created interface has a new index, so the tap would stay deaf and
+  // every hand-over would fall back to the weighted speed. Once per kRebindCheck the loop looks
+  // the name up again and binds to the new index; a link that only went down and up keeps its
+  // index and needs nothing.
+  void FollowReCreatedInterface() {
+    if (bound_ifindex_ == 0) return;  // tapping every interface
+    const int now = static_cast<int>(::if_nametoindex(interfaces_[0].c_str()));
+    if (now == 0 || now == bound_ifindex_) return;  // gone for now, or unchanged
+    sockaddr_ll where{};
+    where.sll_family = AF_PACKET;
+    where.sll_protocol = htons(ETH_P_ALL);
+    where.sll_ifindex = now;
+    if (::bind(capture_.get(), reinterpret_cast<const sockaddr*>(&where), sizeof(where)) != 0) {
+      log::Warn("failover", "resign: cannot tap the re-created interface; will retry",
+                {{"interface", interfaces_[0]}, {"error", Errno("bind(AF_PACKET)")}});
+      return;
+    }
+    log::Info("failover", "resign: the interface was re-created; tapping it again",
+              {{"interface", interfaces_[0]},
+               {"old_index", absl::StrCat(bound_ifindex_)},
+               {"new_index", absl::StrCat(now)}});
+    bound_ifindex_ = now;
+  }
+
   void CaptureLoop() {
     std::array<uint8_t, kReadBuffer> buffer{};
+    absl::Time next_check = tasks::MonotonicNow() + kRebindCheck;
     for (;;) {
       pollfd fds[2] = {{capture_.get(), POLLIN, 0}, {wake_.read_fd(), POLLIN, 0}};
-      if (::poll(fds, 2, 1000) < 0 && errno != EINTR) {
+      if (::poll(fds, 2, static_cast<int>(absl::ToInt64Milliseconds(kRebindCheck))) < 0 &&
+          errno != EINTR) {
         log::Warn("failover", "resign: the capture socket failed; resign stays off",
                   {{"error", Errno("poll")}});
         return;
       }
       if ((fds[1].revents & POLLIN) != 0) return;
+      if (const absl::Time now = tasks::MonotonicNow(); now >= next_check) {
+        next_check = now + kRebindCheck;
+        FollowReCreatedInterface();
+      }
       for (int i = 0; i < kReadsPerWake; ++i) {
         sockaddr_ll from{};
         socklen_t from_len = sizeof(from);
@@ -359,6 +396,7 @@ class LinuxResigner final : public VrrpResigner {
   const UniqueFd send_;
   const WakePipe wake_;
   const std::vector<std::string> interfaces_;
+  int bound_ifindex_;  // the capture thread's only
   mutable absl::Mutex mu_;
   OwnAdvertStore store_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
@@ -432,8 +470,8 @@ absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(
     return absl::ResourceExhaustedError(absl::StrCat("resign: ", wake.status().message()));
   }
   return std::unique_ptr<VrrpResigner>(std::make_unique<LinuxResigner>(
-      std::move(capture), std::move(send), *std::move(wake), OwnAdvertStore(vrid, std::move(vips)),
-      std::move(interfaces)));
+      std::move(capture), bind_ifindex, std::move(send), *std::move(wake),
+      OwnAdvertStore(vrid, std::move(vips)), std::move(interfaces)));
 }
 #else
 absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(int, std::vector<uint32_t>,
