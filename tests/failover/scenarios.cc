@@ -38,6 +38,23 @@ bool Before(const std::optional<absl::Time>& a, const std::optional<absl::Time>&
   return a && b && *a <= *b;
 }
 
+// How far apart two witnesses of one instant may print it. The VIP's moves are witnessed by
+// `ip -ts monitor` in each namespace and the signal by the server's own log: userspace readers
+// in other processes, each timestamp late by its process's scheduling delay. carp_exec reads
+// the same netlink deletion itself and the task logs its signal 1-3 ms later (issue 12), so
+// at that distance the witnesses' order is noise; and keepalived's new master advertises
+// before it adds the VIP (keepalived/vrrp/vrrp.c, vrrp_state_master_tx: "send the advert
+// first"), so edge-b's add can trail edge-a's deletion by one netlink call. A signal sent
+// before the hand-over took effect is early by at least one advert interval (100 ms on the
+// bed), far outside this bound; the causal order itself is checked on carp_exec's event
+// ("confirmed": it saw the VIP gone before it released the stop).
+constexpr absl::Duration kWitnessSkew = absl::Milliseconds(10);
+
+bool BeforeWithinWitnessSkew(const std::optional<absl::Time>& a,
+                             const std::optional<absl::Time>& b) {
+  return a && b && *a <= *b + kWitnessSkew;
+}
+
 std::string At(const std::optional<absl::Time>& t, absl::Time origin) {
   return t ? absl::StrCat("+", SecondsBetween(origin, *t)) : std::string("never");
 }
@@ -177,6 +194,7 @@ void RollingUpdateScenario(ScenarioContext& ctx) {
                         ", first ready check answered ", At(ready_time, stop_called),
                         ", restored (track 0) ", At(restored, stop_called)));
   // carp_exec's own account of the wait, beside the kernel's (a note: timings are not asserted).
+  bool confirmed = false;
   for (const TaskEvent& e : rig->plugin->Events()) {
     auto waited = e.annotations.find("waited_ms");
     if (e.task_id != rig->task_id || e.received < stop_called || waited == e.annotations.end()) {
@@ -185,12 +203,16 @@ void RollingUpdateScenario(ScenarioContext& ctx) {
     ctx.Note(absl::StrCat("carp_exec's signalled event: waited ", waited->second,
                           " ms; the kernel deleted the VIP on edge-a at ",
                           At(vip_off_a, stop_called), " (\"", e.message, "\")"));
+    auto said = e.annotations.find("confirmed");
+    confirmed = said != e.annotations.end() && said->second == "true";
     break;
   }
+  ctx.Expect(confirmed, "carp_exec saw the VIP leave this node before it released the stop");
   ctx.Expect(Before(demoted, signal_time), "demoted before the task was signalled");
-  ctx.Expect(Before(vip_on_b, signal_time), "the VIP was on edge-b before the task was signalled");
-  ctx.Expect(Before(vip_off_a, signal_time),
-             "the VIP had left edge-a before the task was signalled");
+  ctx.Expect(BeforeWithinWitnessSkew(vip_on_b, signal_time),
+             "the VIP was on edge-b before the task was signalled (witnesses within 10 ms)");
+  ctx.Expect(BeforeWithinWitnessSkew(vip_off_a, signal_time),
+             "the VIP had left edge-a before the task was signalled (witnesses within 10 ms)");
   ctx.Expect(Before(ready_time, restored),
              "restored only after the replacement answered its ready check");
   ctx.Expect(Before(replacement_started, restored), "restored only after the replacement started");
