@@ -20,6 +20,7 @@
 #include "driver/operator/subcommands.h"
 #include "driver/tasks/state_dir.h"
 #include "fingerprint/carp_tools.h"
+#include "fingerprint/change_events.h"
 #include "fingerprint/command_runner.h"
 
 namespace carp_exec::operator_cli {
@@ -134,8 +135,10 @@ void CheckLedger(const LedgerView& ledger, const failover::DemotionBackend& back
 }
 
 // keepalived: what a stop on the MASTER sends (driver/failover/vrrp_resign.h), and, when this
-// process may open the capture socket, the advertisement that would be re-sent.
-void PrintKeepalivedRule(const config::FailoverConfig& f, CheckPrinter& print) {
+// process may open the capture socket, the advertisement that would be re-sent. Returns that
+// resigner (null when resign is off or cannot open here), so check --live resigns as a stop.
+std::unique_ptr<failover::VrrpResigner> PrintKeepalivedRule(const config::FailoverConfig& f,
+                                                            CheckPrinter& print) {
   const std::string demote = absl::StrCat(
       "a stop on the MASTER writes ", f.demote_by, " to ", f.track_file,
       " (weight -1: keepalived advertises its priority minus ", f.demote_by, ", at least 1)");
@@ -143,7 +146,7 @@ void PrintKeepalivedRule(const config::FailoverConfig& f, CheckPrinter& print) {
     print.Info("rule", absl::StrCat(demote,
                                     "; the peer (preempt on) takes over after its Master_Down "
                                     "timer, 3 x advert_int + skew (handover weighted)"));
-    return;
+    return nullptr;
   }
   print.Info("rule", absl::StrCat(demote,
                                   ", then re-sends this node's latest advertisement with priority "
@@ -152,33 +155,33 @@ void PrintKeepalivedRule(const config::FailoverConfig& f, CheckPrinter& print) {
                                   "VIP until the peer advertises (handover resign)"));
   if (absl::Status s = failover::ResignSelectable(f.vrid, failover::Ipv4Vips(f)); !s.ok()) {
     print.Info("resign", absl::StrCat("off, the plugin hands over weighted: ", s.message()));
-    return;
+    return nullptr;
   }
   absl::StatusOr<std::unique_ptr<failover::VrrpResigner>> resigner =
       failover::OpenVrrpResigner(f.vrid, failover::Ipv4Vips(f), f.interfaces);
   if (!resigner.ok()) {
     print.Info("resign", absl::StrCat("cannot look from here (", resigner.status().message(),
                                       "); the plugin falls back to weighted if it cannot either"));
-    return;
+    return nullptr;
   }
   // A MASTER advertises every advert_int (keepalived allows up to 255 s; look 1.5 s).
   for (int i = 0; i < 15 && !(*resigner)->HasSeenAdvert(); ++i)
     absl::SleepFor(absl::Milliseconds(100));
   print.Info("resign", (*resigner)->Describe(f.demote_by));
+  return *std::move(resigner);
 }
 
 // What the kernel's rules make of these options (driver/failover/README.md, "What the BSD
 // kernels do"): what the peer must have for a hand-over and a failback. Informational: the
 // backend line already fails on what can be checked here.
-void PrintTakeoverRule(const config::FailoverConfig& f, fingerprint::CommandRunner* runner,
-                       CheckPrinter& print) {
-  if (f.backend == config::FailoverBackend::kKeepalived) {
-    PrintKeepalivedRule(f, print);
-    return;
-  }
+// Returns keepalived's resigner when it could open (PrintKeepalivedRule), else null.
+std::unique_ptr<failover::VrrpResigner> PrintTakeoverRule(const config::FailoverConfig& f,
+                                                          fingerprint::CommandRunner* runner,
+                                                          CheckPrinter& print) {
+  if (f.backend == config::FailoverBackend::kKeepalived) return PrintKeepalivedRule(f, print);
   if (f.backend != config::FailoverBackend::kOpenBsdCarp &&
       f.backend != config::FailoverBackend::kFreeBsdCarp) {
-    return;
+    return nullptr;
   }
   const fingerprint::CarpTools tools{runner, f.ifconfig_path, f.sysctl_path};
   absl::StatusOr<bool> preempt = fingerprint::ReadCarpPreempt(tools);
@@ -192,7 +195,7 @@ void PrintTakeoverRule(const config::FailoverConfig& f, fingerprint::CommandRunn
                                     "needed); failback needs "
                                     "net.inet.carp.preempt=1 on the preferred node (",
                                     preempt_text, ") and waits for the peer's next advert"));
-    return;
+    return nullptr;
   }
   absl::StatusOr<std::vector<fingerprint::CarpInterfaceStatus>> interfaces =
       fingerprint::ReadCarpInterfaces(tools, fingerprint::CarpOs::kFreeBsd, f.interfaces, "");
@@ -211,6 +214,7 @@ void PrintTakeoverRule(const config::FailoverConfig& f, fingerprint::CommandRunn
                                   "; the peer takes over only with net.inet.carp.preempt=1 there "
                                   "and an advskew below that (",
                                   preempt_text, ")"));
+  return nullptr;
 }
 
 }  // namespace
@@ -274,7 +278,8 @@ int RunCheck(const std::vector<std::string>& args, std::FILE* out, std::FILE* er
     print.Ok("backend", absl::StrCat(backend->Name(), " can act on ", backend->Target(), value));
   }
 
-  PrintTakeoverRule(failover, &runner, print);
+  // keepalived with handover = "resign": the same resigner serves check --live below.
+  std::unique_ptr<failover::VrrpResigner> resigner = PrintTakeoverRule(failover, &runner, print);
 
   std::unique_ptr<fingerprint::NodeObserver> observer;
   absl::StatusOr<std::unique_ptr<fingerprint::NodeObserver>> made =
@@ -340,6 +345,14 @@ int RunCheck(const std::vector<std::string>& args, std::FILE* out, std::FILE* er
   parts.boot_id = failover::ReadBootId();
   parts.verbose = line->verbose;
   parts.print = [out](const std::string& text) { Write(out, absl::StrCat(text, "\n")); };
+  // As a stop in the plugin: resign after the demotion, and wake on the kernel's change events.
+  parts.resigner = resigner.get();
+  parts.open_events = [options = failover::ObserverOptionsFor(
+                           failover)]() -> std::unique_ptr<fingerprint::ChangeEventSource> {
+    absl::StatusOr<std::unique_ptr<fingerprint::ChangeEventSource>> opened =
+        fingerprint::OpenChangeEventSource(options);
+    return opened.ok() ? *std::move(opened) : nullptr;
+  };
   LiveCycleResult result = RunLiveCycle(parts);
   switch (result.outcome) {
     case LiveCycleResult::Outcome::kOk:

@@ -80,7 +80,13 @@ class PrintingSink final : public failover::EventSink {
   PrintingSink(const std::function<void(const std::string&)>* print, bool verbose)
       : print_(print), verbose_(verbose) {}
   void Emit(const failover::FailoverEvent& event) override {
-    if (!verbose_) return;
+    // What the resign did is part of the timeline (it decides the peer's timer); the rest
+    // only with --verbose.
+    auto resign = event.annotations.find("resign");
+    if (resign != event.annotations.end()) {
+      (*print_)(Line(resign->second == "sent" ? "resigned" : "resign", event.message));
+    }
+    if (!verbose_ || resign != event.annotations.end()) return;
     auto phase = event.annotations.find("phase");
     (*print_)(absl::StrCat("    event ", phase == event.annotations.end() ? "" : phase->second,
                            ": ", event.message));
@@ -209,7 +215,8 @@ LiveCycleResult RunLiveCycle(const LiveCycleParts& parts) {
   failover::FailoverHandshake handshake(
       failover::TaskRef{"carp_exec check --live", "", "check --live"},
       failover::FailoverHandshake::Parts{&config, parts.backend->Target(), &timing, parts.runner,
-                                         parts.clock, &sink});
+                                         parts.clock, &sink, parts.resigner});
+  if (parts.open_events) handshake.set_open_events(parts.open_events);
   failover::HandoverReport report = handshake.Run([&]() -> absl::StatusOr<failover::LedgerChange> {
     absl::StatusOr<failover::LedgerChange> change = ledger.Demote(config.demote_by);
     result.demoted_at = parts.clock->Now();

@@ -24,6 +24,8 @@
 #include "driver/config/plugin_config.h"
 #include "driver/failover/clock.h"
 #include "driver/failover/demotion_backend.h"
+#include "driver/failover/failover_handshake.h"
+#include "driver/failover/vrrp_resign.h"
 #include "fingerprint/command_runner.h"
 #include "fingerprint/node_observer.h"
 
@@ -41,6 +43,13 @@ struct LiveCycleParts {
   std::function<void(const std::string&)> print;
   // Also print every failover event the handshake emits.
   bool verbose = false;
+  // keepalived with handover = "resign": the cycle resigns after its demotion as a stop on the
+  // MASTER does (driver/failover/vrrp_resign.h), so its timings are the stops' timings. Null:
+  // the weighted demotion alone.
+  failover::VrrpResigner* resigner = nullptr;
+  // Opens the confirmation's change-event source (fingerprint/change_events.h), as the plugin
+  // does for a stop; empty: confirmation polls at poll_interval only.
+  failover::FailoverHandshake::OpenEventsFn open_events;
 };
 
 struct LiveCycleResult {

@@ -1,6 +1,8 @@
 // check --live against the fake OpenBSD node: the cycle, its timings, the ledger afterwards,
 // the refusals, and recovery from an interrupted cycle.
 
+#include "driver/operator/live_check.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +14,8 @@
 #include "driver/failover/demotion_backend.h"
 #include "driver/failover/demotion_ledger.h"
 #include "driver/failover/failover_files.h"
+#include "driver/failover/failover_test_support.h"
+#include "driver/failover/vrrp_resign.h"
 #include "driver/operator/live_marker.h"
 #include "driver/operator/operator_test_support.h"
 #include "fingerprint/command_runner.h"
@@ -69,6 +73,57 @@ TEST(LiveCheck, DemoteConfirmRestoreWithTimings) {
   EXPECT_EQ(
       node.log(),
       "ifconfig -g edge carpdemote 50 (0 -> 50)\nifconfig -g edge -carpdemote 50 (50 -> 0)\n");
+}
+
+// Records the resigns it is asked for (its sockets are tested in vrrp_resign_netns_test and on
+// the bed).
+class RecordingResigner final : public failover::VrrpResigner {
+ public:
+  absl::StatusOr<std::string> Resign(int share) override {
+    shares.push_back(share);
+    return std::string("resigned VRRPv3 vrid 51 on eth0 to 224.0.0.18 (was priority 100)");
+  }
+  std::string Describe(int /*share*/) const override { return "recording"; }
+  bool HasSeenAdvert() const override { return true; }
+  std::vector<int> shares;
+};
+
+// keepalived with handover = "resign": check --live resigns after its demotion as a stop on
+// the MASTER does, so the timeline it prints is the one a stop would have.
+TEST(LiveCheck, TheCycleResignsAfterItsDemotionLikeAStop) {
+  FakeNode node;
+  WriteText(node.node_file("lag"), "2\n");
+  config::FailoverConfig config = failover::TestFailoverConfig();
+  config.group = "edge";
+  config.interfaces = {"carp1"};
+  config.confirm_timeout = absl::Seconds(5);
+  config.poll_interval = absl::Milliseconds(20);
+  config.ifconfig_path = node.ifconfig();
+  config.sysctl_path = node.sysctl();
+  config.demote_via = "tool";
+  config.observe_via = "tool";
+  fingerprint::SystemCommandRunner runner;
+  auto backend = failover::MakeOpenBsdCarpBackend(node.ifconfig(), "edge", &runner);
+  absl::StatusOr<std::unique_ptr<fingerprint::NodeObserver>> observer =
+      fingerprint::MakeNodeObserver(failover::ObserverOptionsFor(config), &runner);
+  ASSERT_TRUE(observer.ok()) << observer.status();
+  RecordingResigner resigner;
+  std::string out;
+  LiveCycleParts parts;
+  parts.config = &config;
+  parts.state_dir = node.state_dir();
+  parts.runner = &runner;
+  parts.clock = failover::SystemClock();
+  parts.backend = backend.get();
+  parts.observer = observer->get();
+  parts.print = [&out](const std::string& line) { absl::StrAppend(&out, line, "\n"); };
+  parts.resigner = &resigner;
+  LiveCycleResult result = RunLiveCycle(parts);
+  EXPECT_EQ(result.outcome, LiveCycleResult::Outcome::kOk) << result.summary << "\n" << out;
+  EXPECT_EQ(resigner.shares, std::vector<int>{50}) << "one resign, with the cycle's demotion";
+  EXPECT_THAT(out, HasSubstr("  resigned        resigned VRRPv3 vrid 51 on eth0"));
+  EXPECT_TRUE(result.confirmed);
+  EXPECT_EQ(node.group_count(), 0);
 }
 
 TEST(LiveCheck, ABackupNodeHasNothingToMove) {
