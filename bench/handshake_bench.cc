@@ -16,9 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/bench_support.h"
-#include "driver/config/plugin_config.h"
-#include "tests/host/nomad_config.h"
 #include "tests/host/plugin_process.h"
+#include "tests/host/plugin_setup.h"
 
 namespace {
 
@@ -66,27 +65,14 @@ int main(int argc, char** argv) {
   }
   PluginProcess& p = **plugin;
   {
-    grpc::ClientContext ctx;
-    hashicorp::nomad::plugins::base::proto::SetConfigRequest req;
-    req.set_plugin_api_version("v0.1.0");
     // Keep the bench's state out of the system state dir.
     char dir_template[] = "/tmp/carp_bench.XXXXXX";
     const char* state_dir = mkdtemp(dir_template);
-    absl::StatusOr<std::string> config = carp_exec::test_host::EncodeLikeNomad(
-        carp_exec::config::PluginConfigSchema(),
-        carp_exec::config::CtyValue::Map(
-            {{"state_dir", carp_exec::config::CtyValue::String(state_dir ? state_dir : "/tmp")}}));
-    if (config.ok()) req.set_msgpack_config(*config);
-    req.mutable_nomad_config()->mutable_driver()->set_clientmaxport(14512);
-    hashicorp::nomad::plugins::base::proto::SetConfigResponse resp;
-    const grpc::Status s = p.base().SetConfig(&ctx, req, &resp);
-    if (!s.ok()) std::fprintf(stderr, "SetConfig: %s\n", s.error_message().c_str());
-  }
-  {
-    grpc::ClientContext ctx;
-    hashicorp::nomad::plugins::drivers::proto::InitRequest req;
-    hashicorp::nomad::plugins::drivers::proto::InitResponse resp;
-    (void)p.driver().Init(&ctx, req, &resp);
+    const absl::Status configured =
+        carp_exec::test_host::ConfigureLikeDriverManager(p, state_dir ? state_dir : "/tmp");
+    if (!configured.ok()) {
+      std::fprintf(stderr, "set-up: %s\n", std::string(configured.message()).c_str());
+    }
   }
   {
     grpc::ClientContext ctx;

@@ -218,14 +218,14 @@ absl::StatusOr<std::vector<LocalAddress>> LocalIpv4Addresses(
 
 class LinuxResigner final : public VrrpResigner {
  public:
-  // `bound_ifindex`: the interface the capture is bound to (interfaces_[0]), 0 for all.
-  LinuxResigner(UniqueFd capture, int bound_ifindex, UniqueFd send, WakePipe wake,
+  // `bound_to_one`: the capture is bound to interfaces_[0] (else it taps every interface).
+  LinuxResigner(UniqueFd capture, bool bound_to_one, UniqueFd send, WakePipe wake,
                 OwnAdvertStore store, std::vector<std::string> interfaces)
       : capture_(std::move(capture)),
         send_(std::move(send)),
         wake_(std::move(wake)),
         interfaces_(std::move(interfaces)),
-        bound_ifindex_(bound_ifindex),
+        bound_to_one_(bound_to_one),
         store_(std::move(store)) {
     // If this throws, the members' destructors close the descriptors.
     thread_ = std::thread([this] { CaptureLoop(); });
@@ -330,30 +330,43 @@ class LinuxResigner final : public VrrpResigner {
   }
 
   // A packet socket bound to an interface that is unregistered (deleted: a VLAN or bridge
-  // re-created by networkd or ifupdown) forgets it for good: the kernel sets its index to -1
-  // and re-hooks it on NETDEV_UP only for the same index (Linux net/packet/af_packet.c,
-  // packet_notifier). A re-created interface has a new index, so the tap would stay deaf and
-  // every hand-over would fall back to the weighted speed. Once per kRebindCheck the loop looks
-  // the name up again and binds to the new index; a link that only went down and up keeps its
-  // index and needs nothing.
+  // re-created by networkd or ifupdown) forgets it for good: the kernel sets the socket's index
+  // to -1 and re-hooks a socket on NETDEV_UP only when its index matches the device's (Linux
+  // net/packet/af_packet.c, packet_notifier), which -1 never does, whatever index the new
+  // device gets. The tap would stay deaf and every hand-over would fall back to the weighted
+  // speed. So the loop asks the socket where it is bound (getsockname) and binds again when
+  // that is not the interface now carrying the name. A link that only went down and up keeps
+  // its binding and needs nothing. The filter belongs to the socket, not to its binding: a new
+  // bind keeps it (packet_do_bind only unhooks and re-hooks).
   void FollowReCreatedInterface() {
-    if (bound_ifindex_ == 0) return;  // tapping every interface
-    const int now = static_cast<int>(::if_nametoindex(interfaces_[0].c_str()));
-    if (now == 0 || now == bound_ifindex_) return;  // gone for now, or unchanged
+    if (!bound_to_one_) return;  // tapping every interface
+    const int want = static_cast<int>(::if_nametoindex(interfaces_[0].c_str()));
+    if (want == 0) return;  // gone for now; looked up again at the next check
+    sockaddr_ll bound{};
+    socklen_t bound_len = sizeof(bound);
+    if (::getsockname(capture_.get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) == 0 &&
+        bound.sll_ifindex == want) {
+      return;
+    }
     sockaddr_ll where{};
     where.sll_family = AF_PACKET;
     where.sll_protocol = htons(ETH_P_ALL);
-    where.sll_ifindex = now;
+    where.sll_ifindex = want;
     if (::bind(capture_.get(), reinterpret_cast<const sockaddr*>(&where), sizeof(where)) != 0) {
-      log::Warn("failover", "resign: cannot tap the re-created interface; will retry",
-                {{"interface", interfaces_[0]}, {"error", Errno("bind(AF_PACKET)")}});
+      // Once per distinct error: a delete racing the lookup must not log every second.
+      const std::string error = Errno("bind(AF_PACKET)");
+      if (error != last_rebind_error_) {
+        log::Warn("failover", "resign: cannot tap the re-created interface; will retry",
+                  {{"interface", interfaces_[0]}, {"error", error}});
+        last_rebind_error_ = error;
+      }
       return;
     }
+    last_rebind_error_.clear();
     log::Info("failover", "resign: the interface was re-created; tapping it again",
               {{"interface", interfaces_[0]},
-               {"old_index", absl::StrCat(bound_ifindex_)},
-               {"new_index", absl::StrCat(now)}});
-    bound_ifindex_ = now;
+               {"was_bound_to", absl::StrCat(bound.sll_ifindex)},
+               {"index", absl::StrCat(want)}});
   }
 
   void CaptureLoop() {
@@ -368,6 +381,8 @@ class LinuxResigner final : public VrrpResigner {
         return;
       }
       if ((fds[1].revents & POLLIN) != 0) return;
+      // ENETDOWN on the socket (its device went down or away): look at once, not next second.
+      if ((fds[0].revents & POLLERR) != 0) next_check = absl::InfinitePast();
       if (const absl::Time now = tasks::MonotonicNow(); now >= next_check) {
         next_check = now + kRebindCheck;
         FollowReCreatedInterface();
@@ -396,7 +411,8 @@ class LinuxResigner final : public VrrpResigner {
   const UniqueFd send_;
   const WakePipe wake_;
   const std::vector<std::string> interfaces_;
-  int bound_ifindex_;  // the capture thread's only
+  const bool bound_to_one_;        // the capture is bound to interfaces_[0]
+  std::string last_rebind_error_;  // the capture thread's only
   mutable absl::Mutex mu_;
   OwnAdvertStore store_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
@@ -470,7 +486,7 @@ absl::StatusOr<std::unique_ptr<VrrpResigner>> OpenVrrpResigner(
     return absl::ResourceExhaustedError(absl::StrCat("resign: ", wake.status().message()));
   }
   return std::unique_ptr<VrrpResigner>(std::make_unique<LinuxResigner>(
-      std::move(capture), bind_ifindex, std::move(send), *std::move(wake),
+      std::move(capture), bind_ifindex != 0, std::move(send), *std::move(wake),
       OwnAdvertStore(vrid, std::move(vips)), std::move(interfaces)));
 }
 #else

@@ -43,7 +43,12 @@ class VrrpResignNetnsTest : public ::testing::Test {
 
   void SetUp() override {
     if (!in_namespace_) GTEST_SKIP() << "needs root to unshare a network namespace";
+    if (::access("/sbin/ip", X_OK) != 0) GTEST_SKIP() << "needs /sbin/ip (iproute2)";
+    (void)Ip({"link", "del", kName});  // what a failed test before this one left
     ASSERT_TRUE(MakeInterface()) << "ip link add " << kName << " type veth";
+  }
+  void TearDown() override {
+    if (in_namespace_) (void)Ip({"link", "del", kName});
   }
 
   static bool Ip(std::vector<std::string> args) {
@@ -53,10 +58,13 @@ class VrrpResignNetnsTest : public ::testing::Test {
     return result.ok() && result->Succeeded();
   }
 
-  // kName with keepalived's address, up, its veth peer up (a link that carries packets).
-  static bool MakeInterface() {
-    return Ip({"link", "add", kName, "type", "veth", "peer", "name", kPeer}) &&
-           Ip({"addr", "add", "10.231.0.11/24", "dev", kName}) &&
+  // kName with keepalived's address, up, its veth peer up (a link that carries packets);
+  // with the interface index `index` when it is not 0.
+  static bool MakeInterface(unsigned index = 0) {
+    std::vector<std::string> add = {"link", "add", kName};
+    if (index != 0) add.insert(add.end(), {"index", absl::StrCat(index)});
+    add.insert(add.end(), {"type", "veth", "peer", "name", kPeer});
+    return Ip(add) && Ip({"addr", "add", "10.231.0.11/24", "dev", kName}) &&
            Ip({"link", "set", kName, "up"}) && Ip({"link", "set", kPeer, "up"});
   }
 
@@ -102,7 +110,6 @@ TEST_F(VrrpResignNetnsTest, TheTapSeesThisHostsOutgoingAdvertisement) {
   ASSERT_TRUE(resigner.ok()) << resigner.status();
   EXPECT_FALSE((*resigner)->HasSeenAdvert());
   EXPECT_TRUE(SeenWithin(**resigner));
-  EXPECT_TRUE(Ip({"link", "del", kName}));
 }
 
 TEST_F(VrrpResignNetnsTest, ATapOnARecreatedInterfaceFollowsItsNewIndex) {
@@ -114,7 +121,18 @@ TEST_F(VrrpResignNetnsTest, ATapOnARecreatedInterfaceFollowsItsNewIndex) {
   ASSERT_TRUE(MakeInterface());
   ASSERT_NE(::if_nametoindex(kName), before) << "the kernel reused the index; nothing to test";
   EXPECT_TRUE(SeenWithin(**resigner)) << "the tap stayed on the deleted interface";
-  EXPECT_TRUE(Ip({"link", "del", kName}));
+}
+
+// The same with the old index given back (ip link add ... index N): the socket's own binding
+// is -1 after the delete, so comparing indexes by name alone would never bind again.
+TEST_F(VrrpResignNetnsTest, ATapOnAnInterfaceRecreatedWithItsOldIndexHearsItAgain) {
+  absl::StatusOr<std::unique_ptr<VrrpResigner>> resigner = OpenVrrpResigner(51, {kVip}, {kName});
+  ASSERT_TRUE(resigner.ok()) << resigner.status();
+  const unsigned before = ::if_nametoindex(kName);
+  ASSERT_TRUE(Ip({"link", "del", kName}));
+  ASSERT_TRUE(MakeInterface(before)) << "ip link add " << kName << " index " << before;
+  ASSERT_EQ(::if_nametoindex(kName), before);
+  EXPECT_TRUE(SeenWithin(**resigner)) << "the tap stayed unbound after the delete";
 }
 
 }  // namespace

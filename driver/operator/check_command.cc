@@ -347,11 +347,16 @@ int RunCheck(const std::vector<std::string>& args, std::FILE* out, std::FILE* er
   parts.print = [out](const std::string& text) { Write(out, absl::StrCat(text, "\n")); };
   // As a stop in the plugin: resign after the demotion, and wake on the kernel's change events.
   parts.resigner = resigner.get();
-  parts.open_events = [options = failover::ObserverOptionsFor(
-                           failover)]() -> std::unique_ptr<fingerprint::ChangeEventSource> {
+  parts.open_events = [options = failover::ObserverOptionsFor(failover), verbose = line->verbose,
+                       out]() -> std::unique_ptr<fingerprint::ChangeEventSource> {
     absl::StatusOr<std::unique_ptr<fingerprint::ChangeEventSource>> opened =
         fingerprint::OpenChangeEventSource(options);
-    return opened.ok() ? *std::move(opened) : nullptr;
+    if (opened.ok()) return *std::move(opened);
+    // As in the plugin (a Debug line there): the cycle polls at poll_interval only.
+    if (verbose) {
+      Write(out, absl::StrCat("    confirmation polls only: ", opened.status().message(), "\n"));
+    }
+    return nullptr;
   };
   LiveCycleResult result = RunLiveCycle(parts);
   switch (result.outcome) {

@@ -88,11 +88,9 @@ class RecordingResigner final : public failover::VrrpResigner {
   std::vector<int> shares;
 };
 
-// keepalived with handover = "resign": check --live resigns after its demotion as a stop on
-// the MASTER does, so the timeline it prints is the one a stop would have.
-TEST(LiveCheck, TheCycleResignsAfterItsDemotionLikeAStop) {
-  FakeNode node;
-  WriteText(node.node_file("lag"), "2\n");
+// RunLiveCycle on the fake OpenBSD node with `resigner` (as check_command passes keepalived's).
+LiveCycleResult RunWithResigner(const FakeNode& node, failover::VrrpResigner* resigner,
+                                std::string* out) {
   config::FailoverConfig config = failover::TestFailoverConfig();
   config.group = "edge";
   config.interfaces = {"carp1"};
@@ -106,9 +104,8 @@ TEST(LiveCheck, TheCycleResignsAfterItsDemotionLikeAStop) {
   auto backend = failover::MakeOpenBsdCarpBackend(node.ifconfig(), "edge", &runner);
   absl::StatusOr<std::unique_ptr<fingerprint::NodeObserver>> observer =
       fingerprint::MakeNodeObserver(failover::ObserverOptionsFor(config), &runner);
-  ASSERT_TRUE(observer.ok()) << observer.status();
-  RecordingResigner resigner;
-  std::string out;
+  EXPECT_TRUE(observer.ok()) << observer.status();
+  if (!observer.ok()) return LiveCycleResult{};
   LiveCycleParts parts;
   parts.config = &config;
   parts.state_dir = node.state_dir();
@@ -116,14 +113,39 @@ TEST(LiveCheck, TheCycleResignsAfterItsDemotionLikeAStop) {
   parts.clock = failover::SystemClock();
   parts.backend = backend.get();
   parts.observer = observer->get();
-  parts.print = [&out](const std::string& line) { absl::StrAppend(&out, line, "\n"); };
-  parts.resigner = &resigner;
-  LiveCycleResult result = RunLiveCycle(parts);
+  parts.print = [out](const std::string& line) { absl::StrAppend(out, line, "\n"); };
+  parts.resigner = resigner;
+  return RunLiveCycle(parts);
+}
+
+// keepalived with handover = "resign": check --live resigns after its demotion as a stop on
+// the MASTER does, so the timeline it prints is the one a stop would have.
+TEST(LiveCheck, TheCycleResignsAfterItsDemotionLikeAStop) {
+  FakeNode node;
+  WriteText(node.node_file("lag"), "2\n");
+  RecordingResigner resigner;
+  std::string out;
+  LiveCycleResult result = RunWithResigner(node, &resigner, &out);
   EXPECT_EQ(result.outcome, LiveCycleResult::Outcome::kOk) << result.summary << "\n" << out;
   EXPECT_EQ(resigner.shares, std::vector<int>{50}) << "one resign, with the cycle's demotion";
   EXPECT_THAT(out, HasSubstr("  resigned        resigned VRRPv3 vrid 51 on eth0"));
   EXPECT_TRUE(result.confirmed);
   EXPECT_EQ(node.group_count(), 0);
+}
+
+// A BACKUP has nothing to hand over: no priority-0 advertisement (it would be a lie: this node
+// is not the master), as for a stop on a BACKUP.
+TEST(LiveCheck, ABackupNodeSendsNoResign) {
+  FakeNode node;
+  WriteText(node.node_file("peer_demote"), "0\n");
+  WriteText(node.node_file("iface.carp1"), "inet=192.0.2.10 advskew=200 groups=\"carp edge\"\n");
+  RecordingResigner resigner;
+  std::string out;
+  LiveCycleResult result = RunWithResigner(node, &resigner, &out);
+  EXPECT_EQ(result.outcome, LiveCycleResult::Outcome::kOk) << result.summary << "\n" << out;
+  EXPECT_THAT(out, HasSubstr("no move"));
+  EXPECT_TRUE(resigner.shares.empty());
+  EXPECT_THAT(out, Not(HasSubstr("resigned")));
 }
 
 TEST(LiveCheck, ABackupNodeHasNothingToMove) {

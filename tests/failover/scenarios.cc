@@ -38,16 +38,18 @@ bool Before(const std::optional<absl::Time>& a, const std::optional<absl::Time>&
   return a && b && *a <= *b;
 }
 
-// How far apart two witnesses of one instant may print it. The VIP's moves are witnessed by
-// `ip -ts monitor` in each namespace and the signal by the server's own log: userspace readers
-// in other processes, each timestamp late by its process's scheduling delay. carp_exec reads
-// the same netlink deletion itself and the task logs its signal 1-3 ms later (issue 12), so
-// at that distance the witnesses' order is noise; and keepalived's new master advertises
-// before it adds the VIP (keepalived/vrrp/vrrp.c, vrrp_state_master_tx: "send the advert
-// first"), so edge-b's add can trail edge-a's deletion by one netlink call. A signal sent
-// before the hand-over took effect is early by at least one advert interval (100 ms on the
-// bed), far outside this bound; the causal order itself is checked on carp_exec's event
-// ("confirmed": it saw the VIP gone before it released the stop).
+// How far apart two witnesses of one instant may print it (a bound on scheduling skew, not a
+// resolution: `ip -ts` stamps are in microseconds). The VIP's moves are witnessed by `ip -ts
+// monitor` in each namespace and the signal by the server's own log: userspace readers in
+// other processes, each stamp late by its process's scheduling delay. carp_exec reads the same
+// netlink deletion itself and the task logs its signal 1-3 ms later (issue 12), so at that
+// distance the witnesses' order is noise; and keepalived's new master advertises before it
+// adds the VIP (keepalived/vrrp/vrrp.c, vrrp_state_master_tx: "send the advert first"), so
+// edge-b's add can trail edge-a's deletion by one netlink call. A signal that did not wait for
+// the move comes at least the peer's Skew_Time early, (256 - 100)/256 x advert_int = 61 ms on
+// this bed (edge-b priority 100, advert_int 0.1; more weighted): well outside this bound. The
+// causal order itself is checked on carp_exec's event ("confirmed": it saw the VIP gone before
+// it released the stop).
 constexpr absl::Duration kWitnessSkew = absl::Milliseconds(10);
 
 bool BeforeWithinWitnessSkew(const std::optional<absl::Time>& a,
@@ -210,9 +212,9 @@ void RollingUpdateScenario(ScenarioContext& ctx) {
   ctx.Expect(confirmed, "carp_exec saw the VIP leave this node before it released the stop");
   ctx.Expect(Before(demoted, signal_time), "demoted before the task was signalled");
   ctx.Expect(BeforeWithinWitnessSkew(vip_on_b, signal_time),
-             "the VIP was on edge-b before the task was signalled (witnesses within 10 ms)");
+             "the VIP was on edge-b before the task was signalled (witness skew 10 ms)");
   ctx.Expect(BeforeWithinWitnessSkew(vip_off_a, signal_time),
-             "the VIP had left edge-a before the task was signalled (witnesses within 10 ms)");
+             "the VIP had left edge-a before the task was signalled (witness skew 10 ms)");
   ctx.Expect(Before(ready_time, restored),
              "restored only after the replacement answered its ready check");
   ctx.Expect(Before(replacement_started, restored), "restored only after the replacement started");
