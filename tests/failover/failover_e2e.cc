@@ -1,7 +1,8 @@
 // failover_e2e: carp_exec's failover handshake end to end, on the keepalived test bed.
 //
 //   failover_e2e --env "$(tests/failover/testbed env)" [--plugin build/carp_exec]
-//                [--scenario all|rolling-update|rolling-update-weighted|crash|peer-down|
+//                [--scenario
+//                all|rolling-update|rolling-update-weighted|crash|crash-mid-handover|peer-down|
 //                            overlapping-stops|late-ready]
 //                [--handover resign|weighted]  (rolling-update-weighted runs the other one)
 //                [--confirm-timeout 5s]
@@ -42,13 +43,14 @@ namespace carp_exec::failover_test {
 namespace {
 
 void Usage() {
-  std::fprintf(stderr,
-               "usage: failover_e2e --env FILE [--plugin PATH] [--scenario all|rolling-update|"
-               "rolling-update-weighted|crash|peer-down|overlapping-stops|late-ready]\n"
-               "                    [--handover resign|weighted]\n"
-               "                    [--confirm-timeout 5s] [--replacement-delay SECONDS]\n"
-               "       failover_e2e --procedure --env FILE [--tag d] [--replacement-delay S] "
-               "[--handover resign|weighted]\n");
+  std::fprintf(
+      stderr,
+      "usage: failover_e2e --env FILE [--plugin PATH] [--scenario all|rolling-update|"
+      "rolling-update-weighted|crash|crash-mid-handover|peer-down|overlapping-stops|late-ready]\n"
+      "                    [--handover resign|weighted]\n"
+      "                    [--confirm-timeout 5s] [--replacement-delay SECONDS]\n"
+      "       failover_e2e --procedure --env FILE [--tag d] [--replacement-delay S] "
+      "[--handover resign|weighted]\n");
 }
 
 void EmitAt(absl::Time when, absl::string_view event) {
@@ -208,8 +210,8 @@ int main(int argc, char** argv) {
 
   const bool all = scenario == "all";
   if (!all && scenario != "rolling-update" && scenario != "rolling-update-weighted" &&
-      scenario != "crash" && scenario != "peer-down" && scenario != "overlapping-stops" &&
-      scenario != "late-ready") {
+      scenario != "crash" && scenario != "crash-mid-handover" && scenario != "peer-down" &&
+      scenario != "overlapping-stops" && scenario != "late-ready") {
     Usage();
     return 2;
   }
@@ -221,6 +223,7 @@ int main(int argc, char** argv) {
     (*ctx)->set_handover(handover);
   }
   if (all || scenario == "crash") CrashScenario(**ctx);
+  if (all || scenario == "crash-mid-handover") CrashMidHandOverScenario(**ctx);
   if (all || scenario == "peer-down") PeerDownScenario(**ctx);
   if (all || scenario == "overlapping-stops") OverlappingStopsScenario(**ctx);
   if (all || scenario == "late-ready") LateReadyScenario(**ctx);

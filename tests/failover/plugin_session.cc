@@ -151,6 +151,43 @@ absl::StatusOr<std::string> PluginSession::StartServer(const ServerTask& task) {
     return absl::FailedPreconditionError(
         absl::StrCat("StartTask of the guarded server: ", response.driver_error_msg()));
   }
+  {
+    carp_exec::MutexLock lock(mu_);
+    handles_[task_id] = response.handle();
+  }
+  StartWaiter(task_id);
+  return task_id;
+}
+
+std::optional<driver_proto::TaskHandle> PluginSession::Handle(const std::string& task_id) const {
+  carp_exec::MutexLock lock(mu_);
+  auto it = handles_.find(task_id);
+  if (it == handles_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::Status PluginSession::RecoverServer(const driver_proto::TaskHandle& handle) {
+  // As the Go client: task_id left empty, the id travels in handle.config.id
+  // (plugins/drivers/client.go, RecoverTask).
+  driver_proto::RecoverTaskRequest request;
+  *request.mutable_handle() = handle;
+  grpc::ClientContext context;
+  test_host::SetDeadline(&context, kRpcTimeout);
+  driver_proto::RecoverTaskResponse response;
+  if (absl::Status s = test_host::ToStatus(
+          process_->driver().RecoverTask(&context, request, &response), "RecoverTask");
+      !s.ok()) {
+    return s;
+  }
+  {
+    carp_exec::MutexLock lock(mu_);
+    handles_[handle.config().id()] = handle;
+  }
+  StartWaiter(handle.config().id());
+  return absl::OkStatus();
+}
+
+void PluginSession::StartWaiter(const std::string& task_id) {
   waiters_.emplace_back([this, task_id] {
     grpc::ClientContext wait_context;
     test_host::SetDeadline(&wait_context, kWaitRpcTimeout);
@@ -165,7 +202,6 @@ absl::StatusOr<std::string> PluginSession::StartServer(const ServerTask& task) {
     carp_exec::MutexLock lock(mu_);
     exits_[task_id] = exit;
   });
-  return task_id;
 }
 
 absl::Status PluginSession::StopTask(const std::string& task_id, absl::Duration kill_timeout,
@@ -204,11 +240,19 @@ std::vector<TaskEvent> PluginSession::Events() const {
   return events_;
 }
 
-void PluginSession::Shutdown() {
+void PluginSession::Shutdown() { EndSession(/*crash=*/false); }
+
+void PluginSession::Crash() { EndSession(/*crash=*/true); }
+
+void PluginSession::EndSession(bool crash) {
   if (shut_down_) return;
   shut_down_ = true;
   events_context_.TryCancel();
-  process_->Shutdown(absl::Seconds(2));
+  if (crash) {
+    process_->Kill();
+  } else {
+    process_->Shutdown(absl::Seconds(2));
+  }
   if (events_thread_.joinable()) events_thread_.join();
   for (std::thread& waiter : waiters_) waiter.join();  // the plugin is gone: the RPCs ended
   if (!options_.log_path.empty()) {

@@ -92,12 +92,22 @@ class PluginSession {
   std::vector<TaskEvent> Events() const;
   // Graceful Shutdown (2 s), then SIGKILL; writes the plugin's stderr to options.log_path.
   void Shutdown();
+  // SIGKILL of the plugin, as a crash (its tasks and their supervisors live on); its RPCs in
+  // flight end, its stderr is written to options.log_path. The task fixtures (alloc dirs, log
+  // FIFOs) stay until this session is destroyed, as the Nomad client keeps them.
+  void Crash();
+  // The handle StartTask returned for `task_id` (what the Nomad client persists), if any.
+  std::optional<test_host::driver_proto::TaskHandle> Handle(const std::string& task_id) const;
+  // RecoverTask with a handle from an earlier plugin process; WaitTask starts in the background.
+  absl::Status RecoverServer(const test_host::driver_proto::TaskHandle& handle);
   pid_t pid() const { return process_->pid(); }
 
  private:
   explicit PluginSession(SessionOptions options) : options_(std::move(options)) {}
   absl::Status Configure();
   void ReadEvents();
+  void StartWaiter(const std::string& task_id);
+  void EndSession(bool crash);
 
   SessionOptions options_;
   std::unique_ptr<test_host::PluginProcess> process_;
@@ -108,6 +118,7 @@ class PluginSession {
   bool shut_down_ = false;
   mutable absl::Mutex mu_;
   std::map<std::string, TaskExit> exits_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, test_host::driver_proto::TaskHandle> handles_ ABSL_GUARDED_BY(mu_);
   std::vector<TaskEvent> events_ ABSL_GUARDED_BY(mu_);
 };
 

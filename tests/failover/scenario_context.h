@@ -89,6 +89,7 @@ class ScenarioContext {
 // The scenarios; each returns after cleaning up what it started. Failures are counted in ctx.
 void RollingUpdateScenario(ScenarioContext& ctx);
 void CrashScenario(ScenarioContext& ctx);
+void CrashMidHandOverScenario(ScenarioContext& ctx);
 void PeerDownScenario(ScenarioContext& ctx);
 void OverlappingStopsScenario(ScenarioContext& ctx);
 void LateReadyScenario(ScenarioContext& ctx);

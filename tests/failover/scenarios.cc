@@ -131,6 +131,32 @@ void ExpectTakeoverSpeed(ScenarioContext& ctx, const std::string& handover,
   }
 }
 
+// The probe's requests against the witnessed VIP moves: a request in flight at a move is lost
+// whatever stopped the task (move_losses.h); the claim under test is that nothing else is.
+void ExpectOnlyMoveLosses(ScenarioContext& ctx, const std::string& tag,
+                          const std::string& summary_path, const std::vector<VipMove>& moves) {
+  absl::StatusOr<ProbeSummary> summary = ReadProbeSummary(summary_path);
+  absl::StatusOr<std::vector<ProbeRequest>> requests = ReadProbeLog(ctx.ProbeLog(tag));
+  if (summary.ok() && requests.ok()) {
+    const MoveLossTally losses = TallyMoveLosses(*requests, moves);
+    ctx.Note(absl::StrCat("probe: ", losses.Describe(), "; ", moves.size(),
+                          " VIP moves witnessed; longest gap ", summary->longest_gap, " s"));
+    ctx.Expect(
+        losses.total > 0 && losses.total == summary->total && losses.failed == summary->failed,
+        "the probe sent requests and its log agrees with its summary");
+    ctx.Expect(losses.other == 0,
+               absl::StrCat("no failed request to the VIP other than a reset/timeout in flight at "
+                            "a VIP move (",
+                            losses.other, " other)"));
+    ctx.Expect(losses.MostAtOneMove() <= 1,
+               absl::StrCat("at most one request lost per VIP move (", losses.at_move, " at ",
+                            moves.size(), " moves)"));
+  } else {
+    const absl::Status& error = summary.ok() ? requests.status() : summary.status();
+    ctx.Expect(false, absl::StrCat("read the probe's results: ", error.message()));
+  }
+}
+
 }  // namespace
 
 void RollingUpdateScenario(ScenarioContext& ctx) {
@@ -234,26 +260,7 @@ void RollingUpdateScenario(ScenarioContext& ctx) {
        {MoveSeenBy(vip_on_b, vip_off_a), MoveSeenBy(vip_back_on_a, vip_off_b)}) {
     if (move) moves.push_back(*move);
   }
-  absl::StatusOr<ProbeSummary> summary = ReadProbeSummary(summary_path);
-  absl::StatusOr<std::vector<ProbeRequest>> requests = ReadProbeLog(ctx.ProbeLog(tag));
-  if (summary.ok() && requests.ok()) {
-    const MoveLossTally losses = TallyMoveLosses(*requests, moves);
-    ctx.Note(absl::StrCat("probe: ", losses.Describe(), "; ", moves.size(),
-                          " VIP moves witnessed; longest gap ", summary->longest_gap, " s"));
-    ctx.Expect(
-        losses.total > 0 && losses.total == summary->total && losses.failed == summary->failed,
-        "the probe sent requests and its log agrees with its summary");
-    ctx.Expect(losses.other == 0,
-               absl::StrCat("no failed request to the VIP other than a reset/timeout in flight at "
-                            "a VIP move (",
-                            losses.other, " other)"));
-    ctx.Expect(losses.MostAtOneMove() <= 1,
-               absl::StrCat("at most one request lost per VIP move (", losses.at_move, " at ",
-                            moves.size(), " moves)"));
-  } else {
-    const absl::Status& error = summary.ok() ? requests.status() : summary.status();
-    ctx.Expect(false, absl::StrCat("read the probe's results: ", error.message()));
-  }
+  ExpectOnlyMoveLosses(ctx, tag, summary_path, moves);
   TearDown(ctx, *rig, {replacement.ok() ? *replacement : std::string()});
 }
 
@@ -279,6 +286,139 @@ void CrashScenario(ScenarioContext& ctx) {
   ctx.Expect(demoted.has_value(), "carp_exec demoted edge-a after the crash");
   ctx.Expect(vip_on_b.has_value(), "the VIP moved to edge-b");
   TearDown(ctx, *rig, {rig->task_id});
+}
+
+// Issue 10.3's sequence on real keepalived: the plugin dies mid-hand-over (SIGKILL right after
+// its demotion reached the track file). Nomad's client sees the plugin gone, relaunches it,
+// calls RecoverTask at once and runs its kill again after the shutdown delay
+// (client/allocrunner/taskrunner/task_runner.go: handleTaskExitResult -> initDriver +
+// restoreHandle -> handleKill -> killTask). keepalived keeps the demotion (the track file is not
+// the plugin's memory), the VIP moves to edge-b meanwhile, and the relaunched plugin must keep
+// the node demoted until the replacement is ready: never restored between the crash and the
+// re-sent stop, the old task signalled only once the VIP left, no request lost but at a move.
+void CrashMidHandOverScenario(ScenarioContext& ctx) {
+  std::printf(
+      "scenario crash-mid-handover: SIGKILL of carp_exec right after its demotion, relaunch, "
+      "RecoverTask, StopTask again (Nomad's kill retry), then a replacement\n");
+  // Weighted: the move comes ~3 x advert_int after the demotion, so the crash lands inside
+  // the hand-over, not after it.
+  const std::string handover = ctx.settings().handover;
+  ctx.set_handover("weighted");
+  const std::string tag = "ch";
+  std::optional<Rig> rig = SetUp(ctx, tag);
+  if (!rig) {
+    ctx.set_handover(handover);
+    return;
+  }
+  const ScenarioSettings& s = ctx.settings();
+  const absl::Duration window = s.probe_before + ctx.ConfirmTimeout() + s.replacement_delay +
+                                absl::Seconds(4) + s.probe_after;
+  std::string summary_path;
+  absl::StatusOr<ChildProcess> probe = ctx.StartProbe(tag, window, &summary_path);
+  ctx.Expect(probe.ok(), "start the probe in the client namespace");
+  const std::optional<test_host::driver_proto::TaskHandle> handle =
+      rig->plugin->Handle(rig->task_id);
+  ctx.Expect(handle.has_value(), "StartTask returned a handle (what the client persists)");
+  if (!probe.ok() || !handle) {
+    TearDown(ctx, *rig, {rig->task_id});
+    ctx.set_handover(handover);
+    return;
+  }
+  absl::SleepFor(s.probe_before);
+
+  // The first StopTask runs until the crash ends it.
+  const absl::Time stop_called = absl::Now();
+  absl::Status first_stop;
+  std::thread stopper(
+      [&] { first_stop = rig->plugin->StopTask(rig->task_id, s.kill_timeout, "SIGTERM"); });
+  std::optional<absl::Time> demoted =
+      rig->track->WaitMatching(stop_called, IsNonZero, absl::Seconds(5));
+  rig->plugin->Crash();
+  const absl::Time crashed = absl::Now();
+  stopper.join();
+  ctx.Expect(demoted.has_value(), "carp_exec demoted edge-a before it was killed");
+  ctx.Expect(!first_stop.ok(), absl::StrCat("the first StopTask ended with the plugin (",
+                                            first_stop.ToString(), ")"));
+  std::optional<absl::Time> early_signal;
+  if (auto e = FirstServerEvent(ReadServerLog(ctx.ServerLog(tag, "a1")), "signal")) {
+    early_signal = e->when;
+  }
+  ctx.Note(absl::StrCat("crash ", At(crashed, stop_called), " after StopTask (demoted ",
+                        At(demoted, stop_called), "); old task signalled before the crash: ",
+                        early_signal ? At(early_signal, stop_called) : std::string("no")));
+
+  // Nomad relaunches the plugin and recovers the task at once; the kill follows later.
+  std::unique_ptr<PluginSession> crashed_session = std::move(rig->plugin);
+  absl::StatusOr<std::unique_ptr<PluginSession>> relaunched = ctx.StartPlugin(tag);
+  ctx.Expect(relaunched.ok(), absl::StrCat("relaunch carp_exec on the same state dir ",
+                                           relaunched.ok() ? "" : relaunched.status().message()));
+  if (!relaunched.ok()) {
+    rig->plugin = std::move(crashed_session);
+    TearDown(ctx, *rig, {rig->task_id});
+    ctx.set_handover(handover);
+    return;
+  }
+  rig->plugin = std::move(*relaunched);
+  const absl::Status recovered = rig->plugin->RecoverServer(*handle);
+  ctx.Expect(recovered.ok(), absl::StrCat("RecoverTask of the old task ", recovered.message()));
+  absl::SleepFor(absl::Milliseconds(500));  // the job's shutdown_delay, as Nomad waits it
+  const absl::Time resent = absl::Now();
+  const absl::Status second_stop = rig->plugin->StopTask(rig->task_id, s.kill_timeout, "SIGTERM");
+  ctx.Expect(second_stop.ok(),
+             absl::StrCat("the re-sent StopTask returns OK ", second_stop.message()));
+  std::optional<TaskExit> exit = rig->plugin->WaitExit(rig->task_id, absl::Seconds(10));
+  ctx.Expect(exit.has_value() && exit->error.empty(), "WaitTask reports the old server's exit");
+  ctx.Expect(rig->plugin->DestroyTask(rig->task_id, false).ok(), "DestroyTask of the old task");
+
+  absl::SleepFor(s.replacement_delay);
+  absl::StatusOr<std::string> replacement = rig->plugin->StartServer(ctx.Server(tag, "a2"));
+  ctx.Expect(replacement.ok(),
+             absl::StrCat("StartTask of the replacement ",
+                          replacement.ok() ? "" : replacement.status().message()));
+  std::optional<absl::Time> restored =
+      demoted ? rig->track->WaitMatching(*demoted, IsZero, kServingTimeout) : std::nullopt;
+  (void)ctx.Testbed({"wait-master", "edge-a", "10"});
+  const bool probe_done = probe->Wait(window + absl::Seconds(15)).has_value();
+  ctx.Expect(probe_done, "the probe finished within its window");
+
+  const std::string vip = ctx.vip();
+  std::optional<absl::Time> vip_on_b = rig->monitor_b->Added(vip, stop_called);
+  std::optional<absl::Time> vip_off_a = rig->monitor_a->Deleted(vip, stop_called);
+  std::optional<absl::Time> signal_time;
+  if (auto e = FirstServerEvent(ReadServerLog(ctx.ServerLog(tag, "a1")), "signal")) {
+    signal_time = e->when;
+  }
+  std::optional<absl::Time> ready_time;
+  if (auto e = FirstServerEvent(ReadServerLog(ctx.ServerLog(tag, "a2")), "ping")) {
+    ready_time = e->when;
+  }
+  ctx.Note(absl::StrCat("timeline from the first StopTask: demoted ", At(demoted, stop_called),
+                        ", plugin killed ", At(crashed, stop_called), ", VIP deleted on edge-a ",
+                        At(vip_off_a, stop_called), ", added on edge-b ", At(vip_on_b, stop_called),
+                        ", StopTask re-sent ", At(resent, stop_called), ", task signalled ",
+                        At(signal_time, stop_called), ", replacement ready ",
+                        At(ready_time, stop_called), ", restored (track 0) ",
+                        At(restored, stop_called)));
+  ctx.Expect(Before(crashed, vip_off_a), "the plugin was killed inside the hand-over");
+  ctx.Expect(BeforeWithinWitnessSkew(vip_off_a, signal_time),
+             "the old task was signalled only after the VIP left edge-a (witness skew 10 ms)");
+  ctx.Expect(Before(ready_time, restored),
+             "the node stayed demoted from the crash until the replacement was ready");
+  std::optional<absl::Time> vip_back_on_a =
+      rig->monitor_a->Added(vip, vip_off_a.value_or(stop_called));
+  std::optional<absl::Time> vip_off_b =
+      rig->monitor_b->Deleted(vip, vip_on_b.value_or(stop_called));
+  std::vector<VipMove> moves;
+  for (std::optional<VipMove> move :
+       {MoveSeenBy(vip_on_b, vip_off_a), MoveSeenBy(vip_back_on_a, vip_off_b)}) {
+    if (move) moves.push_back(*move);
+  }
+  ctx.Expect(moves.size() == 2,
+             absl::StrCat("the VIP moved to edge-b and back once (", moves.size(), " moves)"));
+  ExpectOnlyMoveLosses(ctx, tag, summary_path, moves);
+  TearDown(ctx, *rig, {replacement.ok() ? *replacement : std::string()});
+  crashed_session.reset();  // its task fixtures last until here, as the client keeps them
+  ctx.set_handover(handover);
 }
 
 void PeerDownScenario(ScenarioContext& ctx) {
