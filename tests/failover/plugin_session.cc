@@ -240,12 +240,13 @@ std::vector<TaskEvent> PluginSession::Events() const {
   return events_;
 }
 
-void PluginSession::Shutdown() { EndSession(/*crash=*/false); }
+void PluginSession::Shutdown() { (void)EndSession(/*crash=*/false); }
 
-void PluginSession::Crash() { EndSession(/*crash=*/true); }
+absl::Time PluginSession::Crash() { return EndSession(/*crash=*/true); }
 
-void PluginSession::EndSession(bool crash) {
-  if (shut_down_) return;
+absl::Time PluginSession::EndSession(bool crash) {
+  const absl::Time ended = absl::Now();
+  if (shut_down_) return ended;
   shut_down_ = true;
   events_context_.TryCancel();
   if (crash) {
@@ -259,6 +260,7 @@ void PluginSession::EndSession(bool crash) {
     std::ofstream out(options_.log_path, std::ios::app);
     out << absl::StrJoin(process_->StderrLines(), "\n") << "\n";
   }
+  return ended;
 }
 
 PluginSession::~PluginSession() {

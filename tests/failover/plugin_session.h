@@ -95,7 +95,8 @@ class PluginSession {
   // SIGKILL of the plugin, as a crash (its tasks and their supervisors live on); its RPCs in
   // flight end, its stderr is written to options.log_path. The task fixtures (alloc dirs, log
   // FIFOs) stay until this session is destroyed, as the Nomad client keeps them.
-  void Crash();
+  // Returns when the SIGKILL was sent.
+  absl::Time Crash();
   // The handle StartTask returned for `task_id` (what the Nomad client persists), if any.
   std::optional<test_host::driver_proto::TaskHandle> Handle(const std::string& task_id) const;
   // RecoverTask with a handle from an earlier plugin process; WaitTask starts in the background.
@@ -107,7 +108,7 @@ class PluginSession {
   absl::Status Configure();
   void ReadEvents();
   void StartWaiter(const std::string& task_id);
-  void EndSession(bool crash);
+  absl::Time EndSession(bool crash);
 
   SessionOptions options_;
   std::unique_ptr<test_host::PluginProcess> process_;

@@ -329,16 +329,24 @@ void CrashScenario(ScenarioContext& ctx) {
 // the plugin's memory), the VIP moves to edge-b meanwhile, and the relaunched plugin must keep
 // the node demoted until the replacement is ready: never restored between the crash and the
 // re-sent stop, the old task signalled only once the VIP left, no request lost but at a move.
+void CrashMidHandOver(ScenarioContext& ctx, const std::string& mode);
+
 void CrashMidHandOverScenario(ScenarioContext& ctx) {
+  // Weighted: the move comes ~3 x advert_int after the demotion. Resign: the priority-0 copy
+  // has left with the demotion and the move comes a Skew_Time (61 ms) later; either way the
+  // crash (within a few ms of the demotion) lands inside the hand-over.
+  for (const char* mode : {"weighted", "resign"}) CrashMidHandOver(ctx, mode);
+}
+
+void CrashMidHandOver(ScenarioContext& ctx, const std::string& mode) {
   std::printf(
-      "scenario crash-mid-handover: SIGKILL of carp_exec right after its demotion, relaunch, "
-      "RecoverTask, StopTask again (Nomad's kill re-run on the recovered handle), then a "
-      "replacement\n");
-  // Weighted: the move comes ~3 x advert_int after the demotion, so the crash lands inside
-  // the hand-over, not after it.
+      "scenario crash-mid-handover (%s): SIGKILL of carp_exec right after its demotion, "
+      "relaunch, RecoverTask, StopTask again (Nomad's kill re-run on the recovered handle), then "
+      "a replacement\n",
+      mode.c_str());
   const std::string handover = ctx.settings().handover;
-  ctx.set_handover("weighted");
-  const std::string tag = "ch";
+  ctx.set_handover(mode);
+  const std::string tag = mode == "weighted" ? "ch" : "chr";
   std::optional<Rig> rig = SetUp(ctx, tag);
   if (!rig) {
     ctx.set_handover(handover);
@@ -367,8 +375,7 @@ void CrashMidHandOverScenario(ScenarioContext& ctx) {
       [&] { first_stop = rig->plugin->StopTask(rig->task_id, s.kill_timeout, "SIGTERM"); });
   std::optional<absl::Time> demoted =
       rig->track->WaitMatching(stop_called, IsNonZero, absl::Seconds(5));
-  rig->plugin->Crash();
-  const absl::Time crashed = absl::Now();
+  const absl::Time crashed = rig->plugin->Crash();
   stopper.join();
   ctx.Expect(demoted.has_value(), "carp_exec demoted edge-a before it was killed");
   ctx.Expect(!first_stop.ok(), absl::StrCat("the first StopTask ended with the plugin (",
@@ -440,7 +447,16 @@ void CrashMidHandOverScenario(ScenarioContext& ctx) {
                         At(signal_time, stop_called), ", replacement ready ",
                         At(ready_time, stop_called), ", restored (track 0) ",
                         At(restored, stop_called)));
-  ctx.Expect(Before(crashed, vip_off_a), "the plugin was killed inside the hand-over");
+  if (mode == "weighted" || Before(crashed, vip_off_a)) {
+    ctx.Expect(Before(crashed, vip_off_a), "the plugin was killed inside the hand-over");
+  } else {
+    // Resign leaves a Skew_Time (61 ms) between the demotion and the move; a loaded machine can
+    // take longer to notice the demotion and kill. The sequence is still checked, but the
+    // crash did not interrupt this one: say so rather than fail (weighted, with ~300 ms, must).
+    ctx.Note(
+        "the kill came after the move this time (loaded machine?): the resign's hand-over "
+        "was not interrupted");
+  }
   ctx.Expect(BeforeWithinWitnessSkew(vip_off_a, signal_time),
              "the old task was signalled only after the VIP left edge-a (witness skew 10 ms)");
   ctx.Expect(Before(ready_time, restored),
