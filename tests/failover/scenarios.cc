@@ -158,6 +158,48 @@ void ExpectTakeoverSpeed(ScenarioContext& ctx, const std::string& handover,
   }
 }
 
+// The replacement's half of a rolling update: after replacement_delay, StartTask of `<tag>-a2`;
+// then the node's restore (the track file back to 0 after `demoted`), edge-a MASTER again and
+// the probe's end.
+struct Replacement {
+  absl::StatusOr<std::string> id;
+  absl::Time started;
+  std::optional<absl::Time> restored;
+};
+Replacement StartReplacement(ScenarioContext& ctx, Rig& rig, const std::string& tag,
+                             const std::optional<absl::Time>& demoted, ChildProcess& probe,
+                             absl::Duration window) {
+  absl::SleepFor(ctx.settings().replacement_delay);
+  Replacement r{absl::UnknownError("not started"), absl::Now(), std::nullopt};
+  r.id = rig.plugin->StartServer(ctx.Server(tag, "a2"));
+  ctx.Expect(r.id.ok(), absl::StrCat("StartTask of the replacement ",
+                                     r.id.ok() ? "" : r.id.status().message()));
+  if (demoted) r.restored = rig.track->WaitMatching(*demoted, IsZero, kServingTimeout);
+  (void)ctx.Testbed({"wait-master", "edge-a", "10"});
+  ctx.Expect(probe.Wait(window + absl::Seconds(15)).has_value(),
+             "the probe finished within its window");
+  return r;
+}
+
+// The VIP's two moves as the kernels witnessed them: to edge-b at the stop, back to edge-a
+// (preempt) once restored.
+std::vector<VipMove> MovesThereAndBack(ScenarioContext& ctx, const Rig& rig,
+                                       const std::optional<absl::Time>& vip_on_b,
+                                       const std::optional<absl::Time>& vip_off_a,
+                                       absl::Time origin) {
+  const std::string vip = ctx.vip();
+  std::optional<absl::Time> back_on_a = rig.monitor_a->Added(vip, vip_off_a.value_or(origin));
+  std::optional<absl::Time> off_b = rig.monitor_b->Deleted(vip, vip_on_b.value_or(origin));
+  ctx.Note(absl::StrCat("move back: VIP added on edge-a ", At(back_on_a, origin),
+                        ", deleted on edge-b ", At(off_b, origin)));
+  std::vector<VipMove> moves;
+  for (std::optional<VipMove> move :
+       {MoveSeenBy(vip_on_b, vip_off_a), MoveSeenBy(back_on_a, off_b)}) {
+    if (move) moves.push_back(*move);
+  }
+  return moves;
+}
+
 // The probe's requests against the witnessed VIP moves: a request in flight at a move is lost
 // whatever stopped the task (move_losses.h); the claim under test is that nothing else is.
 void ExpectOnlyMoveLosses(ScenarioContext& ctx, const std::string& tag,
@@ -213,18 +255,10 @@ void RollingUpdateScenario(ScenarioContext& ctx) {
   ctx.Expect(exit.has_value() && exit->error.empty(), "WaitTask reports the old server's exit");
   ctx.Expect(rig->plugin->DestroyTask(rig->task_id, false).ok(), "DestroyTask of the old task");
 
-  absl::SleepFor(s.replacement_delay);
-  const absl::Time replacement_started = absl::Now();
-  absl::StatusOr<std::string> replacement = rig->plugin->StartServer(ctx.Server(tag, "a2"));
-  ctx.Expect(replacement.ok(),
-             absl::StrCat("StartTask of the replacement ",
-                          replacement.ok() ? "" : replacement.status().message()));
   std::optional<absl::Time> demoted = rig->track->FirstMatching(stop_called, IsNonZero);
-  std::optional<absl::Time> restored =
-      demoted ? rig->track->WaitMatching(*demoted, IsZero, kServingTimeout) : std::nullopt;
-  (void)ctx.Testbed({"wait-master", "edge-a", "10"});
-  const bool probe_done = probe->Wait(window + absl::Seconds(15)).has_value();
-  ctx.Expect(probe_done, "the probe finished within its window");
+  const Replacement replacement = StartReplacement(ctx, *rig, tag, demoted, *probe, window);
+  const absl::Time replacement_started = replacement.started;
+  const std::optional<absl::Time>& restored = replacement.restored;
 
   const std::string vip = ctx.vip();
   std::optional<absl::Time> vip_on_b = rig->monitor_b->Added(vip, stop_called);
@@ -281,19 +315,9 @@ void RollingUpdateScenario(ScenarioContext& ctx) {
   // The VIP moved twice: to edge-b at the stop, back to edge-a (preempt) once restored. A request
   // in flight at either instant is lost whatever the stop procedure (move_losses.h); the claim
   // under test is that nothing else is, and in particular nothing is refused.
-  std::optional<absl::Time> vip_back_on_a =
-      rig->monitor_a->Added(vip, vip_off_a.value_or(stop_called));
-  std::optional<absl::Time> vip_off_b =
-      rig->monitor_b->Deleted(vip, vip_on_b.value_or(stop_called));
-  ctx.Note(absl::StrCat("move back: VIP added on edge-a ", At(vip_back_on_a, stop_called),
-                        ", deleted on edge-b ", At(vip_off_b, stop_called)));
-  std::vector<VipMove> moves;
-  for (std::optional<VipMove> move :
-       {MoveSeenBy(vip_on_b, vip_off_a), MoveSeenBy(vip_back_on_a, vip_off_b)}) {
-    if (move) moves.push_back(*move);
-  }
+  const std::vector<VipMove> moves = MovesThereAndBack(ctx, *rig, vip_on_b, vip_off_a, stop_called);
   ExpectOnlyMoveLosses(ctx, tag, summary_path, moves);
-  TearDown(ctx, *rig, {replacement.ok() ? *replacement : std::string()});
+  TearDown(ctx, *rig, {replacement.id.ok() ? *replacement.id : std::string()});
 }
 
 void CrashScenario(ScenarioContext& ctx) {
@@ -418,16 +442,8 @@ void CrashMidHandOver(ScenarioContext& ctx, const std::string& mode) {
   ctx.Expect(exit.has_value() && exit->error.empty(), "WaitTask reports the old server's exit");
   ctx.Expect(rig->plugin->DestroyTask(rig->task_id, false).ok(), "DestroyTask of the old task");
 
-  absl::SleepFor(s.replacement_delay);
-  absl::StatusOr<std::string> replacement = rig->plugin->StartServer(ctx.Server(tag, "a2"));
-  ctx.Expect(replacement.ok(),
-             absl::StrCat("StartTask of the replacement ",
-                          replacement.ok() ? "" : replacement.status().message()));
-  std::optional<absl::Time> restored =
-      demoted ? rig->track->WaitMatching(*demoted, IsZero, kServingTimeout) : std::nullopt;
-  (void)ctx.Testbed({"wait-master", "edge-a", "10"});
-  const bool probe_done = probe->Wait(window + absl::Seconds(15)).has_value();
-  ctx.Expect(probe_done, "the probe finished within its window");
+  const Replacement replacement = StartReplacement(ctx, *rig, tag, demoted, *probe, window);
+  const std::optional<absl::Time>& restored = replacement.restored;
 
   const std::string vip = ctx.vip();
   std::optional<absl::Time> vip_on_b = rig->monitor_b->Added(vip, stop_called);
@@ -461,19 +477,11 @@ void CrashMidHandOver(ScenarioContext& ctx, const std::string& mode) {
              "the old task was signalled only after the VIP left edge-a (witness skew 10 ms)");
   ctx.Expect(Before(ready_time, restored),
              "the node stayed demoted from the crash until the replacement was ready");
-  std::optional<absl::Time> vip_back_on_a =
-      rig->monitor_a->Added(vip, vip_off_a.value_or(stop_called));
-  std::optional<absl::Time> vip_off_b =
-      rig->monitor_b->Deleted(vip, vip_on_b.value_or(stop_called));
-  std::vector<VipMove> moves;
-  for (std::optional<VipMove> move :
-       {MoveSeenBy(vip_on_b, vip_off_a), MoveSeenBy(vip_back_on_a, vip_off_b)}) {
-    if (move) moves.push_back(*move);
-  }
+  const std::vector<VipMove> moves = MovesThereAndBack(ctx, *rig, vip_on_b, vip_off_a, stop_called);
   ctx.Expect(moves.size() == 2,
              absl::StrCat("the VIP moved to edge-b and back once (", moves.size(), " moves)"));
   ExpectOnlyMoveLosses(ctx, tag, summary_path, moves);
-  TearDown(ctx, *rig, {replacement.ok() ? *replacement : std::string()});
+  TearDown(ctx, *rig, {replacement.id.ok() ? *replacement.id : std::string()});
   crashed_session.reset();  // its task fixtures last until here, as the client keeps them
   ctx.set_handover(handover);
 }
