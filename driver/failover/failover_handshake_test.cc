@@ -24,6 +24,14 @@ class FailoverHandshakeTest : public ::testing::Test {
     EXPECT_EQ(handshake.phase(), HandoverPhase::kSignalled);
     return report;
   }
+  // A hand-over over the fixture's parts, watching `observer` (the fixture's by default) and
+  // resigning through `resigner` (none by default).
+  FailoverHandshake Handshake(VrrpResigner* resigner = nullptr,
+                              fingerprint::NodeObserver* observer = nullptr) {
+    return FailoverHandshake(TaskRef{"t", "a", "n"},
+                             {&config_, "group carp", observer ? observer : &observer_, &runner_,
+                              &clock_, &sink_, resigner});
+  }
   static LedgerChange Demoted() {
     LedgerChange change;
     change.changed = true;
@@ -250,8 +258,7 @@ TEST_F(FailoverHandshakeTest, ResignIsSentOnceAfterTheDemotionOnlyByAMaster) {
   FakeResigner resigner;
   observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
   observer_.Queue(Seen(VrrpState::kBackup));
-  FailoverHandshake handshake(TaskRef{"t", "a", "n"}, {&config_, "group carp", &observer_, &runner_,
-                                                       &clock_, &sink_, &resigner});
+  FailoverHandshake handshake = Handshake(&resigner);
   HandoverReport report = handshake.Run([] { return Demoted(); });
   EXPECT_TRUE(report.confirmed);
   EXPECT_EQ(resigner.shares, std::vector<int>{50});
@@ -266,14 +273,12 @@ TEST_F(FailoverHandshakeTest, NoResignFromABackupOrAfterAFailedDemotion) {
   ScriptedObserver backup;  // holds the VIP as BACKUP: waits, but must not resign
   backup.Queue(Seen(VrrpState::kBackup, {"192.0.2.10"}));
   backup.Queue(Seen(VrrpState::kBackup));
-  FailoverHandshake waits(TaskRef{"t", "a", "n"},
-                          {&config_, "group carp", &backup, &runner_, &clock_, &sink_, &resigner});
+  FailoverHandshake waits = Handshake(&resigner, &backup);
   EXPECT_TRUE(waits.Run([] { return Demoted(); }).confirmed);
 
   ScriptedObserver master;
   master.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
-  FailoverHandshake failed(TaskRef{"t", "a", "n"},
-                           {&config_, "group carp", &master, &runner_, &clock_, &sink_, &resigner});
+  FailoverHandshake failed = Handshake(&resigner, &master);
   HandoverReport report = failed.Run(
       [] { return absl::StatusOr<LedgerChange>(absl::UnavailableError("track_file: EROFS")); });
   EXPECT_FALSE(report.error.ok());
@@ -285,8 +290,7 @@ TEST_F(FailoverHandshakeTest, AResignThatCannotBeSentLeavesTheWeightedWait) {
   resigner.result = absl::FailedPreconditionError("no advertisement of this node for vrid 51");
   observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
   observer_.Queue(Seen(VrrpState::kBackup));
-  FailoverHandshake handshake(TaskRef{"t", "a", "n"}, {&config_, "group carp", &observer_, &runner_,
-                                                       &clock_, &sink_, &resigner});
+  FailoverHandshake handshake = Handshake(&resigner);
   HandoverReport report = handshake.Run([] { return Demoted(); });
   EXPECT_TRUE(report.confirmed);
   EXPECT_EQ(resigner.shares, std::vector<int>{50});
@@ -307,8 +311,7 @@ TEST_F(FailoverHandshakeTest, AResignThatIsNotPossibleYetIsRetriedAtEachPoll) {
   observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));  // poll 2: still not
   observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));  // poll 3: sent
   observer_.Queue(Seen(VrrpState::kBackup));
-  FailoverHandshake handshake(TaskRef{"t", "a", "n"}, {&config_, "group carp", &observer_, &runner_,
-                                                       &clock_, &sink_, &resigner});
+  FailoverHandshake handshake = Handshake(&resigner);
   HandoverReport report = handshake.Run([] { return Demoted(); });
   EXPECT_TRUE(report.confirmed);
   EXPECT_EQ(resigner.shares, (std::vector<int>{50, 50, 50}));
@@ -327,8 +330,7 @@ TEST_F(FailoverHandshakeTest, RetriesStopWhenThisNodeIsNoLongerMasterOrTheRefusa
   observer_.Queue(Seen(VrrpState::kBackup, {"192.0.2.10"}));  // going: no more resigns
   observer_.Queue(Seen(VrrpState::kMaster, {"192.0.2.10"}));
   observer_.Queue(Seen(VrrpState::kBackup));
-  FailoverHandshake handshake(TaskRef{"t", "a", "n"}, {&config_, "group carp", &observer_, &runner_,
-                                                       &clock_, &sink_, &resigner});
+  FailoverHandshake handshake = Handshake(&resigner);
   EXPECT_TRUE(handshake.Run([] { return Demoted(); }).confirmed);
   EXPECT_EQ(resigner.shares, std::vector<int>{50});
 
