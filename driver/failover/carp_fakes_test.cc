@@ -496,6 +496,24 @@ TEST(KeepalivedBackendTest, TrackFileUnderAParentOthersCanWriteIsRefused) {
   EXPECT_TRUE(backend->CheckUsable().ok()) << backend->CheckUsable();
 }
 
+// A symlink on the track_file's path, as written, whose owner is another user: they could
+// re-point it at a directory of theirs later, whatever the target looks like today.
+TEST(KeepalivedBackendTest, TrackFileBehindASymlinkOthersOwnIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the symlink to another user";
+  TempDirForTest dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string keep = dir.path() + "/keep", link = dir.path() + "/link";
+  ASSERT_EQ(::mkdir(keep.c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(keep.c_str(), link.c_str()), 0);
+  ASSERT_EQ(::lchown(link.c_str(), 65534, 65534), 0);
+  auto backend = MakeKeepalivedBackend(link + "/demote");
+  absl::Status s = backend->CheckUsable();
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("is a symlink owned by uid 65534"));
+  ASSERT_EQ(::lchown(link.c_str(), 0, 0), 0);  // root's link: fine
+  EXPECT_TRUE(backend->CheckUsable().ok()) << backend->CheckUsable();
+}
+
 TEST(CommandBackendTest, NonZeroExitIsAnErrorWithStderr) {
   fingerprint::SystemCommandRunner runner;
   auto ok = MakeCommandBackend({"/bin/sh", "-c", "exit 0"}, {"/bin/sh", "-c", "exit 0"}, &runner);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "driver/failover/atomic_file.h"
+#include "driver/tasks/state_dir.h"
 #include "fingerprint/backend_kind.h"
 #include "fingerprint/carp_kernel.h"
 #include "fingerprint/carp_tools.h"
@@ -234,27 +235,14 @@ class KeepalivedBackend final : public DemotionBackend {
           "directory only root writes (chown root %s && chmod go-w %s), e.g. /run/keepalived",
           track_file_, dir, dir_info.st_mode & 07777, static_cast<int>(dir_info.st_uid), dir, dir));
     }
-    // Its ancestors: whoever can rename entries in one could swap the whole directory, so each
-    // is root's or ours and, if others may write it, sticky (the rule of CheckStateDirOwnership).
-    char resolved[PATH_MAX];
-    if (::realpath(dir.c_str(), resolved) == nullptr) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("failover: track_file ", track_file_, ": cannot resolve directory ", dir));
-    }
-    for (std::string walk = resolved; walk.size() > 1;) {
-      const size_t cut = walk.rfind('/');
-      walk = cut == 0 ? std::string("/") : walk.substr(0, cut);
-      struct stat up {};
-      if (::stat(walk.c_str(), &up) != 0) break;  // vanished meanwhile: the write will tell
-      const bool owner_ok = up.st_uid == 0 || up.st_uid == euid;
-      const bool others_write = (up.st_mode & 022) != 0;
-      if (!owner_ok || (others_write && (up.st_mode & S_ISVTX) == 0)) {
-        return absl::FailedPreconditionError(absl::StrFormat(
-            "failover: track_file %s: parent directory %s (mode %04o, owner uid %d) lets other "
-            "users replace the track_file's directory; parents must be root's and not writable "
-            "by others unless sticky (chown root %s && chmod go-w %s)",
-            track_file_, walk, up.st_mode & 07777, static_cast<int>(up.st_uid), walk, walk));
-      }
+    // Its ancestors, as written and as resolved: whoever can rename entries in one, or re-point
+    // a symlink on the way, could swap the whole directory (tasks::CheckAncestors, the rule of
+    // state_dir).
+    if (absl::Status s = tasks::CheckAncestors(track_file_, euid,
+                                               absl::StrCat("failover: track_file ", track_file_),
+                                               "or use a directory such as /run/keepalived");
+        !s.ok()) {
+      return s;
     }
     absl::StatusOr<std::optional<int>> count = CurrentCount();
     if (!count.ok())

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <string_view>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
@@ -66,17 +68,27 @@ absl::Status CheckOwnedDirectory(const std::string& path, const struct stat& st,
 }
 
 // An ancestor of state_dir: owned by root or by us, and if others may write it, sticky.
-absl::Status CheckAncestor(const std::string& path, uid_t euid) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return ErrnoStatus("state_dir: cannot stat", path, errno);
+// One directory above a protected path: root's or ours and, if others may write it, sticky
+// (others cannot then move what is ours out of it).
+absl::Status CheckAncestorDir(const std::string& path, const struct stat& st, uid_t euid,
+                              absl::string_view what, absl::string_view fix) {
   const bool owner_ok = st.st_uid == 0 || st.st_uid == euid;
   const bool others_write = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
   if (owner_ok && (!others_write || (st.st_mode & S_ISVTX) != 0)) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrFormat(
-      "state_dir: its parent \"%s\" is mode %04o owned by uid %d, so another user could replace "
-      "the state directory; make it owned by root and not group/world-writable (chown 0 '%s' && "
-      "chmod go-w '%s'), or choose a state_dir under a safe directory such as /var/lib",
-      path, st.st_mode & 07777, st.st_uid, path, path));
+      "%s: its parent directory %s (mode %04o, owner uid %d) lets another user replace what is "
+      "under it; make it owned by root and not group/world-writable (chown 0 '%s' && chmod go-w "
+      "'%s'), %s",
+      what, path, st.st_mode & 07777, st.st_uid, path, path, fix));
+}
+
+// The prefixes of `path` from "/" down to its parent directory.
+std::vector<std::string> Prefixes(const std::string& path) {
+  std::vector<std::string> out = {"/"};
+  for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
+    out.push_back(path.substr(0, pos));
+  }
+  return out;
 }
 
 }  // namespace
@@ -185,16 +197,57 @@ absl::Status RemoveTaskDir(absl::string_view dir) {
   return result;
 }
 
+absl::Status CheckAncestors(const std::string& path, uid_t euid, absl::string_view what,
+                            absl::string_view fix) {
+  if (path.empty() || path[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": \"", path, "\" is not an absolute path; give the full path"));
+  }
+  // As written: a symlink on the way is re-pointable by its owner, so it must be root's or
+  // ours; a directory follows the ancestor rule.
+  for (const std::string& prefix : Prefixes(path)) {
+    struct stat st;
+    if (lstat(prefix.c_str(), &st) != 0)
+      return ErrnoStatus(absl::StrCat(what, ": cannot stat"), prefix, errno);
+    if (S_ISLNK(st.st_mode)) {
+      if (st.st_uid != 0 && st.st_uid != euid) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "%s: \"%s\" on its path is a symlink owned by uid %d, who could re-point it; use a "
+            "path without it, %s",
+            what, prefix, st.st_uid, fix));
+      }
+      continue;
+    }
+    if (absl::Status s = CheckAncestorDir(prefix, st, euid, what, fix); !s.ok()) return s;
+  }
+  // As resolved: the directories the symlinks lead through.
+  const size_t slash = path.rfind('/');
+  const std::string parent = slash == 0 ? "/" : path.substr(0, slash);
+  char resolved[PATH_MAX];
+  if (realpath(parent.c_str(), resolved) == nullptr) {
+    return ErrnoStatus(absl::StrCat(what, ": cannot resolve"), parent, errno);
+  }
+  const std::string real = absl::StrCat(resolved, std::string_view(resolved) == "/" ? "" : "/",
+                                        "x");  // Prefixes() of this end at `resolved`
+  for (const std::string& prefix : Prefixes(real)) {
+    struct stat st;
+    if (stat(prefix.c_str(), &st) != 0)
+      return ErrnoStatus(absl::StrCat(what, ": cannot stat"), prefix, errno);
+    if (absl::Status s = CheckAncestorDir(prefix, st, euid, what, fix); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckStateDirOwnership(absl::string_view state_dir) {
   const std::string root(state_dir);
   const uid_t euid = geteuid();
   // The ancestors: only root or we may be able to rename entries in them (sticky dirs such as
   // /tmp are fine: others cannot move what is ours).
-  for (size_t pos = root.find('/', 1); pos != std::string::npos; pos = root.find('/', pos + 1)) {
-    if (absl::Status s = CheckAncestor(root.substr(0, pos), euid); !s.ok()) return s;
-  }
-  if (root != "/") {
-    if (absl::Status s = CheckAncestor("/", euid); !s.ok()) return s;
+  if (absl::Status s = CheckAncestors(root, euid, "state_dir",
+                                      "or choose a state_dir under a safe directory such as "
+                                      "/var/lib");
+      !s.ok()) {
+    return s;
   }
   // state_dir itself is followed if it is a symlink (the operator named it); what is under it
   // is ours and must be a plain directory.

@@ -8,6 +8,8 @@
 //     sock             the supervisor's unix socket (removed once exit.pb is written)
 //     supervisor.log   the supervisor's stderr
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -53,6 +55,14 @@ absl::Status ReadMessage(absl::string_view path, google::protobuf::MessageLite* 
 // through directory fds: `dir` is opened with O_NOFOLLOW (a symlink there is removed as an entry,
 // never entered) and entries are unlinked, never followed. A missing dir is OK.
 absl::Status RemoveTaskDir(absl::string_view dir);
+
+// Refuses a path another user could swap out from under the plugin: every directory above
+// `path` (absolute), as written and as resolved, must be owned by root or `euid` and, if
+// group/world-writable, sticky; a symlink on the way, as written, must be root's or `euid`'s
+// (its owner can re-point it). Errors start with `what` ("state_dir", "failover: track_file
+// /run/x/t") and end with `fix` (what else the operator can do).
+absl::Status CheckAncestors(const std::string& path, uid_t euid, absl::string_view what,
+                            absl::string_view fix);
 
 // Refuses a state_dir another user could tamper with (checked when the config is activated):
 // state_dir (followed if a symlink) and, where they exist, tasks/ and failover/ (which must be
