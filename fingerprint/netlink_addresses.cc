@@ -231,9 +231,15 @@ absl::StatusOr<AddressDumpChunk> ParseAddressDump(absl::string_view bytes, uint3
 
 bool KernelAddressesAvailable() { return true; }
 
-absl::StatusOr<std::vector<IpAddressEntry>> ReadKernelAddresses(
-    const std::vector<std::string>& interfaces, absl::Duration timeout) {
-  // The configured names as indexes, once per read: an interface renamed or recreated is seen.
+namespace {
+
+// The dump itself, kept to the addresses of `wanted` (every address when empty).
+absl::StatusOr<std::vector<KernelAddress>> DumpWanted(
+    const absl::flat_hash_map<uint32_t, std::string>& wanted, absl::Duration timeout);
+
+// The configured names as indexes, once per read: an interface renamed or recreated is seen.
+absl::StatusOr<absl::flat_hash_map<uint32_t, std::string>> WantedIndexes(
+    const std::vector<std::string>& interfaces) {
   absl::flat_hash_map<uint32_t, std::string> wanted;
   for (const std::string& name : interfaces) {
     const unsigned index = ::if_nametoindex(name.c_str());
@@ -244,6 +250,51 @@ absl::StatusOr<std::vector<IpAddressEntry>> ReadKernelAddresses(
     }
     wanted[index] = name;
   }
+  return wanted;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<KernelAddress>> ReadKernelAddressList(
+    const std::vector<std::string>& interfaces, absl::Duration timeout) {
+  absl::StatusOr<absl::flat_hash_map<uint32_t, std::string>> wanted = WantedIndexes(interfaces);
+  if (!wanted.ok()) return wanted.status();
+  return DumpWanted(*wanted, timeout);
+}
+
+absl::StatusOr<std::vector<IpAddressEntry>> ReadKernelAddresses(
+    const std::vector<std::string>& interfaces, absl::Duration timeout) {
+  absl::StatusOr<absl::flat_hash_map<uint32_t, std::string>> wanted = WantedIndexes(interfaces);
+  if (!wanted.ok()) return wanted.status();
+  absl::StatusOr<std::vector<KernelAddress>> addresses = DumpWanted(*wanted, timeout);
+  if (!addresses.ok()) return addresses.status();
+  std::vector<IpAddressEntry> entries;
+  absl::flat_hash_map<uint32_t, std::string> names;
+  for (KernelAddress& address : *addresses) {
+    std::string name;
+    if (!wanted->empty()) {
+      name = wanted->at(address.ifindex);
+    } else {
+      auto [it, inserted] = names.try_emplace(address.ifindex);
+      if (inserted) {
+        char buffer[IF_NAMESIZE] = {};
+        // Gone since the dump: keep the index, so the entry still names where it was.
+        it->second = ::if_indextoname(address.ifindex, buffer) != nullptr
+                         ? std::string(buffer)
+                         : absl::StrCat("if", address.ifindex);
+      }
+      name = it->second;
+    }
+    entries.push_back(
+        IpAddressEntry{std::move(name), std::move(address.family), std::move(address.address)});
+  }
+  return entries;
+}
+
+namespace {
+
+absl::StatusOr<std::vector<KernelAddress>> DumpWanted(
+    const absl::flat_hash_map<uint32_t, std::string>& wanted, absl::Duration timeout) {
   // Monotonic: a clock step must neither expire the dump at once nor stretch its poll.
   const MonotonicDeadline deadline =
       std::chrono::steady_clock::now() +
@@ -267,30 +318,15 @@ absl::StatusOr<std::vector<IpAddressEntry>> ReadKernelAddresses(
     }
     addresses = *std::move(dumped);
   }
-  std::vector<IpAddressEntry> entries;
-  absl::flat_hash_map<uint32_t, std::string> names;
+  if (wanted.empty()) return addresses;
+  std::vector<KernelAddress> kept;
   for (KernelAddress& address : addresses) {
-    std::string name;
-    if (!wanted.empty()) {
-      auto it = wanted.find(address.ifindex);
-      if (it == wanted.end()) continue;
-      name = it->second;
-    } else {
-      auto [it, inserted] = names.try_emplace(address.ifindex);
-      if (inserted) {
-        char buffer[IF_NAMESIZE] = {};
-        // Gone since the dump: keep the index, so the entry still names where it was.
-        it->second = ::if_indextoname(address.ifindex, buffer) != nullptr
-                         ? std::string(buffer)
-                         : absl::StrCat("if", address.ifindex);
-      }
-      name = it->second;
-    }
-    entries.push_back(
-        IpAddressEntry{std::move(name), std::move(address.family), std::move(address.address)});
+    if (wanted.contains(address.ifindex)) kept.push_back(std::move(address));
   }
-  return entries;
+  return kept;
 }
+
+}  // namespace
 
 }  // namespace carp_exec::fingerprint
 
@@ -306,6 +342,12 @@ absl::StatusOr<AddressDumpChunk> ParseAddressDump(absl::string_view /*bytes*/, u
 bool KernelAddressesAvailable() { return false; }
 
 absl::StatusOr<std::vector<IpAddressEntry>> ReadKernelAddresses(
+    const std::vector<std::string>& /*interfaces*/, absl::Duration /*timeout*/) {
+  return absl::UnimplementedError(
+      "failover: netlink address dumps exist on Linux only; set observe_via = \"tool\"");
+}
+
+absl::StatusOr<std::vector<KernelAddress>> ReadKernelAddressList(
     const std::vector<std::string>& /*interfaces*/, absl::Duration /*timeout*/) {
   return absl::UnimplementedError(
       "failover: netlink address dumps exist on Linux only; set observe_via = \"tool\"");

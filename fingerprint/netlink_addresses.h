@@ -63,4 +63,9 @@ bool KernelAddressesAvailable();
 absl::StatusOr<std::vector<IpAddressEntry>> ReadKernelAddresses(
     const std::vector<std::string>& interfaces, absl::Duration timeout);
 
+// The same dump with each address's interface index instead of its name (for code that works
+// by index, e.g. the resign tap: no name lookups, no race with a rename).
+absl::StatusOr<std::vector<KernelAddress>> ReadKernelAddressList(
+    const std::vector<std::string>& interfaces, absl::Duration timeout);
+
 }  // namespace carp_exec::fingerprint

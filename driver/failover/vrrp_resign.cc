@@ -196,22 +196,20 @@ constexpr absl::Duration kAddressDumpTimeout = absl::Seconds(1);
 
 std::string Errno(absl::string_view call) { return absl::StrCat(call, ": ", std::strerror(errno)); }
 
-// This host's IPv4 addresses on `interfaces` (all when empty), with their interface index:
-// one netlink dump (fingerprint/netlink_addresses.h), no fork.
+// This host's IPv4 addresses on `interfaces` (all when empty), with their interface index as
+// the kernel gave it: one netlink dump (fingerprint/netlink_addresses.h), no fork.
 absl::StatusOr<std::vector<LocalAddress>> LocalIpv4Addresses(
     const std::vector<std::string>& interfaces) {
-  absl::StatusOr<std::vector<fingerprint::IpAddressEntry>> entries =
-      fingerprint::ReadKernelAddresses(interfaces, kAddressDumpTimeout);
+  absl::StatusOr<std::vector<fingerprint::KernelAddress>> entries =
+      fingerprint::ReadKernelAddressList(interfaces, kAddressDumpTimeout);
   if (!entries.ok()) return entries.status();
   std::vector<LocalAddress> local;
-  for (const fingerprint::IpAddressEntry& entry : *entries) {
+  for (const fingerprint::KernelAddress& entry : *entries) {
     in_addr address{};
     if (entry.family != "inet" || ::inet_pton(AF_INET, entry.address.c_str(), &address) != 1) {
       continue;
     }
-    const unsigned ifindex = ::if_nametoindex(entry.interface.c_str());
-    if (ifindex == 0) continue;  // gone since the dump
-    local.push_back({ntohl(address.s_addr), static_cast<int>(ifindex)});
+    local.push_back({ntohl(address.s_addr), static_cast<int>(entry.ifindex)});
   }
   return local;
 }
