@@ -13,7 +13,8 @@
 //  - NLM_F_DUMP_INTR on a message means the list changed during the dump: read it again;
 //  - IFA_LOCAL is the interface's own address; IFA_ADDRESS is the prefix address, which is the
 //    peer on a point-to-point link and equals IFA_LOCAL otherwise; IPv6 sends IFA_ADDRESS only,
-//    except on a point-to-point link (IFA_LOCAL local, IFA_ADDRESS the peer), handled like IPv4.
+//    except on a point-to-point link (IFA_LOCAL local, IFA_ADDRESS the peer), handled like IPv4
+//    (Linux net/ipv4/devinet.c inet_fill_ifaddr, net/ipv6/addrconf.c inet6_fill_ifaddr).
 //    So the local address is IFA_LOCAL when present, else IFA_ADDRESS (what iproute2 prints
 //    first, before "peer"). IFA_LABEL (IPv4 only) is the interface or alias label.
 

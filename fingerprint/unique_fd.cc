@@ -12,7 +12,8 @@
 namespace carp_exec::fingerprint {
 
 void UniqueFd::Reset() {
-  // close(2) releases the descriptor even when it reports EINTR (Linux, OpenBSD, FreeBSD):
+  // close(2) releases the descriptor even when it reports EINTR (Linux fs/open.c, close_fd
+  // before the flush; OpenBSD and FreeBSD kern/kern_descrip.c, the table entry freed first):
   // never retried, or a retry could close a descriptor another thread just opened.
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;

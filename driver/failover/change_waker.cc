@@ -34,7 +34,9 @@ void ChangeWaker::Loop() {
       if (stopping_) return;
     }
     // Wall time: the source's own clock. A step only makes one slice shorter or longer.
-    if (!source_->Wait(absl::Now() + kSlice, stop_pipe_.ok() ? stop_pipe_->read_fd() : -1)) {
+    // With the pipe the destructor wakes the Wait, so it need not come back every slice.
+    const absl::Duration wait = stop_pipe_.ok() ? kWokenSlice : kSlice;
+    if (!source_->Wait(absl::Now() + wait, stop_pipe_.ok() ? stop_pipe_->read_fd() : -1)) {
       continue;
     }
     bool call = false;

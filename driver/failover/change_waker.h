@@ -31,6 +31,8 @@ class ChangeWaker {
   // How long one Wait on the source lasts before the thread checks whether it must stop (the
   // bound of a join when there is no wake pipe).
   static constexpr absl::Duration kSlice = absl::Milliseconds(50);
+  // The same when the destructor can wake the Wait through its pipe: a bound, not a poll.
+  static constexpr absl::Duration kWokenSlice = absl::Seconds(1);
 
   // `source` must not be null. The thread starts at once.
   ChangeWaker(std::unique_ptr<fingerprint::ChangeEventSource> source,

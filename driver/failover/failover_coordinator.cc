@@ -177,7 +177,9 @@ void FailoverCoordinator::OpenResigner() {
   resign_open_failed_ = true;
   log::Warn(kModule, absl::StrCat("handover = \"resign\" is off, hand-overs wait for the peer's "
                                   "Master_Down timer: ",
-                                  opened.status().message()));
+                                  opened.status().message(),
+                                  " (`carp_exec check` shows what a stop would send; set "
+                                  "handover = \"weighted\" to make this the configured way)"));
 }
 
 void FailoverCoordinator::ReadRecordedHandovers() {

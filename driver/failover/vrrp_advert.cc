@@ -56,7 +56,8 @@ absl::StatusOr<Layout> CheckLayout(absl::Span<const uint8_t> packet) {
     return Refuse("IP header length", absl::StrCat(layout.ip_header, " does not fit the packet (",
                                                    packet.size(), " bytes)"));
   }
-  // Ethernet pads short frames (keepalived allows for it too): trust the IP total length.
+  // Ethernet pads short frames (keepalived allows for it too: keepalived/vrrp/vrrp.c,
+  // vrrp_check_packet): trust the IP total length.
   if (total < layout.ip_header + kVrrpHeader || total > packet.size()) {
     return Refuse("IP total length",
                   absl::StrCat(total, " does not fit the packet (", packet.size(), " bytes)"));

@@ -130,7 +130,8 @@ TEST(VrrpAdvertTest, RefusalsNameTheFieldAndTheWayOut) {
   EXPECT_THAT(std::string(ParseVrrpAdvert(ah).status().message()),
               HasSubstr("handover = \"weighted\""));
 
-  // keepalived's authentication trailer: bytes after the addresses, covered by the IP length.
+  // keepalived's authentication trailer: bytes after the addresses, covered by the IP length
+  // (keepalived/vrrp/vrrp.c, vrrp_check_packet).
   std::vector<uint8_t> trailer = Hex(kBedV3);
   trailer.insert(trailer.end(), 24, 0);
   trailer[3] = static_cast<uint8_t>(trailer.size());
@@ -146,7 +147,8 @@ TEST(VrrpAdvertTest, RefusalsNameTheFieldAndTheWayOut) {
   fragment[6] = 0x20;  // more fragments
   EXPECT_THAT(std::string(ParseVrrpAdvert(fragment).status().message()), HasSubstr("fragment"));
 
-  // Ethernet padding after the IP total length is allowed, as keepalived allows it.
+  // Ethernet padding after the IP total length is allowed, as keepalived allows it
+  // (keepalived/vrrp/vrrp.c, vrrp_check_packet).
   std::vector<uint8_t> padded = Hex(kBedV3);
   padded.resize(46, 0);
   EXPECT_TRUE(ParseVrrpAdvert(padded).ok());
@@ -286,6 +288,8 @@ TEST(OwnAdvertStoreTest, ASourceThatIsNotOursIsNeverResent) {
   EXPECT_FALSE(store.Pick(kT0, 253, {}).ok());
 }
 
+// A receiver drops an advertisement whose TTL is not 255 (RFC 5798 §5.1.1.3; keepalived
+// vrrp.c vrrp_check_packet), so only such a copy is worth re-sending.
 TEST(OwnAdvertStoreTest, OnlyTtl255IsKept) {
   std::vector<uint8_t> ttl64 = Hex(kBedV3);
   ttl64[8] = 64;
@@ -305,7 +309,8 @@ TEST(OwnAdvertStoreTest, OurOwnPriorityZeroGoodbyeForgetsThatEntry) {
   // The same goodbye on another interface leaves this one alone.
   EXPECT_FALSE(store.Offer(Hex(kBedV3Resign), 7, kT0 + absl::Milliseconds(5)));
   EXPECT_TRUE(store.Pick(kT0 + absl::Milliseconds(10), 253, kLocal).ok());
-  // keepalived left MASTER on interface 2 (its shutdown sends priority 0): nothing to re-send.
+  // keepalived left MASTER on interface 2 (its shutdown sends priority 0: vrrp.c,
+  // vrrp_restore_interface): nothing to re-send.
   EXPECT_FALSE(store.Offer(Hex(kBedV3Resign), 2, kT0 + absl::Milliseconds(20)));
   EXPECT_THAT(std::string(store.Pick(kT0 + absl::Milliseconds(30), 253, kLocal).status().message()),
               HasSubstr("no advertisement of this node"));

@@ -137,6 +137,11 @@ void CheckLedger(const LedgerView& ledger, const failover::DemotionBackend& back
 // keepalived: what a stop on the MASTER sends (driver/failover/vrrp_resign.h), and, when this
 // process may open the capture socket, the advertisement that would be re-sent. Returns that
 // resigner (null when resign is off or cannot open here), so check --live resigns as a stop.
+// The rules quoted: the clamp at priority 1 (keepalived/vrrp/vrrp_track.c,
+// vrrp_set_effective_priority), Master_Down = 3 x advert_int + Skew_Time and a priority-0
+// advert setting it to Skew_Time (RFC 5798 §6.4.2; keepalived vrrp.c vrrp_state_backup,
+// VRRP_TIMER_SKEW in keepalived/include/vrrp.h), advert_int up to 255 s (RFC 5798 §5.2.7 gives
+// 12 bits of centiseconds; keepalived's parser caps it: vrrp_parser.c, vrrp_adv_handler).
 std::unique_ptr<failover::VrrpResigner> PrintKeepalivedRule(const config::FailoverConfig& f,
                                                             CheckPrinter& print) {
   const std::string demote = absl::StrCat(
